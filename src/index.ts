@@ -1,0 +1,62 @@
+/** The public entry point of kairos. */
+export { currentRun, type RunContext } from './context.js';
+export {
+  ConflictingIdError,
+  ExecutorLookupError,
+  KairosError,
+  SchedulerAlreadyRunningError,
+  SchedulerNotRunningError,
+  SerializationError,
+  StoreLookupError,
+  TaskLookupError,
+  TimeoutError,
+  ValueError,
+} from './errors.js';
+export type {
+  AliasEvent,
+  SchedulerEvent,
+  SchedulerEventName,
+  SchedulerEvents,
+  SchedulerListener,
+  TaskErrorEvent,
+  TaskEvent,
+  TaskExecutedEvent,
+  TaskMissedEvent,
+  TaskRetryEvent,
+  TaskRunEvent,
+  TasksRemovedAllEvent,
+} from './events.js';
+export { AsyncExecutor, type AsyncExecutorOptions } from './executors/async.js';
+export type { Execution, Executor, ExecutorContext } from './executors/executor.js';
+export {
+  type AcquireOptions as LockAcquireOptions,
+  FileLock,
+  type FileLockEvents,
+  type FileLockOptions,
+  type LockCompromisedEvent,
+  LockLostError,
+  LockTimeoutError,
+  type WithLockOptions,
+} from './lock.js';
+export { Scheduler, type SchedulerOptions, type ShutdownOptions, type StoreSelector } from './scheduler.js';
+export type {
+  AcquireOptions,
+  RetryPolicy,
+  RunSlotClaim,
+  StoreContext,
+  TaskFunction,
+  TaskRecord,
+  TaskRelease,
+  TaskStore,
+} from './store.js';
+export { Task, type RetryOptions, type TaskChanges, type TaskDefaults, type TaskOptions } from './task.js';
+export type { DateInput, DurationInput } from './time.js';
+export { CalendarIntervalTrigger } from './triggers/calendar-interval.js';
+export { AndTrigger, OrTrigger } from './triggers/combining.js';
+export { CronTrigger } from './triggers/cron.js';
+export { DateTrigger, type DateTriggerOptions } from './triggers/date.js';
+export { IntervalTrigger, type IntervalLength, type IntervalTriggerOptions } from './triggers/interval.js';
+export { ShutdownTrigger } from './triggers/shutdown.js';
+export { isTrigger, triggerFromSpec } from './triggers/spec.js';
+export type * from './triggers/trigger.js';
+export { MemoryStore } from '../stores/memory.js';

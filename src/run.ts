@@ -1,0 +1,123 @@
+/** Running one run of a task: attempts, retries with backoff, timeout, abort, events. */
+import type { Logger } from 'pino';
+import { type RunContext, runStorage } from './context.js';
+import { TimeoutError } from './errors.js';
+import type { EventHub } from './events.js';
+import type { Executor } from './executors/executor.js';
+import type { RetryPolicy, TaskRecord } from './store.js';
+
+/** Everything one run needs. */
+export interface RunRequest {
+  record: TaskRecord;
+  /** Alias of the task's store, for events. */
+  store: string;
+  scheduledRunTime: Date;
+  executor: Executor;
+  events: EventHub;
+  logger: Logger;
+  /** Calls the task for one attempt, inside the attempt's context. */
+  call: (context: RunContext) => unknown;
+  /** Aborted when the scheduler gives up waiting at shutdown: the attempt is aborted and no retry follows. */
+  shutdownSignal: AbortSignal;
+}
+
+/** How a run ended. */
+export type RunOutcome = { ok: true; result: unknown } | { ok: false; error: unknown };
+
+/** The delay before retry number `attempt` (1-based) under `policy`. */
+export function retryDelay(policy: RetryPolicy, attempt: number): number {
+  const grown = Math.min(policy.maxDelayMs, policy.delayMs * policy.backoff ** (attempt - 1));
+  return Math.round(policy.jitter ? Math.random() * grown : grown);
+}
+
+/** Executes a run to its end (with retries); never rejects: failures become `task:error` events. */
+export async function executeRun(request: RunRequest): Promise<RunOutcome> {
+  const { record, store, scheduledRunTime, events, shutdownSignal } = request;
+  const logger = request.logger.child({ taskId: record.id });
+  const maxAttempts = 1 + (record.retries?.max ?? 0);
+  for (let attempt = 1; ; attempt++) {
+    const started = performance.now();
+    try {
+      const result = await executeAttempt(request, attempt, logger);
+      events.emit('task:executed', {
+        taskId: record.id,
+        store,
+        scheduledRunTime,
+        result,
+        durationMs: performance.now() - started,
+      });
+      return { ok: true, result };
+    } catch (error) {
+      if (attempt < maxAttempts && !shutdownSignal.aborted) {
+        const delayMs = retryDelay(record.retries as RetryPolicy, attempt);
+        logger.warn({ err: error, attempt, delayMs }, `task '${record.id}' failed, retrying`);
+        events.emit('task:retry', { taskId: record.id, store, scheduledRunTime, error, attempt, delayMs });
+        if (await sleep(delayMs, shutdownSignal)) continue;
+      }
+      logger.error(
+        { err: error, attempt, scheduledRunTime: scheduledRunTime.toISOString() },
+        `task '${record.id}' run scheduled for ${scheduledRunTime.toISOString()} failed`,
+      );
+      events.emit('task:error', { taskId: record.id, store, scheduledRunTime, error, attempt });
+      return { ok: false, error };
+    }
+  }
+}
+
+/** One attempt: settles with the task's result, or rejects with its error, `TimeoutError` or the abort reason. */
+async function executeAttempt(request: RunRequest, attempt: number, logger: Logger): Promise<unknown> {
+  const { record, shutdownSignal } = request;
+  const controller = new AbortController();
+  const abortOnShutdown = () => controller.abort(shutdownSignal.reason);
+  if (shutdownSignal.aborted) abortOnShutdown();
+  else shutdownSignal.addEventListener('abort', abortOnShutdown, { once: true });
+  const timer =
+    record.timeout === null
+      ? undefined
+      : setTimeout(() => controller.abort(new TimeoutError(record.id, record.timeout as number)), record.timeout);
+  const context: RunContext = {
+    taskId: record.id,
+    scheduledRunTime: request.scheduledRunTime,
+    attempt,
+    signal: controller.signal,
+    logger,
+  };
+  let stopWatching = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    const onAbort = () => reject(controller.signal.reason);
+    if (controller.signal.aborted) onAbort();
+    controller.signal.addEventListener('abort', onAbort, { once: true });
+    stopWatching = () => controller.signal.removeEventListener('abort', onAbort);
+  });
+  aborted.catch(() => {});
+  try {
+    const execution = request.executor.execute({
+      taskId: record.id,
+      fn: record.fn,
+      args: record.args,
+      signal: controller.signal,
+      invoke: async () => runStorage.run(context, () => request.call(context)),
+    });
+    return await Promise.race([execution, aborted]);
+  } finally {
+    stopWatching();
+    if (timer !== undefined) clearTimeout(timer);
+    shutdownSignal.removeEventListener('abort', abortOnShutdown);
+  }
+}
+
+/** Waits `ms`; resolves true when the time passed, false when `signal` aborted first. */
+function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

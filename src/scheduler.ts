@@ -1,0 +1,973 @@
+/** The Scheduler: lifecycle, the public task API, and wiring of stores, executors, timer and events. */
+import { hostname } from 'node:os';
+import { type Logger, pino } from 'pino';
+import { MemoryStore } from '../stores/memory.js';
+import type { RunContext } from './context.js';
+import { planDispatch } from './dispatcher.js';
+import { DispatchLocks } from './dispatch-lock.js';
+import {
+  ConflictingIdError,
+  ExecutorLookupError,
+  SchedulerAlreadyRunningError,
+  SchedulerNotRunningError,
+  StoreLookupError,
+  TaskLookupError,
+  ValueError,
+} from './errors.js';
+import { EventHub, type SchedulerEventName, type SchedulerListener } from './events.js';
+import { AsyncExecutor } from './executors/async.js';
+import type { Executor } from './executors/executor.js';
+import { LifecycleTask } from './lifecycle.js';
+import type { FileLock } from './lock.js';
+import { FunctionResolver, isGeneratorFunction } from './references.js';
+import { executeRun } from './run.js';
+import type { StoreContext, TaskFunction, TaskRecord, TaskRelease, TaskStore } from './store.js';
+import { compareTaskRecords } from './store.js';
+import {
+  type ResolvedTaskDefaults,
+  Task,
+  type TaskActions,
+  type TaskBuildContext,
+  type TaskChanges,
+  type TaskDefaults,
+  type TaskOptions,
+  applyTaskChanges,
+  buildTaskRecord,
+  firstRunTime,
+  parseTaskDefaults,
+  rejectUnknownKeys,
+} from './task.js';
+import { type DurationInput, describeValue, parseDuration, parseTimezone, systemTimezone } from './time.js';
+import { WakeupTimer } from './timer.js';
+import type { Trigger, TriggerSpec } from './triggers/trigger.js';
+
+/** Options of `new Scheduler()`. */
+export interface SchedulerOptions {
+  /** Task stores by alias. @default { default: new MemoryStore() } */
+  stores?: Record<string, TaskStore>;
+  /** Executors by alias. @default { default: new AsyncExecutor() } */
+  executors?: Record<string, Executor>;
+  /** Defaults for tasks that do not set these options. */
+  taskDefaults?: TaskDefaults;
+  /** Zone of cron and calendar triggers (and date strings) that name none. @default the system zone */
+  timezone?: string;
+  /** @default pino at level `KAIROS_LOG_LEVEL` or 'warn', to stderr */
+  logger?: Logger;
+  /** Named functions that tasks in persistent stores refer to by name. */
+  functions?: Record<string, TaskFunction>;
+  /**
+   * Only the process holding this lock dispatches; the others keep trying and take over when it goes away.
+   * A path may hold `{store}` (one lock per store) and `{pgrp}` (the process group id). @default none
+   */
+  lock?: FileLock | string;
+  /** Identifies this scheduler as the owner of leases in shared stores. @default hostname-pid-random */
+  schedulerId?: string;
+}
+
+/** Options of `shutdown()`. */
+export interface ShutdownOptions {
+  /** Wait for runs in progress. @default true */
+  wait?: boolean;
+  /** With `wait`: after this long, abort the runs' signals and stop waiting. @default no limit */
+  timeout?: DurationInput;
+}
+
+/** Selects a store by alias in the task methods; without it every store is searched. */
+export interface StoreSelector {
+  store?: string;
+}
+
+/** How long a task lease lasts if its scheduler never releases it (it dies mid-wake-up). */
+const TASK_LEASE_MS = 30_000;
+/** How long a run slot lasts without renewal; renewed every third of it while the run lasts. */
+const RUN_LEASE_MS = 30_000;
+/** How long a task whose function cannot be resolved stays parked before it is tried again. */
+const UNRESOLVED_HOLD_MS = 60_000;
+/** Due tasks acquired per store query. */
+const ACQUIRE_BATCH = 512;
+
+const SCHEDULER_OPTION_KEYS = new Set([
+  'stores', 'executors', 'taskDefaults', 'timezone', 'logger', 'functions', 'lock', 'schedulerId',
+]);
+
+/** A task added before `start()`, waiting to be written to its store. */
+interface PendingTask {
+  record: TaskRecord;
+  store: string;
+  replaceExisting: boolean;
+  /** True if the user gave `nextRunTime`; otherwise it is recomputed at start. */
+  explicitNextRunTime: boolean;
+}
+
+/** A run in progress. */
+interface ActiveRun {
+  taskId: string;
+  store: string;
+  promise: Promise<unknown>;
+}
+
+/** Where a task was found. */
+interface Located {
+  alias: string;
+  store: TaskStore;
+  record: TaskRecord;
+}
+
+type State = 'stopped' | 'starting' | 'running' | 'stopping';
+
+/**
+ * Schedules tasks: keeps them in stores, sleeps on one timer until the earliest next run, and hands due runs
+ * to executors, honouring coalesce, misfire grace time and max instances.
+ */
+export class Scheduler implements TaskActions {
+  /** This scheduler's id, the owner of its leases in shared stores. */
+  readonly schedulerId: string;
+  /** The zone given to triggers that name none. */
+  readonly timezone: string;
+  /** The logger every report goes to. */
+  readonly logger: Logger;
+  /** Stores by alias. */
+  readonly #stores = new Map<string, TaskStore>();
+  /** Executors by alias. */
+  readonly #executors = new Map<string, Executor>();
+  readonly #defaults: ResolvedTaskDefaults;
+  readonly #resolver: FunctionResolver;
+  readonly #events: EventHub;
+  readonly #timer = new WakeupTimer(() => void this.#dispatch());
+  #state: State = 'stopped';
+  #paused = false;
+  /** Tasks added before start, by store alias and id. */
+  #pending = new Map<string, PendingTask>();
+  /** Live lifecycle (generator) tasks, by store alias and id. */
+  #lifecycles = new Map<string, LifecycleTask>();
+  /** Runs in progress, by run id. */
+  #runs = new Map<string, ActiveRun>();
+  /** Tail of the queue that serialises store changes and wake-ups within this process. */
+  #queue: Promise<unknown> = Promise.resolve();
+  /** True while a wake-up is queued or running; further requests only set `#dispatchAgain`. */
+  #dispatching = false;
+  #dispatchAgain = false;
+  /** Aborted when shutdown stops waiting for runs. */
+  #shutdownController = new AbortController();
+  /** Renews run slots in shared stores while runs are in progress. */
+  #renewal: NodeJS.Timeout | undefined;
+  /** Stops watching stores for foreign changes. */
+  #unwatch: Array<() => void> = [];
+  /** Tasks whose function could not be resolved and was reported (by store, id and function). */
+  #unresolved = new Set<string>();
+  /** The dispatch locks of the `lock` option, if given. */
+  readonly #locks: DispatchLocks | null;
+
+  /** @example new Scheduler({ timezone: 'America/New_York' }) */
+  constructor(options: SchedulerOptions = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw new ValueError(`Scheduler: options must be an object, got ${describeValue(options)}`);
+    }
+    rejectUnknownKeys(options, SCHEDULER_OPTION_KEYS, 'Scheduler');
+    this.timezone = options.timezone === undefined ? systemTimezone() : parseTimezone(options.timezone, 'Scheduler: timezone');
+    this.logger = options.logger ?? defaultLogger();
+    this.#defaults = parseTaskDefaults(options.taskDefaults);
+    this.#resolver = new FunctionResolver(options.functions);
+    this.#events = new EventHub(() => this.logger);
+    if (options.schedulerId !== undefined && (typeof options.schedulerId !== 'string' || options.schedulerId === '')) {
+      throw new ValueError(`Scheduler: schedulerId must be a non-empty string, got ${describeValue(options.schedulerId)}`);
+    }
+    this.schedulerId = options.schedulerId ?? `${hostname()}-${process.pid}-${crypto.randomUUID().slice(0, 8)}`;
+    this.#locks = options.lock === undefined ? null : new DispatchLocks(options.lock);
+    for (const [alias, store] of Object.entries(options.stores ?? { default: new MemoryStore() })) {
+      this.#stores.set(alias, checkStore(alias, store));
+    }
+    for (const [alias, executor] of Object.entries(options.executors ?? { default: new AsyncExecutor() })) {
+      this.#executors.set(alias, checkExecutor(alias, executor));
+    }
+  }
+
+  /** True between a successful `start()` and `shutdown()`. */
+  get running(): boolean {
+    return this.#state === 'running';
+  }
+
+  /** True while dispatching is paused (`start({ paused: true })` or `pause()`). */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  // ---- lifecycle of the scheduler ----
+
+  /** Opens stores and executors, writes pending tasks, and starts dispatching (unless `paused`). */
+  async start(options: { paused?: boolean } = {}): Promise<void> {
+    if (this.#state !== 'stopped') throw new SchedulerAlreadyRunningError();
+    this.#state = 'starting';
+    this.#shutdownController = new AbortController();
+    try {
+      for (const [alias, store] of this.#stores) await store.start(this.#storeContext(alias));
+      for (const [alias, executor] of this.#executors) await executor.start({ logger: this.logger, alias });
+      await this.#writePendingTasks();
+      await this.#setUpStoredLifecycles();
+    } catch (error) {
+      await this.#closeAll(false);
+      this.#state = 'stopped';
+      throw error;
+    }
+    for (const [, store] of this.#stores) this.#watchStore(store);
+    this.#paused = options.paused === true;
+    this.#state = 'running';
+    await this.#locks?.start(this.#stores.keys(), this.logger, () => this.wakeup());
+    this.#events.emit('scheduler:started', { schedulerId: this.schedulerId });
+    this.logger.info({ schedulerId: this.schedulerId }, 'scheduler started');
+    if (!this.#paused) void this.#dispatch();
+  }
+
+  /**
+   * Stops dispatching, fires shutdown-triggered tasks, waits for runs in progress (with `wait`, up to
+   * `timeout`, then aborts their signals; without `wait`, aborts them at once), ends lifecycle tasks, and
+   * closes executors and stores.
+   */
+  async shutdown(options: ShutdownOptions = {}): Promise<void> {
+    if (this.#state !== 'running') throw new SchedulerNotRunningError();
+    const wait = options.wait ?? true;
+    const timeoutMs = options.timeout === undefined ? null : parseDuration(options.timeout, 'shutdown: timeout');
+    this.#state = 'stopping';
+    this.#timer.cancel();
+    for (const unwatch of this.#unwatch.splice(0)) unwatch();
+    await this.#exclusive(() => this.#fireShutdownTasks());
+    if (wait) await this.#waitForRuns(timeoutMs);
+    else this.#shutdownController.abort(new SchedulerNotRunningError());
+    await Promise.allSettled([...this.#runs.values()].map((run) => run.promise));
+    // Once runs were aborted, nothing more is awaited: a task that ignores its signal cannot hold shutdown.
+    const waitForCleanup = wait && !this.#shutdownController.signal.aborted;
+    for (const lifecycle of this.#lifecycles.values()) {
+      await lifecycle.close(waitForCleanup).catch((error) => this.#logLifecycleError(error));
+    }
+    this.#lifecycles.clear();
+    await this.#closeAll(waitForCleanup);
+    this.#state = 'stopped';
+    this.#paused = false;
+    this.#events.emit('scheduler:shutdown', { schedulerId: this.schedulerId });
+    this.logger.info({ schedulerId: this.schedulerId }, 'scheduler shut down');
+  }
+
+  /** `shutdown()` if running, so that `await using scheduler = new Scheduler()` cleans up. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#state === 'running') await this.shutdown();
+  }
+
+  /** Stops dispatching without stopping the scheduler; tasks can still be changed. */
+  pause(): void {
+    if (this.#state !== 'running') throw new SchedulerNotRunningError();
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#timer.cancel();
+    this.#events.emit('scheduler:paused', { schedulerId: this.schedulerId });
+  }
+
+  /** Restarts dispatching; runs that fell due meanwhile are judged by the misfire rules. */
+  resume(): void {
+    if (this.#state !== 'running') throw new SchedulerNotRunningError();
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#events.emit('scheduler:resumed', { schedulerId: this.schedulerId });
+    void this.#dispatch();
+  }
+
+  /** Re-evaluates due tasks and the next wake-up now. */
+  wakeup(): void {
+    if (this.#state === 'running' && !this.#paused) void this.#dispatch();
+  }
+
+  // ---- tasks ----
+
+  /** Adds a task; before `start()` it is pending and written to its store at start. */
+  async addTask(fn: TaskFunction | string, options: TaskOptions): Promise<Task> {
+    const alias = this.#storeAlias(options?.store);
+    const store = this.#getStore(alias);
+    const record = buildTaskRecord(fn, options, this.#buildContext(store));
+    this.#getExecutor(record.executor);
+    const replaceExisting = options.replaceExisting === true;
+    if (this.#state !== 'running') {
+      const key = taskKey(alias, record.id);
+      if (this.#pending.has(key) && !replaceExisting) {
+        throw new ConflictingIdError(record.id, alias);
+      }
+      this.#pending.set(key, { record, store: alias, replaceExisting, explicitNextRunTime: options.nextRunTime !== undefined });
+      return new Task(record, alias, true, this);
+    }
+    return this.#exclusive(async () => {
+      const lifecycle = await this.#setUpLifecycle(alias, record);
+      try {
+        await store.addTask(record, { replaceExisting });
+      } catch (error) {
+        await lifecycle?.close();
+        throw error;
+      }
+      await this.#replaceLifecycle(alias, record.id, lifecycle);
+      this.#events.emit('task:added', { taskId: record.id, store: alias });
+      if (lifecycle?.finished) {
+        await this.#removeStored(alias, store, record.id);
+      } else {
+        this.#armAtMost(record.nextRunTime);
+      }
+      return new Task(record, alias, false, this);
+    });
+  }
+
+  /** The task with this id, or undefined. */
+  async getTask(id: string, options: StoreSelector = {}): Promise<Task | undefined> {
+    const pending = this.#findPending(id, options.store);
+    if (pending !== undefined) return new Task(pending.record, pending.store, true, this);
+    const found = await this.#locate(id, options.store);
+    return found === undefined ? undefined : new Task(found.record, found.alias, false, this);
+  }
+
+  /** Every task (of one store, or all), by next run time, paused tasks last. */
+  async getTasks(options: StoreSelector = {}): Promise<Task[]> {
+    const aliases = options.store === undefined ? [...this.#stores.keys()] : [this.#storeAlias(options.store)];
+    const entries: Array<{ record: TaskRecord; alias: string; pending: boolean }> = [];
+    for (const alias of aliases) {
+      const store = this.#getStore(alias);
+      if (this.#state === 'running' || this.#state === 'stopping') {
+        for (const record of await store.getTasks()) entries.push({ record, alias, pending: false });
+      }
+    }
+    for (const pending of this.#pending.values()) {
+      if (aliases.includes(pending.store)) entries.push({ record: pending.record, alias: pending.store, pending: true });
+    }
+    entries.sort((a, b) => compareTaskRecords(a.record, b.record));
+    return entries.map((entry) => new Task(entry.record, entry.alias, entry.pending, this));
+  }
+
+  /** Changes any option of a task but its id; a new trigger recomputes the next run time from now. */
+  async updateTask(id: string, changes: TaskChanges, options: StoreSelector = {}): Promise<Task> {
+    if (typeof changes !== 'object' || changes === null) {
+      throw new ValueError(`updateTask: changes must be an object, got ${describeValue(changes)}`);
+    }
+    if ('id' in changes) throw new ValueError(`updateTask: the id of task '${id}' cannot be changed`);
+    return this.#modify(id, options.store, (record, context) => {
+      const { store: _store, ...rest } = changes;
+      const updated = applyTaskChanges(record, rest, context);
+      if (changes.trigger !== undefined && changes.nextRunTime === undefined && record.nextRunTime !== null) {
+        updated.nextRunTime = firstRunTime(updated.trigger, context.now);
+      }
+      return updated;
+    }, changes.store);
+  }
+
+  /** Gives a task a new trigger and recomputes its next run time from now (this also resumes it). */
+  rescheduleTask(id: string, trigger: Trigger | TriggerSpec, options: StoreSelector = {}): Promise<Task> {
+    return this.#modify(id, options.store, (record, context) => {
+      const updated = applyTaskChanges(record, { trigger }, context);
+      updated.nextRunTime = firstRunTime(updated.trigger, context.now);
+      return updated;
+    });
+  }
+
+  /** Pauses a task: its next run time becomes null. */
+  pauseTask(id: string, options: StoreSelector = {}): Promise<Task> {
+    return this.#modify(id, options.store, (record) => ({ ...record, nextRunTime: null }));
+  }
+
+  /** Resumes a paused task, with its next run time recomputed from now (a task with none left is removed). */
+  resumeTask(id: string, options: StoreSelector = {}): Promise<Task> {
+    return this.#modify(id, options.store, (record, context) => ({
+      ...record,
+      nextRunTime: firstRunTime(record.trigger, context.now),
+    }));
+  }
+
+  /** Submits one run now, outside the schedule and honouring `maxInstances`; the schedule is unchanged. */
+  async runTaskNow(id: string, options: StoreSelector = {}): Promise<void> {
+    if (this.#state !== 'running') throw new SchedulerNotRunningError();
+    const found = await this.#locate(id, options.store);
+    if (found === undefined) throw new TaskLookupError(id, options.store);
+    await this.#submitRun(found.alias, found.store, found.record, new Date());
+  }
+
+  /** Removes a task; an unknown id is a `TaskLookupError`. Ends a lifecycle task (its `finally` runs). */
+  async removeTask(id: string, options: StoreSelector = {}): Promise<void> {
+    const pending = this.#findPending(id, options.store);
+    if (pending !== undefined) {
+      this.#pending.delete(taskKey(pending.store, id));
+      this.#events.emit('task:removed', { taskId: id, store: pending.store });
+      return;
+    }
+    await this.#exclusive(async () => {
+      const found = await this.#locate(id, options.store);
+      if (found === undefined) throw new TaskLookupError(id, options.store);
+      await this.#removeStored(found.alias, found.store, id);
+    });
+  }
+
+  /** Removes every task (of one store, or of all). */
+  async removeAllTasks(options: StoreSelector = {}): Promise<void> {
+    const aliases = options.store === undefined ? [...this.#stores.keys()] : [this.#storeAlias(options.store)];
+    await this.#exclusive(async () => {
+      for (const alias of aliases) {
+        const store = this.#getStore(alias);
+        const taskIds: string[] = [];
+        for (const [key, pending] of this.#pending) {
+          if (pending.store === alias) {
+            this.#pending.delete(key);
+            taskIds.push(pending.record.id);
+          }
+        }
+        if (this.#state === 'running') taskIds.push(...(await store.removeAllTasks()));
+        for (const id of taskIds) await this.#closeLifecycle(alias, id);
+        this.#events.emit('tasks:removed-all', { store: alias, taskIds });
+      }
+    });
+  }
+
+  // ---- stores and executors ----
+
+  /** Adds a store under a new alias (started at once if the scheduler runs). */
+  async addStore(alias: string, store: TaskStore): Promise<void> {
+    if (this.#stores.has(alias)) throw new ValueError(`addStore: a store with alias '${alias}' already exists`);
+    checkStore(alias, store);
+    if (this.#state === 'running') {
+      await store.start(this.#storeContext(alias));
+      this.#watchStore(store);
+    }
+    this.#stores.set(alias, store);
+    if (this.#state === 'running') await this.#locks?.addStore(alias);
+    this.#events.emit('store:added', { alias });
+    this.wakeup();
+  }
+
+  /** Removes a store (closed if the scheduler runs); its tasks stay in it but are no longer dispatched. */
+  async removeStore(alias: string): Promise<void> {
+    const store = this.#getStore(alias);
+    await this.#exclusive(async () => {
+      this.#stores.delete(alias);
+      for (const [key, pending] of this.#pending) if (pending.store === alias) this.#pending.delete(key);
+      if (this.#state === 'running') await store.close();
+    });
+    this.#events.emit('store:removed', { alias });
+  }
+
+  /** Adds an executor under a new alias (started at once if the scheduler runs). */
+  async addExecutor(alias: string, executor: Executor): Promise<void> {
+    if (this.#executors.has(alias)) throw new ValueError(`addExecutor: an executor with alias '${alias}' already exists`);
+    checkExecutor(alias, executor);
+    if (this.#state === 'running') await executor.start({ logger: this.logger, alias });
+    this.#executors.set(alias, executor);
+    this.#events.emit('executor:added', { alias });
+  }
+
+  /** Removes an executor, waiting for its work in progress. */
+  async removeExecutor(alias: string): Promise<void> {
+    const executor = this.#getExecutor(alias);
+    this.#executors.delete(alias);
+    if (this.#state === 'running') await executor.shutdown({ wait: true });
+    this.#events.emit('executor:removed', { alias });
+  }
+
+  // ---- events ----
+
+  /** Listens to an event; see `SchedulerEvents` for the payloads. */
+  on<E extends SchedulerEventName>(name: E, listener: SchedulerListener<E>): this {
+    this.#events.on(name, listener);
+    return this;
+  }
+
+  /** Listens to the next occurrence of an event only. */
+  once<E extends SchedulerEventName>(name: E, listener: SchedulerListener<E>): this {
+    this.#events.on(name, listener, true);
+    return this;
+  }
+
+  /** Stops listening. */
+  off<E extends SchedulerEventName>(name: E, listener: SchedulerListener<E>): this {
+    this.#events.off(name, listener);
+    return this;
+  }
+
+  // ---- dispatch ----
+
+  /** One wake-up: dispatches what is due in every store, then re-arms the timer. Serialised; never throws. */
+  async #dispatch(): Promise<void> {
+    if (this.#dispatching) {
+      this.#dispatchAgain = true;
+      return;
+    }
+    this.#dispatching = true;
+    try {
+      do {
+        this.#dispatchAgain = false;
+        await this.#exclusive(async () => {
+          if (this.#state !== 'running' || this.#paused) return;
+          for (const [alias, store] of this.#stores) {
+            if (!this.#mayDispatch(alias)) continue;
+            try {
+              await this.#dispatchStore(alias, store);
+            } catch (error) {
+              this.logger.error({ err: error, store: alias }, `dispatching from store '${alias}' failed`);
+            }
+          }
+          await this.#armFromStores();
+        });
+      } while (this.#dispatchAgain && this.#state === 'running' && !this.#paused);
+    } finally {
+      this.#dispatching = false;
+    }
+  }
+
+  /** Acquires the due tasks of one store in batches, plans and submits their runs, and releases them. */
+  async #dispatchStore(alias: string, store: TaskStore): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      const due = await store.acquireDueTasks({ owner: this.schedulerId, now, leaseMs: TASK_LEASE_MS, limit: ACQUIRE_BATCH });
+      if (due.length === 0) return;
+      const releases: TaskRelease[] = [];
+      const submissions: Promise<void>[] = [];
+      for (const record of due) {
+        let release: TaskRelease;
+        const unresolvable = await this.#checkFunction(alias, record);
+        if (unresolvable) {
+          releases.push({ id: record.id, holdUntil: now + UNRESOLVED_HOLD_MS });
+          continue;
+        }
+        try {
+          const plan = planDispatch(record, now);
+          if (plan.missed !== null) {
+            this.#events.emit('task:missed', {
+              taskId: record.id,
+              store: alias,
+              count: plan.missed.count,
+              countIsExact: plan.missed.exact,
+              scheduledRunTimes: plan.missed.times,
+            });
+          }
+          for (const time of plan.runTimes) submissions.push(this.#submitRun(alias, store, record, time));
+          release = { id: record.id, nextRunTime: plan.nextRunTime };
+        } catch (error) {
+          // A trigger that cannot compute (e.g. an AndTrigger with no common time): report, pause, keep the task.
+          this.logger.error({ err: error, taskId: record.id }, `task '${record.id}' could not be scheduled; it is paused`);
+          this.#events.emit('task:error', {
+            taskId: record.id,
+            store: alias,
+            scheduledRunTime: new Date(record.nextRunTime as number),
+            error,
+            attempt: 0,
+          });
+          release = { id: record.id, nextRunTime: null };
+        }
+        releases.push(release);
+      }
+      await Promise.all(submissions);
+      await store.releaseTasks(this.schedulerId, releases);
+      for (const release of releases) {
+        if ('nextRunTime' in release && release.nextRunTime === 'remove') await this.#afterRemoved(alias, release.id);
+      }
+      if (due.length < ACQUIRE_BATCH) return;
+    }
+  }
+
+  /**
+   * True if the task's function cannot be found (renamed in a redeploy, a module that fails to import):
+   * reported once per task and function, and parked untouched so another deploy, or a later try, picks it up.
+   */
+  async #checkFunction(alias: string, record: TaskRecord): Promise<boolean> {
+    const key = `${taskKey(alias, record.id)}\u0000${FunctionResolver.nameOf(record.fn)}`;
+    try {
+      await this.#resolver.resolve(record.fn);
+      this.#unresolved.delete(key);
+      return false;
+    } catch (error) {
+      if (!this.#unresolved.has(key)) {
+        this.#unresolved.add(key);
+        this.logger.error({ err: error, taskId: record.id, store: alias }, `task '${record.id}': ${(error as Error).message}; it is kept untouched`);
+        this.#events.emit('task:error', {
+          taskId: record.id,
+          store: alias,
+          scheduledRunTime: new Date(record.nextRunTime as number),
+          error,
+          attempt: 0,
+        });
+      }
+      return true;
+    }
+  }
+
+  /** Claims a run slot (honouring `maxInstances` across schedulers) and starts the run. */
+  async #submitRun(alias: string, store: TaskStore, record: TaskRecord, scheduledRunTime: Date): Promise<void> {
+    const runId = crypto.randomUUID();
+    const claimed = await store.claimRunSlot({
+      taskId: record.id,
+      runId,
+      owner: this.schedulerId,
+      expiresAt: Date.now() + RUN_LEASE_MS,
+      maxInstances: record.maxInstances,
+    });
+    if (!claimed) {
+      this.logger.warn({ taskId: record.id, scheduledRunTime }, `task '${record.id}' skipped: maxInstances reached`);
+      this.#events.emit('task:max-instances', { taskId: record.id, store: alias, scheduledRunTime });
+      return;
+    }
+    const executor = this.#executors.get(record.executor);
+    this.#events.emit('task:submitted', { taskId: record.id, store: alias, scheduledRunTime });
+    const lifecycle = this.#lifecycles.get(taskKey(alias, record.id));
+    const call = lifecycle !== undefined ? lifecycleCall(lifecycle) : this.#plainCall(record);
+    const promise = (async () => {
+      try {
+        if (executor === undefined) throw new ExecutorLookupError(record.executor);
+        await executeRun({
+          record,
+          store: alias,
+          scheduledRunTime,
+          executor,
+          events: this.#events,
+          logger: this.logger,
+          call,
+          shutdownSignal: this.#shutdownController.signal,
+        });
+      } catch (error) {
+        this.logger.error({ err: error, taskId: record.id }, `task '${record.id}' could not run`);
+        this.#events.emit('task:error', { taskId: record.id, store: alias, scheduledRunTime, error, attempt: 1 });
+      } finally {
+        this.#runs.delete(runId);
+        await store.releaseRunSlot(runId).catch((error: unknown) => this.logger.error({ err: error }, 'releasing a run slot failed'));
+        if (lifecycle?.finished) await this.#endLifecycleTask(alias, store, record.id);
+        if (this.#runs.size === 0) this.#stopRenewal();
+      }
+    })();
+    this.#runs.set(runId, { taskId: record.id, store: alias, promise });
+    if (store.shared) this.#startRenewal();
+  }
+
+  /** The per-attempt call of a plain task: resolve its function (importing module references once), call it. */
+  #plainCall(record: TaskRecord): (context: RunContext) => unknown {
+    const direct = this.#resolver.resolveSync(record.fn);
+    if (direct !== undefined) return () => direct(...record.args);
+    return async () => (await this.#resolver.resolve(record.fn))(...record.args);
+  }
+
+  /** Arms the timer at the earliest wake-up over all stores. */
+  async #armFromStores(): Promise<void> {
+    let earliest: number | null = null;
+    for (const [alias, store] of this.#stores) {
+      if (!this.#mayDispatch(alias)) continue;
+      try {
+        const time = await store.earliestWakeup(this.schedulerId);
+        if (time !== null && (earliest === null || time < earliest)) earliest = time;
+      } catch (error) {
+        this.logger.error({ err: error, store: alias }, `reading the next wake-up of store '${alias}' failed`);
+      }
+    }
+    if (this.#state === 'running' && !this.#paused) this.#timer.arm(earliest);
+  }
+
+  /** False for a store whose dispatch lock another process holds. */
+  #mayDispatch(alias: string): boolean {
+    return this.#locks === null || this.#locks.holds(alias);
+  }
+
+  /** Brings the timer forward to `time` if that is sooner (no store query). */
+  #armAtMost(time: number | null): void {
+    if (time === null || this.#state !== 'running' || this.#paused) return;
+    const target = this.#timer.target;
+    if (target === null || time < target) this.#timer.arm(time);
+  }
+
+  // ---- helpers ----
+
+  /** Runs `work` after every earlier queued change or wake-up of this scheduler. */
+  #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#queue.then(work);
+    this.#queue = result.catch(() => {});
+    return result;
+  }
+
+  /** Finds a task, then replaces it with `change(record)` (moving it if `toStore` differs). */
+  async #modify(
+    id: string,
+    storeAlias: string | undefined,
+    change: (record: TaskRecord, context: TaskBuildContext) => TaskRecord,
+    toStore?: string,
+  ): Promise<Task> {
+    const pending = this.#findPending(id, storeAlias);
+    if (pending !== undefined) {
+      const target = this.#storeAlias(toStore ?? pending.store);
+      const updated = change(pending.record, this.#buildContext(this.#getStore(target)));
+      this.#getExecutor(updated.executor);
+      this.#pending.delete(taskKey(pending.store, id));
+      this.#pending.set(taskKey(target, id), { ...pending, record: updated, store: target, explicitNextRunTime: true });
+      this.#events.emit('task:modified', { taskId: id, store: target });
+      return new Task(updated, target, true, this);
+    }
+    return this.#exclusive(async () => {
+      const found = await this.#locate(id, storeAlias);
+      if (found === undefined) throw new TaskLookupError(id, storeAlias);
+      const targetAlias = this.#storeAlias(toStore ?? found.alias);
+      const target = this.#getStore(targetAlias);
+      const updated = change(found.record, this.#buildContext(target));
+      this.#getExecutor(updated.executor);
+      if (targetAlias === found.alias) {
+        await found.store.updateTask(updated);
+      } else {
+        await target.addTask(updated, { replaceExisting: false });
+        await found.store.removeTask(id);
+        const lifecycle = this.#lifecycles.get(taskKey(found.alias, id));
+        if (lifecycle !== undefined) {
+          this.#lifecycles.delete(taskKey(found.alias, id));
+          this.#lifecycles.set(taskKey(targetAlias, id), lifecycle);
+        }
+      }
+      this.#events.emit('task:modified', { taskId: id, store: targetAlias });
+      this.#armAtMost(updated.nextRunTime);
+      return new Task(updated, targetAlias, false, this);
+    });
+  }
+
+  /** Finds a stored task in the named store, or the first store that has it. */
+  async #locate(id: string, storeAlias: string | undefined): Promise<Located | undefined> {
+    if (this.#state !== 'running' && this.#state !== 'stopping') return undefined;
+    const aliases = storeAlias === undefined ? [...this.#stores.keys()] : [this.#storeAlias(storeAlias)];
+    for (const alias of aliases) {
+      const store = this.#getStore(alias);
+      const record = await store.getTask(id);
+      if (record !== undefined) return { alias, store, record };
+    }
+    return undefined;
+  }
+
+  #findPending(id: string, storeAlias: string | undefined): PendingTask | undefined {
+    if (storeAlias !== undefined) return this.#pending.get(taskKey(this.#storeAlias(storeAlias), id));
+    for (const pending of this.#pending.values()) if (pending.record.id === id) return pending;
+    return undefined;
+  }
+
+  /** Removes a stored task, ends its lifecycle, and reports it. */
+  async #removeStored(alias: string, store: TaskStore, id: string): Promise<void> {
+    await store.removeTask(id);
+    await this.#afterRemoved(alias, id);
+  }
+
+  async #afterRemoved(alias: string, id: string): Promise<void> {
+    await this.#closeLifecycle(alias, id);
+    this.#events.emit('task:removed', { taskId: id, store: alias });
+  }
+
+  /** Removes a lifecycle task whose generator ended (returned or threw), if it is still stored. */
+  async #endLifecycleTask(alias: string, store: TaskStore, id: string): Promise<void> {
+    await this.#exclusive(async () => {
+      if (this.#lifecycles.has(taskKey(alias, id)) && (await store.getTask(id)) !== undefined) {
+        await this.#removeStored(alias, store, id);
+      } else {
+        this.#lifecycles.delete(taskKey(alias, id));
+      }
+    });
+  }
+
+  /** Creates and sets up the generator of a lifecycle task (null for plain tasks). */
+  async #setUpLifecycle(alias: string, record: TaskRecord): Promise<LifecycleTask | null> {
+    const fn = this.#resolver.resolveSync(record.fn);
+    if (fn === undefined || !isGeneratorFunction(fn)) return null;
+    const lifecycle = new LifecycleTask(fn, record.args);
+    try {
+      await lifecycle.setup();
+    } catch (error) {
+      this.logger.error({ err: error, taskId: record.id, store: alias }, `setup of lifecycle task '${record.id}' failed`);
+      throw error;
+    }
+    return lifecycle;
+  }
+
+  /** Installs `lifecycle` for a task id, closing the one it replaces. */
+  async #replaceLifecycle(alias: string, id: string, lifecycle: LifecycleTask | null): Promise<void> {
+    await this.#closeLifecycle(alias, id);
+    if (lifecycle !== null) this.#lifecycles.set(taskKey(alias, id), lifecycle);
+  }
+
+  async #closeLifecycle(alias: string, id: string): Promise<void> {
+    const lifecycle = this.#lifecycles.get(taskKey(alias, id));
+    if (lifecycle === undefined) return;
+    this.#lifecycles.delete(taskKey(alias, id));
+    await lifecycle.close().catch((error) => this.#logLifecycleError(error));
+  }
+
+  #logLifecycleError(error: unknown): void {
+    this.logger.error({ err: error }, 'a lifecycle task threw while closing');
+  }
+
+  /** Writes tasks added before `start()` to their stores, recomputing their first run time from now. */
+  async #writePendingTasks(): Promise<void> {
+    const now = new Date();
+    for (const [key, pending] of this.#pending) {
+      const record = pending.explicitNextRunTime
+        ? pending.record
+        : { ...pending.record, nextRunTime: firstRunTime(pending.record.trigger, now) };
+      await this.#getStore(pending.store).addTask(record, { replaceExisting: pending.replaceExisting });
+      this.#pending.delete(key);
+      this.#events.emit('task:added', { taskId: record.id, store: pending.store });
+    }
+  }
+
+  /** At start, sets up the lifecycle tasks found in (non-persistent) stores, e.g. those added before start. */
+  async #setUpStoredLifecycles(): Promise<void> {
+    for (const [alias, store] of this.#stores) {
+      if (store.persistent) continue;
+      for (const record of await store.getTasks()) {
+        const key = taskKey(alias, record.id);
+        if (this.#lifecycles.has(key)) continue;
+        let lifecycle: LifecycleTask | null;
+        try {
+          lifecycle = await this.#setUpLifecycle(alias, record);
+        } catch (error) {
+          this.#events.emit('task:error', {
+            taskId: record.id,
+            store: alias,
+            scheduledRunTime: new Date(),
+            error,
+            attempt: 0,
+          });
+          await this.#removeStored(alias, store, record.id);
+          continue;
+        }
+        if (lifecycle === null) continue;
+        this.#lifecycles.set(key, lifecycle);
+        if (lifecycle.finished) await this.#removeStored(alias, store, record.id);
+      }
+    }
+  }
+
+  /** Submits one run of every shutdown-triggered task, then removes those tasks (they fire once). */
+  async #fireShutdownTasks(): Promise<void> {
+    for (const [alias, store] of this.#stores) {
+      let records: TaskRecord[];
+      try {
+        records = await store.getTasks();
+      } catch (error) {
+        this.logger.error({ err: error, store: alias }, `reading shutdown tasks of store '${alias}' failed`);
+        continue;
+      }
+      for (const record of records) {
+        if (record.trigger.toJSON().type !== 'shutdown') continue;
+        await this.#submitRun(alias, store, record, new Date());
+        await store.removeTask(record.id).catch(() => {});
+        this.#events.emit('task:removed', { taskId: record.id, store: alias });
+      }
+    }
+  }
+
+  /** Waits for runs in progress, up to `timeoutMs`; then aborts their signals. */
+  async #waitForRuns(timeoutMs: number | null): Promise<void> {
+    const all = Promise.allSettled([...this.#runs.values()].map((run) => run.promise));
+    if (timeoutMs === null) {
+      await all;
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), timeoutMs);
+    });
+    const expired = await Promise.race([all.then(() => false), timedOut]);
+    clearTimeout(timer);
+    if (expired) this.#shutdownController.abort(new SchedulerNotRunningError());
+  }
+
+  async #closeAll(wait: boolean): Promise<void> {
+    this.#stopRenewal();
+    await this.#locks?.stop();
+    for (const [alias, executor] of this.#executors) {
+      await executor.shutdown({ wait }).catch((error) => this.logger.error({ err: error, executor: alias }, 'executor shutdown failed'));
+    }
+    for (const [alias, store] of this.#stores) {
+      await store.close().catch((error) => this.logger.error({ err: error, store: alias }, 'store close failed'));
+    }
+  }
+
+  #watchStore(store: TaskStore): void {
+    const unwatch = store.watch?.(() => this.wakeup());
+    if (unwatch !== undefined) this.#unwatch.push(unwatch);
+  }
+
+  /** Renews this scheduler's run slots in shared stores while runs are in progress. */
+  #startRenewal(): void {
+    if (this.#renewal !== undefined) return;
+    this.#renewal = setInterval(() => {
+      const byStore = new Map<string, string[]>();
+      for (const [runId, run] of this.#runs) byStore.set(run.store, [...(byStore.get(run.store) ?? []), runId]);
+      for (const [alias, runIds] of byStore) {
+        const store = this.#stores.get(alias);
+        if (store?.shared) {
+          store.renewRunSlots(this.schedulerId, runIds, Date.now() + RUN_LEASE_MS).catch((error: unknown) =>
+            this.logger.error({ err: error, store: alias }, 'renewing run slots failed'),
+          );
+        }
+      }
+    }, RUN_LEASE_MS / 3);
+  }
+
+  #stopRenewal(): void {
+    if (this.#renewal !== undefined) clearInterval(this.#renewal);
+    this.#renewal = undefined;
+  }
+
+  #storeContext(alias: string): StoreContext {
+    return {
+      logger: this.logger,
+      alias,
+      reportBrokenRecord: (taskId, error) => {
+        this.logger.error({ err: error, taskId, store: alias }, `task '${taskId}' in store '${alias}' cannot be read; it is kept untouched`);
+        this.#events.emit('task:error', { taskId, store: alias, scheduledRunTime: new Date(), error, attempt: 0 });
+      },
+    };
+  }
+
+  #buildContext(store: TaskStore): TaskBuildContext {
+    return {
+      defaults: this.#defaults,
+      resolver: this.#resolver,
+      timezone: this.timezone,
+      persistent: store.persistent,
+      now: new Date(),
+    };
+  }
+
+  #storeAlias(alias: unknown): string {
+    if (alias === undefined) return 'default';
+    if (typeof alias !== 'string') throw new ValueError(`store must be a store alias (a string), got ${describeValue(alias)}`);
+    return alias;
+  }
+
+  #getStore(alias: string): TaskStore {
+    const store = this.#stores.get(alias);
+    if (store === undefined) throw new StoreLookupError(alias);
+    return store;
+  }
+
+  #getExecutor(alias: string): Executor {
+    const executor = this.#executors.get(alias);
+    if (executor === undefined) throw new ExecutorLookupError(alias);
+    return executor;
+  }
+}
+
+/** The per-attempt call of a lifecycle task: resume its generator once. */
+function lifecycleCall(lifecycle: LifecycleTask): (context: RunContext) => Promise<unknown> {
+  return async (context) => (await lifecycle.fire(context)).value;
+}
+
+function taskKey(alias: string, id: string): string {
+  return `${alias}\u0000${id}`;
+}
+
+function defaultLogger(): Logger {
+  return pino({ name: 'kairos', level: process.env.KAIROS_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+}
+
+function checkStore(alias: string, store: unknown): TaskStore {
+  const methods = ['start', 'close', 'addTask', 'getTasks', 'acquireDueTasks', 'releaseTasks', 'earliestWakeup', 'claimRunSlot'];
+  if (typeof store !== 'object' || store === null || methods.some((name) => typeof (store as Record<string, unknown>)[name] !== 'function')) {
+    throw new ValueError(`stores.${alias}: ${describeValue(store)} is not a TaskStore`);
+  }
+  return store as TaskStore;
+}
+
+function checkExecutor(alias: string, executor: unknown): Executor {
+  const methods = ['start', 'shutdown', 'execute'];
+  if (typeof executor !== 'object' || executor === null || methods.some((name) => typeof (executor as Record<string, unknown>)[name] !== 'function')) {
+    throw new ValueError(`executors.${alias}: ${describeValue(executor)} is not an Executor`);
+  }
+  return executor as Executor;
+}

@@ -1,0 +1,159 @@
+/**
+ * The `TaskStore` contract. Every store (memory, file, SQLite, PostgreSQL) implements this one interface,
+ * and the scheduler talks to stores through nothing else.
+ *
+ * Two kinds of lease make sharing a store between schedulers safe:
+ * - a *task lease*: `acquireDueTasks` claims due tasks for one owner until `releaseTasks` hands them back
+ *   with their new next run time, so each due run is dispatched by exactly one scheduler;
+ * - a *run slot*: each run in progress holds one (`claimRunSlot`), renewed while it runs, so that
+ *   `maxInstances` counts runs across every scheduler sharing the store. A dead scheduler's leases expire.
+ */
+import type { Logger } from 'pino';
+import type { Trigger } from './triggers/trigger.js';
+
+/** Any function a task can run (plain, async, or a generator function for lifecycle tasks). */
+// biome-ignore lint/suspicious/noExplicitAny: a task function may take and return anything.
+export type TaskFunction = (...args: any[]) => unknown;
+
+/** Retry policy of a task, normalised (all durations in ms). */
+export interface RetryPolicy {
+  /** How many times a failed run is tried again. */
+  max: number;
+  /** Delay before the first retry. */
+  delayMs: number;
+  /** Factor the delay grows by with each further retry. */
+  backoff: number;
+  /** Upper bound of any delay. */
+  maxDelayMs: number;
+  /** Whether each delay is drawn at random from `[0, delay]`. */
+  jitter: boolean;
+}
+
+/** A task as stores hold it: normalised options, instants as epoch ms. */
+export interface TaskRecord {
+  id: string;
+  name: string;
+  /**
+   * What runs: the name of a function in the scheduler's `functions`, a module reference
+   * (`'./jobs.js#report'`), or, in a non-persistent store only, the function itself.
+   */
+  fn: string | TaskFunction;
+  trigger: Trigger;
+  args: unknown[];
+  executor: string;
+  coalesce: boolean;
+  /** Milliseconds, or null for "any lateness is fine". */
+  misfireGraceTime: number | null;
+  maxInstances: number;
+  /** Epoch ms of the next run; null when the task is paused (or fires only at shutdown). */
+  nextRunTime: number | null;
+  retries: RetryPolicy | null;
+  /** Milliseconds, or null for none. */
+  timeout: number | null;
+}
+
+/**
+ * What the scheduler tells a store about a task it acquired: its new next run time (epoch ms), null to pause,
+ * or `'remove'` when the trigger is exhausted; or `holdUntil` to leave the record exactly as it is, still
+ * leased to the owner until that instant (a task whose function cannot be found yet is parked this way).
+ */
+export type TaskRelease = { id: string; nextRunTime: number | null | 'remove' } | { id: string; holdUntil: number };
+
+/** Arguments of `TaskStore.acquireDueTasks`. */
+export interface AcquireOptions {
+  /** The acquiring scheduler's id. */
+  owner: string;
+  /** Epoch ms: tasks with `nextRunTime <= now` are due. */
+  now: number;
+  /** How long the acquired tasks stay leased to `owner` if it never releases them. */
+  leaseMs: number;
+  /** At most this many tasks. */
+  limit: number;
+}
+
+/** Arguments of `TaskStore.claimRunSlot`. */
+export interface RunSlotClaim {
+  taskId: string;
+  /** Unique id of the run. */
+  runId: string;
+  owner: string;
+  /** Epoch ms after which the slot no longer counts unless renewed. */
+  expiresAt: number;
+  /** The task's `maxInstances`: claim only if fewer live slots exist. */
+  maxInstances: number;
+}
+
+/** What a store is given when it starts. */
+export interface StoreContext {
+  /** The scheduler's logger, for the store's own reports. */
+  logger: Logger;
+  /** The store's alias in the scheduler, for messages. */
+  alias: string;
+  /**
+   * Reports a stored record that cannot be read back (corrupt JSON, unknown trigger type). The store keeps the
+   * record untouched, never deletes it, and leaves it out of due queries until it changes or the store restarts.
+   */
+  reportBrokenRecord(taskId: string, error: Error): void;
+}
+
+/** A place tasks live. Every method is async; a store validates nothing a scheduler already validated. */
+export interface TaskStore {
+  /** True if records outlive the process: `fn` must then be a name or reference and `args` JSON. */
+  readonly persistent: boolean;
+  /** True if several schedulers may use the store at once (run slots are then renewed while runs last). */
+  readonly shared: boolean;
+
+  /** Opens the store (creating files, tables…). A corrupt or foreign backing file is an error here. */
+  start(context: StoreContext): Promise<void>;
+  /** Closes the store; it may be started again. */
+  close(): Promise<void>;
+
+  /** Adds a task; an existing id is a `ConflictingIdError` unless `replaceExisting`, which replaces it. */
+  addTask(record: TaskRecord, options: { replaceExisting: boolean }): Promise<void>;
+  /** Replaces the stored task with the same id; an unknown id is a `TaskLookupError`. */
+  updateTask(record: TaskRecord): Promise<void>;
+  /** Removes a task and returns it; an unknown id is a `TaskLookupError`. */
+  removeTask(id: string): Promise<TaskRecord>;
+  /** Removes every task and returns the removed ids. */
+  removeAllTasks(): Promise<string[]>;
+  /** The task with this id, if any. */
+  getTask(id: string): Promise<TaskRecord | undefined>;
+  /** Every task, by next run time ascending, paused tasks (null next run time) last, ties by id. */
+  getTasks(): Promise<TaskRecord[]>;
+
+  /**
+   * The earliest epoch ms at which `acquireDueTasks` could return something: the smallest next run time
+   * of unleased tasks, or the expiry of a lease (of any owner). Null when nothing is scheduled.
+   */
+  earliestWakeup(owner: string): Promise<number | null>;
+  /**
+   * Leases to `owner` up to `limit` due tasks (`nextRunTime <= now`) that no other owner holds
+   * (or whose lease expired), earliest first.
+   */
+  acquireDueTasks(options: AcquireOptions): Promise<TaskRecord[]>;
+  /** Ends `owner`'s leases on these tasks, setting each one's next run time (or removing it). */
+  releaseTasks(owner: string, releases: readonly TaskRelease[]): Promise<void>;
+
+  /** Takes a run slot if the task has fewer than `maxInstances` live slots; false otherwise. */
+  claimRunSlot(claim: RunSlotClaim): Promise<boolean>;
+  /** Extends `owner`'s slots for these runs to `expiresAt`. */
+  renewRunSlots(owner: string, runIds: readonly string[], expiresAt: number): Promise<void>;
+  /** Frees a run slot (idempotent). */
+  releaseRunSlot(runId: string): Promise<void>;
+
+  /**
+   * Optional: calls `listener` when another process changed the store, so the scheduler re-arms its
+   * timer without polling. Returns a function that stops watching.
+   */
+  watch?(listener: () => void): () => void;
+}
+
+/** Orders records as `getTasks` returns them: next run time ascending, paused (null) last, ties by id. */
+export function compareTaskRecords(a: TaskRecord, b: TaskRecord): number {
+  if (a.nextRunTime !== b.nextRunTime) {
+    if (a.nextRunTime === null) return 1;
+    if (b.nextRunTime === null) return -1;
+    return a.nextRunTime - b.nextRunTime;
+  }
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}

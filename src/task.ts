@@ -1,0 +1,325 @@
+/** Task options: the public shapes, their defaults and validation, and the `Task` snapshot. */
+import { ValueError } from './errors.js';
+import { FunctionResolver, assertJsonArgs, isGeneratorFunction } from './references.js';
+import type { RetryPolicy, TaskFunction, TaskRecord } from './store.js';
+import { type DateInput, type DurationInput, describeValue, parseDate, parseDuration } from './time.js';
+import { toTrigger } from './triggers/spec.js';
+import type { Trigger, TriggerSpec } from './triggers/trigger.js';
+
+/** What `retries` accepts. */
+export interface RetryOptions {
+  /** How many times a failed run is tried again (0 or more). */
+  max: number;
+  /** Delay before the first retry. @default 1000 ms */
+  delay?: DurationInput;
+  /** Each further retry waits `backoff` times longer. @default 2 */
+  backoff?: number;
+  /** No delay is longer than this. @default 1 hour */
+  maxDelay?: DurationInput;
+  /** Draw each delay at random from `[0, delay]` ("full jitter"). @default false */
+  jitter?: boolean;
+}
+
+/** Options of `addTask`. Everything but `trigger` is optional. */
+export interface TaskOptions {
+  /** When the task fires: a trigger object or its JSON spec. */
+  trigger: Trigger | TriggerSpec;
+  /** @default a random UUID */
+  id?: string;
+  /** @default the function's name */
+  name?: string;
+  /** Positional arguments passed to the function. @default [] */
+  args?: unknown[];
+  /** Store alias. @default 'default' */
+  store?: string;
+  /** Executor alias. @default 'default' */
+  executor?: string;
+  /** Collapse runs that are due together into one (the latest). @default taskDefaults.coalesce (true) */
+  coalesce?: boolean;
+  /** How late a run may start; null: any lateness. @default taskDefaults.misfireGraceTime (1 s) */
+  misfireGraceTime?: DurationInput | null;
+  /** Runs of this task in progress at once, across all schedulers sharing the store. @default 1 */
+  maxInstances?: number;
+  /** The first run time instead of the trigger's; null adds the task paused. */
+  nextRunTime?: DateInput | null;
+  /** Replace a task with the same id instead of failing with `ConflictingIdError`. @default false */
+  replaceExisting?: boolean;
+  /** Retry failed runs. @default none */
+  retries?: RetryOptions;
+  /** Abort `currentRun().signal` and fail the run with `TimeoutError` after this long. @default none */
+  timeout?: DurationInput;
+}
+
+/** What `updateTask` accepts: any option but `id` (and not `replaceExisting`), plus a new function. */
+export type TaskChanges = Partial<Omit<TaskOptions, 'id' | 'replaceExisting'>> & {
+  /** A new function, function name or module reference. */
+  fn?: TaskFunction | string;
+};
+
+/** Defaults applied to tasks that do not set these options. */
+export interface TaskDefaults {
+  /** @default true */
+  coalesce?: boolean;
+  /** @default 1000 ms */
+  misfireGraceTime?: DurationInput | null;
+  /** @default 1 */
+  maxInstances?: number;
+}
+
+/** `TaskDefaults` after validation. */
+export interface ResolvedTaskDefaults {
+  coalesce: boolean;
+  misfireGraceTime: number | null;
+  maxInstances: number;
+}
+
+const TASK_OPTION_KEYS = new Set([
+  'trigger', 'id', 'name', 'args', 'store', 'executor', 'coalesce', 'misfireGraceTime', 'maxInstances',
+  'nextRunTime', 'replaceExisting', 'retries', 'timeout',
+]);
+const RETRY_KEYS = new Set(['max', 'delay', 'backoff', 'maxDelay', 'jitter']);
+const DEFAULT_KEYS = new Set(['coalesce', 'misfireGraceTime', 'maxInstances']);
+
+/** Throws `ValueError` for a key of `input` not in `allowed` (a typo would otherwise be ignored silently). */
+export function rejectUnknownKeys(input: object, allowed: ReadonlySet<string>, what: string): void {
+  for (const key of Object.keys(input)) {
+    if (!allowed.has(key)) {
+      throw new ValueError(`${what}: unknown option '${key}' (expected one of ${[...allowed].join(', ')})`);
+    }
+  }
+}
+
+function parseBoolean(value: unknown, what: string): boolean {
+  if (typeof value !== 'boolean') throw new ValueError(`${what} must be true or false, got ${describeValue(value)}`);
+  return value;
+}
+
+function parseMaxInstances(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new ValueError(`${what} must be an integer of at least 1, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+function parseGrace(value: unknown, what: string): number | null {
+  return value === null ? null : parseDuration(value, what);
+}
+
+function parseNonEmptyString(value: unknown, what: string): string {
+  if (typeof value !== 'string' || value === '') throw new ValueError(`${what} must be a non-empty string, got ${describeValue(value)}`);
+  return value;
+}
+
+/** Validates the scheduler's `taskDefaults`. */
+export function parseTaskDefaults(input: TaskDefaults | undefined): ResolvedTaskDefaults {
+  const defaults: ResolvedTaskDefaults = { coalesce: true, misfireGraceTime: 1000, maxInstances: 1 };
+  if (input === undefined) return defaults;
+  if (typeof input !== 'object' || input === null) {
+    throw new ValueError(`taskDefaults must be an object, got ${describeValue(input)}`);
+  }
+  rejectUnknownKeys(input, DEFAULT_KEYS, 'taskDefaults');
+  if (input.coalesce !== undefined) defaults.coalesce = parseBoolean(input.coalesce, 'taskDefaults.coalesce');
+  if (input.misfireGraceTime !== undefined) {
+    defaults.misfireGraceTime = parseGrace(input.misfireGraceTime, 'taskDefaults.misfireGraceTime');
+  }
+  if (input.maxInstances !== undefined) defaults.maxInstances = parseMaxInstances(input.maxInstances, 'taskDefaults.maxInstances');
+  return defaults;
+}
+
+/** Validates `retries` into a `RetryPolicy`. */
+export function parseRetries(input: unknown, what: string): RetryPolicy {
+  if (typeof input !== 'object' || input === null) throw new ValueError(`${what} must be an object like { max: 3 }, got ${describeValue(input)}`);
+  rejectUnknownKeys(input, RETRY_KEYS, what);
+  const options = input as RetryOptions;
+  if (typeof options.max !== 'number' || !Number.isInteger(options.max) || options.max < 0) {
+    throw new ValueError(`${what}.max must be a non-negative integer, got ${describeValue(options.max)}`);
+  }
+  const backoff = options.backoff ?? 2;
+  if (typeof backoff !== 'number' || !Number.isFinite(backoff) || backoff < 1) {
+    throw new ValueError(`${what}.backoff must be a number of at least 1, got ${describeValue(options.backoff)}`);
+  }
+  return {
+    max: options.max,
+    delayMs: options.delay === undefined ? 1000 : parseDuration(options.delay, `${what}.delay`),
+    backoff,
+    maxDelayMs: options.maxDelay === undefined ? 3_600_000 : parseDuration(options.maxDelay, `${what}.maxDelay`),
+    jitter: options.jitter === undefined ? false : parseBoolean(options.jitter, `${what}.jitter`),
+  };
+}
+
+/** What `buildTaskRecord` needs to know besides the options. */
+export interface TaskBuildContext {
+  defaults: ResolvedTaskDefaults;
+  resolver: FunctionResolver;
+  /** The scheduler's timezone, filled into triggers that have none. */
+  timezone: string;
+  /** Whether the target store is persistent (functions must then be references, args JSON). */
+  persistent: boolean;
+  /** The current time, for the first run time. */
+  now: Date;
+}
+
+/** Validates `addTask` options (once, at the boundary) and builds the record a store keeps. */
+export function buildTaskRecord(fn: unknown, options: TaskOptions, context: TaskBuildContext): TaskRecord {
+  if (typeof options !== 'object' || options === null) {
+    throw new ValueError(`addTask: options must be an object with at least a trigger, got ${describeValue(options)}`);
+  }
+  rejectUnknownKeys(options, TASK_OPTION_KEYS, 'addTask');
+  const id = options.id === undefined ? crypto.randomUUID() : parseNonEmptyString(options.id, 'id');
+  const storedFn = context.resolver.toStoredFunction(fn, id, context.persistent);
+  const record: TaskRecord = {
+    id,
+    name: options.name === undefined ? FunctionResolver.nameOf(storedFn) : parseNonEmptyString(options.name, `task '${id}': name`),
+    fn: storedFn,
+    trigger: resolveTrigger(options.trigger, context.timezone, id),
+    args: [],
+    executor: 'default',
+    coalesce: context.defaults.coalesce,
+    misfireGraceTime: context.defaults.misfireGraceTime,
+    maxInstances: context.defaults.maxInstances,
+    nextRunTime: null,
+    retries: null,
+    timeout: null,
+  };
+  const withOptions = applyTaskChanges(record, options, context);
+  if (options.nextRunTime === undefined) withOptions.nextRunTime = firstRunTime(withOptions.trigger, context.now);
+  return withOptions;
+}
+
+/** Returns `record` with `changes` applied and validated (used by `addTask` and `updateTask`). */
+export function applyTaskChanges(record: TaskRecord, changes: TaskChanges, context: TaskBuildContext): TaskRecord {
+  const id = record.id;
+  const next: TaskRecord = { ...record };
+  if (changes.fn !== undefined) next.fn = context.resolver.toStoredFunction(changes.fn, id, context.persistent);
+  if (changes.name !== undefined) next.name = parseNonEmptyString(changes.name, `task '${id}': name`);
+  if (changes.trigger !== undefined) next.trigger = resolveTrigger(changes.trigger, context.timezone, id);
+  if (changes.args !== undefined) {
+    if (!Array.isArray(changes.args)) throw new ValueError(`task '${id}': args must be an array, got ${describeValue(changes.args)}`);
+    next.args = [...changes.args];
+  }
+  if (changes.executor !== undefined) next.executor = parseNonEmptyString(changes.executor, `task '${id}': executor`);
+  if (changes.coalesce !== undefined) next.coalesce = parseBoolean(changes.coalesce, `task '${id}': coalesce`);
+  if (changes.misfireGraceTime !== undefined) {
+    next.misfireGraceTime = parseGrace(changes.misfireGraceTime, `task '${id}': misfireGraceTime`);
+  }
+  if (changes.maxInstances !== undefined) next.maxInstances = parseMaxInstances(changes.maxInstances, `task '${id}': maxInstances`);
+  if (changes.retries !== undefined) next.retries = parseRetries(changes.retries, `task '${id}': retries`);
+  if (changes.timeout !== undefined) next.timeout = parseDuration(changes.timeout, `task '${id}': timeout`);
+  if (changes.nextRunTime !== undefined) {
+    next.nextRunTime =
+      changes.nextRunTime === null ? null : parseDate(changes.nextRunTime, context.timezone, `task '${id}': nextRunTime`).getTime();
+  }
+  checkRecord(next, context);
+  return next;
+}
+
+/** Cross-option rules: lifecycle tasks, persistence. */
+function checkRecord(record: TaskRecord, context: TaskBuildContext): void {
+  const fn = context.resolver.resolveSync(record.fn);
+  if (fn !== undefined && isGeneratorFunction(fn)) {
+    if (context.persistent) {
+      throw new ValueError(`task '${record.id}': a lifecycle (generator) task lives only in a MemoryStore`);
+    }
+    if (record.retries !== null) {
+      throw new ValueError(`task '${record.id}': retries cannot apply to a lifecycle (generator) task: a throw ends it`);
+    }
+    record.maxInstances = 1;
+  }
+  if (context.persistent) assertJsonArgs(record.args, record.id);
+}
+
+/** Accepts a trigger or spec and fills in the scheduler's zone where the trigger has none. */
+function resolveTrigger(input: unknown, timezone: string, id: string): Trigger {
+  if (input === undefined) throw new ValueError(`task '${id}': trigger is required`);
+  const trigger = toTrigger(input, `task '${id}': trigger`);
+  return trigger.withDefaultTimezone?.(timezone) ?? trigger;
+}
+
+/** The first run time (epoch ms) of a trigger from `now`, or null if it never fires (shutdown triggers). */
+export function firstRunTime(trigger: Trigger, now: Date): number | null {
+  return trigger.getNextFireTime(null, now)?.getTime() ?? null;
+}
+
+/** The operations a `Task` snapshot's shortcuts call; the scheduler implements them. */
+export interface TaskActions {
+  updateTask(id: string, changes: TaskChanges, options?: { store?: string }): Promise<Task>;
+  rescheduleTask(id: string, trigger: Trigger | TriggerSpec, options?: { store?: string }): Promise<Task>;
+  pauseTask(id: string, options?: { store?: string }): Promise<Task>;
+  resumeTask(id: string, options?: { store?: string }): Promise<Task>;
+  removeTask(id: string, options?: { store?: string }): Promise<void>;
+  runTaskNow(id: string, options?: { store?: string }): Promise<void>;
+}
+
+/** A snapshot of a task as it was when read; the shortcuts act on the live task through the scheduler. */
+export class Task {
+  readonly id: string;
+  readonly name: string;
+  /** The function, function name or module reference the task runs. */
+  readonly fn: string | TaskFunction;
+  readonly trigger: Trigger;
+  readonly args: readonly unknown[];
+  /** Alias of the store holding the task. */
+  readonly store: string;
+  readonly executor: string;
+  readonly coalesce: boolean;
+  /** In milliseconds; null means any lateness is fine. */
+  readonly misfireGraceTime: number | null;
+  readonly maxInstances: number;
+  /** Null while paused. */
+  readonly nextRunTime: Date | null;
+  /** True while the scheduler has not started and the task is not yet in its store. */
+  readonly pending: boolean;
+  readonly retries: Readonly<RetryPolicy> | null;
+  /** In milliseconds, or null. */
+  readonly timeout: number | null;
+  /** The scheduler that the shortcuts act through. */
+  readonly #actions: TaskActions;
+
+  constructor(record: TaskRecord, store: string, pending: boolean, actions: TaskActions) {
+    this.id = record.id;
+    this.name = record.name;
+    this.fn = record.fn;
+    this.trigger = record.trigger;
+    this.args = Object.freeze([...record.args]);
+    this.store = store;
+    this.executor = record.executor;
+    this.coalesce = record.coalesce;
+    this.misfireGraceTime = record.misfireGraceTime;
+    this.maxInstances = record.maxInstances;
+    this.nextRunTime = record.nextRunTime === null ? null : new Date(record.nextRunTime);
+    this.pending = pending;
+    this.retries = record.retries === null ? null : Object.freeze({ ...record.retries });
+    this.timeout = record.timeout;
+    this.#actions = actions;
+  }
+
+  /** `scheduler.updateTask(this.id, changes)`. */
+  update(changes: TaskChanges): Promise<Task> {
+    return this.#actions.updateTask(this.id, changes, { store: this.store });
+  }
+
+  /** `scheduler.rescheduleTask(this.id, trigger)`. */
+  reschedule(trigger: Trigger | TriggerSpec): Promise<Task> {
+    return this.#actions.rescheduleTask(this.id, trigger, { store: this.store });
+  }
+
+  /** `scheduler.pauseTask(this.id)`. */
+  pause(): Promise<Task> {
+    return this.#actions.pauseTask(this.id, { store: this.store });
+  }
+
+  /** `scheduler.resumeTask(this.id)`. */
+  resume(): Promise<Task> {
+    return this.#actions.resumeTask(this.id, { store: this.store });
+  }
+
+  /** `scheduler.removeTask(this.id)`. */
+  remove(): Promise<void> {
+    return this.#actions.removeTask(this.id, { store: this.store });
+  }
+
+  /** `scheduler.runTaskNow(this.id)`. */
+  runNow(): Promise<void> {
+    return this.#actions.runTaskNow(this.id, { store: this.store });
+  }
+}

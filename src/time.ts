@@ -1,0 +1,102 @@
+/**
+ * Parsing of the time inputs of the public API (durations, dates, timezones) with luxon.
+ * Every function here validates and throws `ValueError` naming the option and the bad value.
+ */
+import { DateTime, Duration, type DurationLikeObject, IANAZone } from 'luxon';
+import { ValueError } from './errors.js';
+
+/** A duration: milliseconds, a luxon duration object (`{ minutes: 5 }`), or an ISO 8601 string (`'PT30S'`). */
+export type DurationInput = number | DurationLikeObject | string;
+
+/** An instant: a `Date`, epoch milliseconds, an ISO 8601 string, or a luxon `DateTime`. */
+export type DateInput = Date | number | string | DateTime;
+
+/** The largest delay `setTimeout` accepts (2^31-1 ms, about 24.8 days). */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
+/** Renders a user-supplied value for an error message. */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
+  if (DateTime.isDateTime(value)) return value.isValid ? String(value.toISO()) : `invalid DateTime`;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** The zone the process runs in (from `TZ` or the OS), used only where the user gave none. */
+export function systemTimezone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
+/** Validates an IANA timezone name and returns it; an unknown zone is a `ValueError` naming it. */
+export function parseTimezone(zone: unknown, what = 'timezone'): string {
+  if (typeof zone !== 'string' || zone === '' || !IANAZone.isValidZone(zone)) {
+    throw new ValueError(`${what}: unknown timezone ${describeValue(zone)} (expected an IANA name such as 'Europe/Berlin')`);
+  }
+  return zone;
+}
+
+/** Converts a `DurationInput` to whole milliseconds; negative, NaN or malformed input is a `ValueError`. */
+export function parseDuration(input: unknown, what = 'duration'): number {
+  let ms: number;
+  if (typeof input === 'number') {
+    ms = input;
+  } else if (typeof input === 'string') {
+    const duration = Duration.fromISO(input);
+    if (!duration.isValid) {
+      throw new ValueError(`${what}: ${describeValue(input)} is not an ISO 8601 duration (expected e.g. 'PT30S')`);
+    }
+    ms = duration.toMillis();
+  } else if (typeof input === 'object' && input !== null && !Array.isArray(input)) {
+    let duration: Duration;
+    try {
+      duration = Duration.fromObject(input as DurationLikeObject);
+    } catch (error) {
+      throw new ValueError(`${what}: ${describeValue(input)} is not a duration object (${(error as Error).message})`);
+    }
+    if (!duration.isValid) throw new ValueError(`${what}: ${describeValue(input)} is not a valid duration`);
+    ms = duration.toMillis();
+  } else {
+    throw new ValueError(
+      `${what}: ${describeValue(input)} is not a duration (expected milliseconds, { minutes: 5 } or 'PT5M')`,
+    );
+  }
+  if (!Number.isFinite(ms) || ms < 0) {
+    throw new ValueError(`${what}: ${describeValue(input)} must be a finite, non-negative duration`);
+  }
+  return Math.round(ms);
+}
+
+/**
+ * Converts a `DateInput` to a `Date`. An ISO string without an offset is read as wall-clock time in `zone`.
+ * An invalid input is a `ValueError` naming `what`.
+ */
+export function parseDate(input: unknown, zone: string, what = 'date'): Date {
+  let ms: number;
+  if (input instanceof Date) {
+    ms = input.getTime();
+  } else if (typeof input === 'number') {
+    ms = input;
+  } else if (typeof input === 'string') {
+    const parsed = DateTime.fromISO(input, { zone, setZone: false });
+    if (!parsed.isValid) {
+      throw new ValueError(`${what}: ${describeValue(input)} is not an ISO 8601 date-time`);
+    }
+    ms = parsed.toMillis();
+  } else if (DateTime.isDateTime(input)) {
+    if (!input.isValid) throw new ValueError(`${what}: invalid luxon DateTime (${input.invalidReason})`);
+    ms = input.toMillis();
+  } else {
+    throw new ValueError(
+      `${what}: ${describeValue(input)} is not a date (expected a Date, epoch ms, ISO string or DateTime)`,
+    );
+  }
+  if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) {
+    throw new ValueError(`${what}: ${describeValue(input)} is not a valid instant`);
+  }
+  return new Date(ms);
+}

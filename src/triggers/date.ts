@@ -1,0 +1,49 @@
+import { ValueError } from '../errors.js';
+import { type DateInput, describeValue, parseDate, parseTimezone, systemTimezone } from '../time.js';
+import type { DateTriggerSpec, Trigger } from './trigger.js';
+
+/** Options of `DateTrigger`. */
+export interface DateTriggerOptions {
+  /** Zone in which an ISO string without offset is read. @default the scheduler's zone */
+  timezone?: string;
+}
+
+/** Fires once, at `runAt`. */
+export class DateTrigger implements Trigger {
+  /** The instant the trigger fires at. */
+  readonly runAt: Date;
+  /** The zone the user gave, if any. */
+  readonly timezone: string | undefined;
+
+  /** @example new DateTrigger('2026-12-01T09:00', { timezone: 'Europe/Berlin' }) */
+  constructor(runAt: DateInput, options: DateTriggerOptions = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw new ValueError(`DateTrigger: options must be an object, got ${describeValue(options)}`);
+    }
+    this.timezone = options.timezone === undefined ? undefined : parseTimezone(options.timezone, 'DateTrigger: timezone');
+    this.runAt = parseDate(runAt, this.timezone ?? systemTimezone(), 'DateTrigger: runAt');
+  }
+
+  /** Rebuilds a `DateTrigger` from its spec. */
+  static fromJSON(spec: DateTriggerSpec): DateTrigger {
+    return new DateTrigger(spec.runAt, spec.timezone === undefined ? {} : { timezone: spec.timezone });
+  }
+
+  /** `runAt` if nothing fired yet (even if it is past: misfire rules judge it), else null. */
+  getNextFireTime(previous: Date | null, _now: Date): Date | null {
+    return previous === null ? this.runAt : null;
+  }
+
+  /** The plain-JSON form. */
+  toJSON(): DateTriggerSpec {
+    const spec: DateTriggerSpec = { type: 'date', runAt: this.runAt.toISOString() };
+    if (this.timezone !== undefined) spec.timezone = this.timezone;
+    return spec;
+  }
+
+  /** Exactly one fire time: counted in closed form. */
+  countFireTimes(from: Date, until: Date, keepRecent: number) {
+    const inside = this.runAt >= from && this.runAt <= until;
+    return { count: inside ? 1 : 0, recent: inside && keepRecent > 0 ? [this.runAt] : [] };
+  }
+}

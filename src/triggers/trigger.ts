@@ -1,0 +1,105 @@
+/**
+ * The trigger contract: a trigger is a pure rule that answers "when is the next fire time?".
+ * Triggers hold no run state; the scheduler passes in the previous fire time.
+ */
+
+/** The plain-JSON form of a trigger, as stores persist it. `type` selects the trigger class. */
+export type TriggerSpec =
+  | DateTriggerSpec
+  | IntervalTriggerSpec
+  | CronTriggerSpec
+  | CalendarIntervalTriggerSpec
+  | CombiningTriggerSpec
+  | ShutdownTriggerSpec;
+
+/** Spec of a `DateTrigger`. Instants are ISO 8601 strings in UTC. */
+export interface DateTriggerSpec {
+  type: 'date';
+  runAt: string;
+  timezone?: string;
+}
+
+/** Spec of an `IntervalTrigger`. `jitter` is in milliseconds. */
+export interface IntervalTriggerSpec {
+  type: 'interval';
+  weeks?: number;
+  days?: number;
+  hours?: number;
+  minutes?: number;
+  seconds?: number;
+  milliseconds?: number;
+  startAt?: string;
+  endAt?: string;
+  timezone?: string;
+  jitter?: number;
+}
+
+/** Spec of a `CronTrigger`. `jitter` is in milliseconds. */
+export interface CronTriggerSpec {
+  type: 'cron';
+  expression: string;
+  startAt?: string;
+  endAt?: string;
+  timezone?: string;
+  jitter?: number;
+}
+
+/** Spec of a `CalendarIntervalTrigger`. `startAt`/`endAt` are calendar dates (`YYYY-MM-DD`) in its zone. */
+export interface CalendarIntervalTriggerSpec {
+  type: 'calendarinterval';
+  years?: number;
+  months?: number;
+  weeks?: number;
+  days?: number;
+  hour?: number;
+  minute?: number;
+  second?: number;
+  startAt?: string;
+  endAt?: string;
+  timezone?: string;
+}
+
+/** Spec of an `AndTrigger` or `OrTrigger`. */
+export interface CombiningTriggerSpec {
+  type: 'and' | 'or';
+  triggers: TriggerSpec[];
+}
+
+/** Spec of a `ShutdownTrigger`. */
+export interface ShutdownTriggerSpec {
+  type: 'shutdown';
+}
+
+/** What `Trigger.countFireTimes` reports about the fire times in a window. */
+export interface FireTimeCount {
+  /** How many fire times lie in the window. */
+  count: number;
+  /** The most recent fire times in the window, oldest first, at most `keepRecent` of them. */
+  recent: Date[];
+}
+
+/** A rule that yields fire times. Implementations must be immutable. */
+export interface Trigger {
+  /**
+   * The next fire time. With `previous` set: the first fire time strictly after `previous`.
+   * With `previous` null (a new, resumed or rescheduled task): the first fire time at or after `now`
+   * (a `DateTrigger` returns its `runAt` even when it is past, so that misfire rules can judge it).
+   * `null` when the trigger will never fire again.
+   */
+  getNextFireTime(previous: Date | null, now: Date): Date | null;
+
+  /** The plain-JSON form of this trigger; `triggerFromSpec(trigger.toJSON())` rebuilds an equal trigger. */
+  toJSON(): TriggerSpec;
+
+  /**
+   * Optional closed form: the fire times in `[from, until]` (both inclusive), counted without stepping
+   * through them one by one. Triggers that lack it are stepped by the dispatcher up to a cap.
+   */
+  countFireTimes?(from: Date, until: Date, keepRecent: number): FireTimeCount;
+
+  /**
+   * Returns this trigger with `timezone` filled in where the user gave none (the scheduler's zone),
+   * so that what is stored says which zone it computes in. Triggers without a zone return themselves.
+   */
+  withDefaultTimezone?(timezone: string): Trigger;
+}

@@ -1,0 +1,195 @@
+import { ConflictingIdError, TaskLookupError } from '../src/errors.js';
+import { MinHeap } from '../src/heap.js';
+import {
+  type AcquireOptions,
+  compareTaskRecords,
+  type RunSlotClaim,
+  type StoreContext,
+  type TaskRecord,
+  type TaskRelease,
+  type TaskStore,
+} from '../src/store.js';
+
+/** A heap entry: valid only while `generation` matches the task's current one (lazy deletion). */
+interface HeapEntry {
+  id: string;
+  generation: number;
+}
+
+/** A stored task with its bookkeeping. */
+interface StoredTask {
+  record: TaskRecord;
+  /** Bumped whenever `record.nextRunTime` changes, so older heap entries become stale. */
+  generation: number;
+  /** The owner and expiry of a task lease, if leased. */
+  lease: { owner: string; expiresAt: number } | null;
+}
+
+/** A live run slot. */
+interface RunSlot {
+  taskId: string;
+  owner: string;
+  expiresAt: number;
+}
+
+/**
+ * Keeps tasks in process memory: fast, holds any function (closures, lifecycle generators), gone at exit.
+ * Due tasks come off a min-heap on next run time, so a wake-up costs O(due · log n), never a scan.
+ */
+export class MemoryStore implements TaskStore {
+  readonly persistent = false;
+  readonly shared = false;
+  /** Tasks by id. */
+  #tasks = new Map<string, StoredTask>();
+  /** Unleased scheduled tasks by next run time; may hold stale entries (see `HeapEntry`). */
+  #due = new MinHeap<HeapEntry>();
+  /** Live run slots by run id. */
+  #slots = new Map<string, RunSlot>();
+  /** Ids of tasks under a task lease (out of the heap until released). */
+  #leased = new Set<string>();
+  /** Number of run slots per task id. */
+  #slotsPerTask = new Map<string, number>();
+
+  async start(_context: StoreContext): Promise<void> {}
+
+  async close(): Promise<void> {}
+
+  async addTask(record: TaskRecord, options: { replaceExisting: boolean }): Promise<void> {
+    const existing = this.#tasks.get(record.id);
+    if (existing !== undefined && !options.replaceExisting) throw new ConflictingIdError(record.id, 'memory');
+    this.#put(record, existing);
+  }
+
+  async updateTask(record: TaskRecord): Promise<void> {
+    const existing = this.#tasks.get(record.id);
+    if (existing === undefined) throw new TaskLookupError(record.id);
+    this.#put(record, existing);
+  }
+
+  async removeTask(id: string): Promise<TaskRecord> {
+    const existing = this.#tasks.get(id);
+    if (existing === undefined) throw new TaskLookupError(id);
+    this.#tasks.delete(id);
+    this.#leased.delete(id);
+    return existing.record;
+  }
+
+  async removeAllTasks(): Promise<string[]> {
+    const ids = [...this.#tasks.keys()];
+    this.#tasks.clear();
+    this.#leased.clear();
+    this.#due.clear();
+    return ids;
+  }
+
+  async getTask(id: string): Promise<TaskRecord | undefined> {
+    return this.#tasks.get(id)?.record;
+  }
+
+  async getTasks(): Promise<TaskRecord[]> {
+    return [...this.#tasks.values()].map((stored) => stored.record).sort(compareTaskRecords);
+  }
+
+  async earliestWakeup(_owner: string): Promise<number | null> {
+    let earliest = this.#peekValid();
+    for (const id of this.#leased) {
+      const lease = this.#tasks.get(id)?.lease;
+      if (lease && (earliest === null || lease.expiresAt < earliest)) {
+        earliest = lease.expiresAt;
+      }
+    }
+    return earliest;
+  }
+
+  async acquireDueTasks({ owner, now, leaseMs, limit }: AcquireOptions): Promise<TaskRecord[]> {
+    const acquired: TaskRecord[] = [];
+    // Leases that expired without a release (their owner died) make those tasks due again.
+    for (const id of this.#leased) {
+      const stored = this.#tasks.get(id);
+      if (acquired.length >= limit) break;
+      if (stored?.lease && stored.lease.expiresAt <= now && stored.record.nextRunTime !== null) {
+        stored.lease = { owner, expiresAt: now + leaseMs };
+        acquired.push(stored.record);
+      }
+    }
+    while (acquired.length < limit) {
+      const time = this.#peekValid();
+      if (time === null || time > now) break;
+      const entry = this.#due.pop() as HeapEntry;
+      const stored = this.#tasks.get(entry.id) as StoredTask;
+      stored.lease = { owner, expiresAt: now + leaseMs };
+      this.#leased.add(entry.id);
+      acquired.push(stored.record);
+    }
+    return acquired;
+  }
+
+  async releaseTasks(owner: string, releases: readonly TaskRelease[]): Promise<void> {
+    for (const release of releases) {
+      const stored = this.#tasks.get(release.id);
+      if (stored === undefined || stored.lease?.owner !== owner) continue;
+      if ('holdUntil' in release) {
+        stored.lease = { owner, expiresAt: release.holdUntil };
+        continue;
+      }
+      const { id, nextRunTime } = release;
+      stored.lease = null;
+      this.#leased.delete(id);
+      if (nextRunTime === 'remove') {
+        this.#tasks.delete(id);
+        continue;
+      }
+      this.#put({ ...stored.record, nextRunTime }, stored);
+    }
+  }
+
+  async claimRunSlot({ taskId, runId, owner, expiresAt, maxInstances }: RunSlotClaim): Promise<boolean> {
+    const live = this.#slotsPerTask.get(taskId) ?? 0;
+    if (live >= maxInstances) return false;
+    this.#slots.set(runId, { taskId, owner, expiresAt });
+    this.#slotsPerTask.set(taskId, live + 1);
+    return true;
+  }
+
+  async renewRunSlots(owner: string, runIds: readonly string[], expiresAt: number): Promise<void> {
+    for (const runId of runIds) {
+      const slot = this.#slots.get(runId);
+      if (slot !== undefined && slot.owner === owner) slot.expiresAt = expiresAt;
+    }
+  }
+
+  async releaseRunSlot(runId: string): Promise<void> {
+    const slot = this.#slots.get(runId);
+    if (slot === undefined) return;
+    this.#slots.delete(runId);
+    const remaining = (this.#slotsPerTask.get(slot.taskId) ?? 1) - 1;
+    if (remaining > 0) this.#slotsPerTask.set(slot.taskId, remaining);
+    else this.#slotsPerTask.delete(slot.taskId);
+  }
+
+  /** Stores `record`, keeping a lease that is in force, and files it in the heap if it is scheduled and unleased. */
+  #put(record: TaskRecord, existing: StoredTask | undefined): void {
+    const stored: StoredTask = {
+      record,
+      generation: (existing?.generation ?? 0) + 1,
+      lease: existing?.lease ?? null,
+    };
+    this.#tasks.set(record.id, stored);
+    if (record.nextRunTime !== null && stored.lease === null) {
+      this.#due.push(record.nextRunTime, { id: record.id, generation: stored.generation });
+    }
+  }
+
+  /** The smallest next run time among valid heap entries, dropping stale ones on the way. */
+  #peekValid(): number | null {
+    for (;;) {
+      const entry = this.#due.peek();
+      if (entry === undefined) return null;
+      const stored = this.#tasks.get(entry.id);
+      if (stored !== undefined && stored.generation === entry.generation && stored.lease === null) {
+        return this.#due.peekKey() as number;
+      }
+      this.#due.pop();
+    }
+  }
+}

@@ -1,0 +1,138 @@
+// The dispatch rule of API.md ("Dispatch semantics"), checked on the pure planner.
+import { describe, expect, it } from 'vitest';
+import { DUE_STEP_CAP, MISSED_TIMES_LISTED, RUNS_PER_WAKEUP_CAP, collectDueTimes, planDispatch } from '../src/dispatcher.js';
+import type { TaskRecord } from '../src/store.js';
+import { DateTrigger } from '../src/triggers/date.js';
+import { IntervalTrigger } from '../src/triggers/interval.js';
+import type { Trigger } from '../src/triggers/trigger.js';
+
+const T0 = Date.parse('2026-03-01T00:00:00Z');
+
+function record(trigger: Trigger, overrides: Partial<TaskRecord> = {}): TaskRecord {
+  return {
+    id: 't',
+    name: 't',
+    fn: () => {},
+    trigger,
+    args: [],
+    executor: 'default',
+    coalesce: true,
+    misfireGraceTime: 1000,
+    maxInstances: 1,
+    nextRunTime: T0,
+    retries: null,
+    timeout: null,
+    ...overrides,
+  };
+}
+
+/** A trigger without a closed form (like cron), stepping every `stepMs` from T0. */
+function steppingTrigger(stepMs: number): Trigger {
+  return {
+    getNextFireTime(previous, now) {
+      const from = previous === null ? now.getTime() - 1 : previous.getTime();
+      const steps = Math.floor((from - T0) / stepMs) + 1;
+      return new Date(T0 + Math.max(0, steps) * stepMs);
+    },
+    toJSON: () => ({ type: 'shutdown' }),
+  };
+}
+
+describe('planDispatch', () => {
+  const everySecond = new IntervalTrigger({ seconds: 1 }, { startAt: T0 });
+
+  it('runs a task that is due on time once and moves nextRunTime past now', () => {
+    const plan = planDispatch(record(everySecond), T0 + 5);
+    expect(plan.runTimes.map((t) => t.getTime())).toEqual([T0]);
+    expect(plan.missed).toBeNull();
+    expect(plan.nextRunTime).toBe(T0 + 1000);
+  });
+
+  it('coalesce: due times collapse into one run at the latest', () => {
+    const plan = planDispatch(record(everySecond), T0 + 10_300);
+    expect(plan.runTimes.map((t) => t.getTime())).toEqual([T0 + 10_000]);
+    expect(plan.missed).toBeNull();
+    expect(plan.nextRunTime).toBe(T0 + 11_000);
+  });
+
+  it('coalesce with the latest time out of grace: nothing runs, every due time is missed', () => {
+    const plan = planDispatch(record(everySecond, { misfireGraceTime: 100 }), T0 + 2500);
+    expect(plan.runTimes).toEqual([]);
+    expect(plan.missed?.count).toBe(3);
+    expect(plan.missed?.times.map((t) => t.getTime())).toEqual([T0, T0 + 1000, T0 + 2000]);
+  });
+
+  it('no coalesce: runs every time within grace, reports the older ones as missed', () => {
+    const plan = planDispatch(record(everySecond, { coalesce: false, misfireGraceTime: 2500 }), T0 + 10_000);
+    expect(plan.runTimes.map((t) => t.getTime() - T0)).toEqual([8000, 9000, 10_000]);
+    expect(plan.missed).toEqual({ count: 8, exact: true, times: Array.from({ length: 8 }, (_, i) => new Date(T0 + i * 1000)) });
+  });
+
+  it('misfireGraceTime null: any lateness is fine', () => {
+    const plan = planDispatch(record(everySecond, { coalesce: false, misfireGraceTime: null }), T0 + 4000);
+    expect(plan.runTimes).toHaveLength(5);
+    expect(plan.missed).toBeNull();
+  });
+
+  it('a per-second task 30 days behind is planned in closed form, in milliseconds', () => {
+    const now = T0 + 30 * 86_400_000 + 400;
+    const started = performance.now();
+    const plan = planDispatch(record(everySecond, { coalesce: false }), now);
+    const elapsed = performance.now() - started;
+    expect(plan.runTimes.map((t) => t.getTime())).toEqual([now - 400]);
+    expect(plan.missed?.count).toBe(30 * 86_400);
+    expect(plan.missed?.exact).toBe(true);
+    expect(plan.missed?.times).toHaveLength(MISSED_TIMES_LISTED);
+    expect(plan.missed?.times.at(-1)?.getTime()).toBe(now - 1400);
+    expect(plan.nextRunTime).toBe(now + 600);
+    expect(elapsed).toBeLessThan(50);
+  });
+
+  it('caps the runs of one task per wake-up and counts the rest as missed', () => {
+    const now = T0 + 5000 * 1000;
+    const plan = planDispatch(record(everySecond, { coalesce: false, misfireGraceTime: null }), now);
+    expect(plan.runTimes).toHaveLength(RUNS_PER_WAKEUP_CAP);
+    expect(plan.runTimes.at(-1)?.getTime()).toBe(now);
+    expect(plan.missed?.count).toBe(5001 - RUNS_PER_WAKEUP_CAP);
+  });
+
+  it('a trigger with no fire time left removes the task', () => {
+    const plan = planDispatch(record(new DateTrigger(T0)), T0 + 10);
+    expect(plan.runTimes).toHaveLength(1);
+    expect(plan.nextRunTime).toBe('remove');
+  });
+
+  it('a past date trigger beyond grace is missed and removed', () => {
+    const plan = planDispatch(record(new DateTrigger(T0)), T0 + 60_000);
+    expect(plan.runTimes).toEqual([]);
+    expect(plan.missed?.count).toBe(1);
+    expect(plan.nextRunTime).toBe('remove');
+  });
+
+  it('an explicit nextRunTime off the grid is due itself, then the grid continues', () => {
+    const plan = planDispatch(record(everySecond, { nextRunTime: T0 + 250 }), T0 + 300);
+    expect(plan.runTimes.map((t) => t.getTime())).toEqual([T0 + 250]);
+    expect(plan.nextRunTime).toBe(T0 + 1000);
+  });
+});
+
+describe('collectDueTimes for triggers without a closed form', () => {
+  it('steps exactly below the cap', () => {
+    const due = collectDueTimes(steppingTrigger(60_000), T0, T0 + 99 * 60_000, 10);
+    expect(due).toMatchObject({ count: 100, exact: true });
+    expect(due.times.map((t) => (t.getTime() - T0) / 60_000)).toEqual([90, 91, 92, 93, 94, 95, 96, 97, 98, 99]);
+  });
+
+  it('beyond the cap: says the count is not exact, still finds the latest due times, stays fast', () => {
+    const now = T0 + 30 * 86_400_000 + 500;
+    const started = performance.now();
+    const due = collectDueTimes(steppingTrigger(1000), T0, now, 5);
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(due.exact).toBe(false);
+    expect(due.count).toBeGreaterThanOrEqual(DUE_STEP_CAP);
+    expect(due.times.map((t) => t.getTime())).toEqual([4, 3, 2, 1, 0].map((k) => now - 500 - k * 1000));
+    const plan = planDispatch(record(steppingTrigger(1000)), now);
+    expect(plan.runTimes.map((t) => t.getTime())).toEqual([now - 500]);
+    expect(plan.nextRunTime).toBe(now + 500);
+  });
+});

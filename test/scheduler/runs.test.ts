@@ -1,0 +1,224 @@
+// Run features of API.md: retries, timeout, currentRun, runTaskNow, graceful shutdown, shutdown triggers.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  AsyncExecutor,
+  DateTrigger,
+  IntervalTrigger,
+  type RunContext,
+  Scheduler,
+  SchedulerNotRunningError,
+  ShutdownTrigger,
+  TimeoutError,
+  currentRun,
+} from '../../src/index.js';
+import { payloads, recordEvents, silentLogger } from '../support/events.js';
+
+const T0 = Date.parse('2026-03-01T00:00:00Z');
+
+describe('runs (fake timers)', () => {
+  let scheduler: Scheduler;
+  beforeEach(() => {
+    vi.useFakeTimers({ now: T0 });
+    scheduler = new Scheduler({ logger: silentLogger, timezone: 'UTC' });
+  });
+  afterEach(async () => {
+    if (scheduler.running) await scheduler.shutdown({ wait: false });
+    vi.useRealTimers();
+  });
+
+  it('retries with exponential backoff, capped by maxDelay, then task:error with the last attempt', async () => {
+    const seen = recordEvents(scheduler, 'task:retry', 'task:error', 'task:executed');
+    const attempts: number[] = [];
+    await scheduler.start();
+    await scheduler.addTask(
+      () => {
+        attempts.push(Date.now() - T0);
+        throw new Error(`fail ${attempts.length}`);
+      },
+      { trigger: new DateTrigger(T0 + 1000), retries: { max: 3, delay: 100, backoff: 3, maxDelay: 500 } },
+    );
+    await vi.advanceTimersByTimeAsync(5000);
+    // Delays: 100, 300, then 900 capped to 500.
+    expect(attempts).toEqual([1000, 1100, 1400, 1900]);
+    const retries = payloads(seen, 'task:retry');
+    expect(retries.map((e) => [e.attempt, e.delayMs])).toEqual([
+      [1, 100],
+      [2, 300],
+      [3, 500],
+    ]);
+    expect(retries[0]?.scheduledRunTime.getTime()).toBe(T0 + 1000);
+    const errors = payloads(seen, 'task:error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.attempt).toBe(4);
+    expect((errors[0]?.error as Error).message).toBe('fail 4');
+  });
+
+  it('a retry that succeeds ends in task:executed, and currentRun().attempt counts attempts', async () => {
+    const seen = recordEvents(scheduler, 'task:executed', 'task:error');
+    await scheduler.start();
+    await scheduler.addTask(
+      () => {
+        const attempt = currentRun()?.attempt ?? 0;
+        if (attempt < 3) throw new Error('not yet');
+        return attempt;
+      },
+      { trigger: new DateTrigger(T0 + 10), retries: { max: 5, delay: 10, jitter: true } },
+    );
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(payloads(seen, 'task:executed').map((e) => e.result)).toEqual([3]);
+    expect(payloads(seen, 'task:error')).toEqual([]);
+  });
+
+  it('timeout aborts currentRun().signal and fails the run with TimeoutError', async () => {
+    const seen = recordEvents(scheduler, 'task:error');
+    let signal: AbortSignal | undefined;
+    await scheduler.start();
+    await scheduler.addTask(
+      () => {
+        signal = currentRun()?.signal;
+        return new Promise(() => {});
+      },
+      { id: 'stuck', trigger: new DateTrigger(T0 + 10), timeout: 500 },
+    );
+    await vi.advanceTimersByTimeAsync(509);
+    expect(signal?.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(2);
+    expect(signal?.aborted).toBe(true);
+    const error = payloads(seen, 'task:error')[0]?.error;
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect((error as TimeoutError).message).toContain("'stuck'");
+    expect(signal?.reason).toBe(error);
+  });
+
+  it('currentRun() gives the run context inside a run (across awaits) and undefined outside', async () => {
+    const contexts: RunContext[] = [];
+    await scheduler.start();
+    await scheduler.addTask(
+      async () => {
+        await Promise.resolve();
+        contexts.push(currentRun() as RunContext);
+      },
+      { id: 'ctx', trigger: new DateTrigger(T0 + 50) },
+    );
+    await vi.advanceTimersByTimeAsync(100);
+    expect(contexts).toHaveLength(1);
+    expect(contexts[0]).toMatchObject({ taskId: 'ctx', attempt: 1, scheduledRunTime: new Date(T0 + 50) });
+    expect(contexts[0]?.signal).toBeInstanceOf(AbortSignal);
+    expect(typeof contexts[0]?.logger.info).toBe('function');
+    expect(currentRun()).toBeUndefined();
+  });
+
+  it('args are passed positionally', async () => {
+    const received: unknown[][] = [];
+    await scheduler.start();
+    await scheduler.addTask((...args: unknown[]) => void received.push(args), {
+      trigger: new DateTrigger(T0 + 1),
+      args: [1, 'two', { three: 3 }],
+    });
+    await vi.advanceTimersByTimeAsync(10);
+    expect(received).toEqual([[1, 'two', { three: 3 }]]);
+  });
+
+  it('runTaskNow runs once outside the schedule, honours maxInstances, and leaves the schedule unchanged', async () => {
+    const seen = recordEvents(scheduler, 'task:submitted', 'task:max-instances');
+    await scheduler.start();
+    const task = await scheduler.addTask(() => new Promise((resolve) => setTimeout(resolve, 100)), {
+      id: 'now',
+      trigger: new IntervalTrigger({ hours: 1 }),
+    });
+    await scheduler.runTaskNow('now');
+    await task.runNow();
+    expect(payloads(seen, 'task:submitted').map((e) => e.scheduledRunTime.getTime())).toEqual([T0]);
+    expect(payloads(seen, 'task:max-instances')).toHaveLength(1);
+    expect((await scheduler.getTask('now'))?.nextRunTime?.getTime()).toBe(T0 + 3_600_000);
+  });
+
+  it('AsyncExecutor concurrency queues runs beyond the limit', async () => {
+    scheduler = new Scheduler({ logger: silentLogger, executors: { default: new AsyncExecutor({ concurrency: 2 }) } });
+    let active = 0;
+    let peak = 0;
+    await scheduler.start();
+    for (let i = 0; i < 5; i++) {
+      await scheduler.addTask(
+        async () => {
+          active++;
+          peak = Math.max(peak, active);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          active--;
+        },
+        { trigger: new DateTrigger(T0 + 10) },
+      );
+    }
+    const seen = recordEvents(scheduler, 'task:executed');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(peak).toBe(2);
+    expect(seen).toHaveLength(5);
+  });
+
+  it('shutdown waits for runs in progress', async () => {
+    let finished = false;
+    await scheduler.start();
+    await scheduler.addTask(
+      async () => {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        finished = true;
+      },
+      { trigger: new DateTrigger(T0 + 10) },
+    );
+    await vi.advanceTimersByTimeAsync(20);
+    const done = scheduler.shutdown();
+    await vi.advanceTimersByTimeAsync(2000);
+    await done;
+    expect(finished).toBe(true);
+    expect(scheduler.running).toBe(false);
+  });
+
+  it('shutdown with a timeout aborts the signals of runs still going', async () => {
+    let signal: AbortSignal | undefined;
+    const seen = recordEvents(scheduler, 'task:error', 'scheduler:shutdown');
+    await scheduler.start();
+    await scheduler.addTask(
+      () => {
+        signal = currentRun()?.signal;
+        return new Promise(() => {});
+      },
+      { trigger: new DateTrigger(T0 + 10) },
+    );
+    await vi.advanceTimersByTimeAsync(20);
+    const done = scheduler.shutdown({ timeout: 300 });
+    await vi.advanceTimersByTimeAsync(299);
+    expect(signal?.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await done;
+    expect(signal?.aborted).toBe(true);
+    expect(seen.map(([name]) => name)).toEqual(['task:error', 'scheduler:shutdown']);
+  });
+
+  it('a ShutdownTrigger task fires once during shutdown, before stores close', async () => {
+    const order: string[] = [];
+    scheduler.on('scheduler:shutdown', () => void order.push('shutdown event'));
+    await scheduler.start();
+    await scheduler.addTask(async () => void order.push('cleanup ran'), { trigger: new ShutdownTrigger() });
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(order).toEqual([]);
+    await scheduler.shutdown();
+    expect(order).toEqual(['cleanup ran', 'shutdown event']);
+  });
+
+  it('Symbol.asyncDispose shuts the scheduler down', async () => {
+    await scheduler.start();
+    await scheduler[Symbol.asyncDispose]();
+    expect(scheduler.running).toBe(false);
+    await expect(scheduler.shutdown()).rejects.toBeInstanceOf(SchedulerNotRunningError);
+  });
+
+  it('the scheduler can be started again after shutdown, with its tasks still in the memory store', async () => {
+    const seen = recordEvents(scheduler, 'task:executed');
+    await scheduler.start();
+    await scheduler.addTask(() => 'again', { id: 'keep', trigger: new IntervalTrigger({ seconds: 1 }) });
+    await scheduler.shutdown();
+    await scheduler.start();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(payloads(seen, 'task:executed').map((e) => e.taskId)).toEqual(['keep']);
+  });
+});
