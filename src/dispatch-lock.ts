@@ -30,7 +30,9 @@ export class DispatchLocks {
       this.#pattern = option.includes('{store}') ? option : null;
       this.#shared = this.#pattern === null ? new FileLock(option) : null;
     } else {
-      throw new ValueError(`Scheduler: lock must be a FileLock or a lock file path, got ${describeValue(option)}`);
+      throw new ValueError(
+        `Scheduler: lock must be a FileLock or a lock file path, got ${describeValue(option)}`,
+      );
     }
   }
 
@@ -85,7 +87,10 @@ export class DispatchLocks {
       return;
     }
     // Another process holds it: try again after one update period (the holder refreshes at that rate).
-    this.#retries.set(lock, setTimeout(() => void this.#try(lock), lock.updateMs));
+    this.#retries.set(
+      lock,
+      setTimeout(() => void this.#try(lock), lock.updateMs),
+    );
   }
 
   #onCompromised(lock: FileLock): void {

@@ -1,4 +1,6 @@
 /** The public entry point of kairos. */
+
+export { MemoryStore } from '../stores/memory.js';
 export { currentRun, type RunContext } from './context.js';
 export {
   ConflictingIdError,
@@ -49,14 +51,13 @@ export type {
   TaskRelease,
   TaskStore,
 } from './store.js';
-export { Task, type RetryOptions, type TaskChanges, type TaskDefaults, type TaskOptions } from './task.js';
+export { type RetryOptions, Task, type TaskChanges, type TaskDefaults, type TaskOptions } from './task.js';
 export type { DateInput, DurationInput } from './time.js';
 export { CalendarIntervalTrigger } from './triggers/calendar-interval.js';
 export { AndTrigger, OrTrigger } from './triggers/combining.js';
 export { CronTrigger } from './triggers/cron.js';
 export { DateTrigger, type DateTriggerOptions } from './triggers/date.js';
-export { IntervalTrigger, type IntervalLength, type IntervalTriggerOptions } from './triggers/interval.js';
+export { type IntervalLength, IntervalTrigger, type IntervalTriggerOptions } from './triggers/interval.js';
 export { ShutdownTrigger } from './triggers/shutdown.js';
 export { isTrigger, triggerFromSpec } from './triggers/spec.js';
 export type * from './triggers/trigger.js';
-export { MemoryStore } from '../stores/memory.js';

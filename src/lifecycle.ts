@@ -5,7 +5,9 @@
 import type { RunContext } from './context.js';
 import type { TaskFunction } from './store.js';
 
-type AnyGenerator = Generator<unknown, unknown, RunContext | undefined> | AsyncGenerator<unknown, unknown, RunContext | undefined>;
+type AnyGenerator =
+  | Generator<unknown, unknown, RunContext | undefined>
+  | AsyncGenerator<unknown, unknown, RunContext | undefined>;
 
 /** What one fire of a lifecycle task produced. */
 export interface LifecycleStep {

@@ -34,7 +34,9 @@ export class FunctionResolver {
 
   constructor(functions: Record<string, TaskFunction> = {}) {
     if (typeof functions !== 'object' || functions === null) {
-      throw new ValueError(`functions: expected an object of named functions, got ${describeValue(functions)}`);
+      throw new ValueError(
+        `functions: expected an object of named functions, got ${describeValue(functions)}`,
+      );
     }
     const byName = new Map<string, TaskFunction>();
     for (const [name, fn] of Object.entries(functions)) {
@@ -59,7 +61,9 @@ export class FunctionResolver {
       );
     }
     if (typeof fn !== 'function') {
-      throw new ValueError(`task '${taskId}': fn must be a function, a function name or a module reference, got ${describeValue(fn)}`);
+      throw new ValueError(
+        `task '${taskId}': fn must be a function, a function name or a module reference, got ${describeValue(fn)}`,
+      );
     }
     if (!persistent) return fn as TaskFunction;
     const name = this.#nameOf.get(fn as TaskFunction);
@@ -83,7 +87,9 @@ export class FunctionResolver {
     if (direct !== undefined) return direct;
     const ref = fn as string;
     if (!isModuleReference(ref)) {
-      throw new SerializationError(`function '${ref}' is not in the scheduler's functions (renamed or removed?)`);
+      throw new SerializationError(
+        `function '${ref}' is not in the scheduler's functions (renamed or removed?)`,
+      );
     }
     let loading = this.#imported.get(ref);
     if (loading === undefined) {
@@ -106,18 +112,25 @@ async function importReference(ref: string): Promise<TaskFunction> {
   const match = MODULE_REFERENCE.exec(ref);
   if (match === null) throw new SerializationError(`unknown function ${describeValue(ref)}`);
   const [, path, exportName] = match as unknown as [string, string, string];
-  const url = path.startsWith('file:') ? path : pathToFileURL(isAbsolute(path) ? path : resolve(process.cwd(), path)).href;
+  const url = path.startsWith('file:')
+    ? path
+    : pathToFileURL(isAbsolute(path) ? path : resolve(process.cwd(), path)).href;
   let module: Record<string, unknown>;
   try {
     module = (await import(url)) as Record<string, unknown>;
   } catch (error) {
-    throw new SerializationError(`cannot import module reference ${describeValue(ref)}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new SerializationError(
+      `cannot import module reference ${describeValue(ref)}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   const exported = module[exportName];
   if (typeof exported !== 'function') {
-    throw new SerializationError(`module reference ${describeValue(ref)}: export '${exportName}' is not a function`);
+    throw new SerializationError(
+      `module reference ${describeValue(ref)}: export '${exportName}' is not a function`,
+    );
   }
   return exported as TaskFunction;
 }
@@ -128,7 +141,9 @@ export function assertJsonArgs(args: readonly unknown[], taskId: string): void {
   try {
     text = JSON.stringify(args);
   } catch (error) {
-    throw new SerializationError(`task '${taskId}': args cannot be stored as JSON (${(error as Error).message})`);
+    throw new SerializationError(
+      `task '${taskId}': args cannot be stored as JSON (${(error as Error).message})`,
+    );
   }
   if (!deepEqualJson(JSON.parse(text), args)) {
     throw new SerializationError(

@@ -74,7 +74,10 @@ async function executeAttempt(request: RunRequest, attempt: number, logger: Logg
   const timer =
     record.timeout === null
       ? undefined
-      : setTimeout(() => controller.abort(new TimeoutError(record.id, record.timeout as number)), record.timeout);
+      : setTimeout(
+          () => controller.abort(new TimeoutError(record.id, record.timeout as number)),
+          record.timeout,
+        );
   const context: RunContext = {
     taskId: record.id,
     scheduledRunTime: request.scheduledRunTime,

@@ -3,8 +3,8 @@ import { hostname } from 'node:os';
 import { type Logger, pino } from 'pino';
 import { MemoryStore } from '../stores/memory.js';
 import type { RunContext } from './context.js';
-import { planDispatch } from './dispatcher.js';
 import { DispatchLocks } from './dispatch-lock.js';
+import { planDispatch } from './dispatcher.js';
 import {
   ConflictingIdError,
   ExecutorLookupError,
@@ -24,18 +24,18 @@ import { executeRun } from './run.js';
 import type { StoreContext, TaskFunction, TaskRecord, TaskRelease, TaskStore } from './store.js';
 import { compareTaskRecords } from './store.js';
 import {
+  applyTaskChanges,
+  buildTaskRecord,
+  firstRunTime,
+  parseTaskDefaults,
   type ResolvedTaskDefaults,
+  rejectUnknownKeys,
   Task,
   type TaskActions,
   type TaskBuildContext,
   type TaskChanges,
   type TaskDefaults,
   type TaskOptions,
-  applyTaskChanges,
-  buildTaskRecord,
-  firstRunTime,
-  parseTaskDefaults,
-  rejectUnknownKeys,
 } from './task.js';
 import { type DurationInput, describeValue, parseDuration, parseTimezone, systemTimezone } from './time.js';
 import { WakeupTimer } from './timer.js';
@@ -87,7 +87,14 @@ const UNRESOLVED_HOLD_MS = 60_000;
 const ACQUIRE_BATCH = 512;
 
 const SCHEDULER_OPTION_KEYS = new Set([
-  'stores', 'executors', 'taskDefaults', 'timezone', 'logger', 'functions', 'lock', 'schedulerId',
+  'stores',
+  'executors',
+  'taskDefaults',
+  'timezone',
+  'logger',
+  'functions',
+  'lock',
+  'schedulerId',
 ]);
 
 /** A task added before `start()`, waiting to be written to its store. */
@@ -164,15 +171,24 @@ export class Scheduler implements TaskActions {
       throw new ValueError(`Scheduler: options must be an object, got ${describeValue(options)}`);
     }
     rejectUnknownKeys(options, SCHEDULER_OPTION_KEYS, 'Scheduler');
-    this.timezone = options.timezone === undefined ? systemTimezone() : parseTimezone(options.timezone, 'Scheduler: timezone');
+    this.timezone =
+      options.timezone === undefined
+        ? systemTimezone()
+        : parseTimezone(options.timezone, 'Scheduler: timezone');
     this.logger = options.logger ?? defaultLogger();
     this.#defaults = parseTaskDefaults(options.taskDefaults);
     this.#resolver = new FunctionResolver(options.functions);
     this.#events = new EventHub(() => this.logger);
-    if (options.schedulerId !== undefined && (typeof options.schedulerId !== 'string' || options.schedulerId === '')) {
-      throw new ValueError(`Scheduler: schedulerId must be a non-empty string, got ${describeValue(options.schedulerId)}`);
+    if (
+      options.schedulerId !== undefined &&
+      (typeof options.schedulerId !== 'string' || options.schedulerId === '')
+    ) {
+      throw new ValueError(
+        `Scheduler: schedulerId must be a non-empty string, got ${describeValue(options.schedulerId)}`,
+      );
     }
-    this.schedulerId = options.schedulerId ?? `${hostname()}-${process.pid}-${crypto.randomUUID().slice(0, 8)}`;
+    this.schedulerId =
+      options.schedulerId ?? `${hostname()}-${process.pid}-${crypto.randomUUID().slice(0, 8)}`;
     this.#locks = options.lock === undefined ? null : new DispatchLocks(options.lock);
     for (const [alias, store] of Object.entries(options.stores ?? { default: new MemoryStore() })) {
       this.#stores.set(alias, checkStore(alias, store));
@@ -226,7 +242,8 @@ export class Scheduler implements TaskActions {
   async shutdown(options: ShutdownOptions = {}): Promise<void> {
     if (this.#state !== 'running') throw new SchedulerNotRunningError();
     const wait = options.wait ?? true;
-    const timeoutMs = options.timeout === undefined ? null : parseDuration(options.timeout, 'shutdown: timeout');
+    const timeoutMs =
+      options.timeout === undefined ? null : parseDuration(options.timeout, 'shutdown: timeout');
     this.#state = 'stopping';
     this.#timer.cancel();
     for (const unwatch of this.#unwatch.splice(0)) unwatch();
@@ -289,7 +306,12 @@ export class Scheduler implements TaskActions {
       if (this.#pending.has(key) && !replaceExisting) {
         throw new ConflictingIdError(record.id, alias);
       }
-      this.#pending.set(key, { record, store: alias, replaceExisting, explicitNextRunTime: options.nextRunTime !== undefined });
+      this.#pending.set(key, {
+        record,
+        store: alias,
+        replaceExisting,
+        explicitNextRunTime: options.nextRunTime !== undefined,
+      });
       return new Task(record, alias, true, this);
     }
     return this.#exclusive(async () => {
@@ -321,7 +343,8 @@ export class Scheduler implements TaskActions {
 
   /** Every task (of one store, or all), by next run time, paused tasks last. */
   async getTasks(options: StoreSelector = {}): Promise<Task[]> {
-    const aliases = options.store === undefined ? [...this.#stores.keys()] : [this.#storeAlias(options.store)];
+    const aliases =
+      options.store === undefined ? [...this.#stores.keys()] : [this.#storeAlias(options.store)];
     const entries: Array<{ record: TaskRecord; alias: string; pending: boolean }> = [];
     for (const alias of aliases) {
       const store = this.#getStore(alias);
@@ -330,7 +353,8 @@ export class Scheduler implements TaskActions {
       }
     }
     for (const pending of this.#pending.values()) {
-      if (aliases.includes(pending.store)) entries.push({ record: pending.record, alias: pending.store, pending: true });
+      if (aliases.includes(pending.store))
+        entries.push({ record: pending.record, alias: pending.store, pending: true });
     }
     entries.sort((a, b) => compareTaskRecords(a.record, b.record));
     return entries.map((entry) => new Task(entry.record, entry.alias, entry.pending, this));
@@ -342,14 +366,23 @@ export class Scheduler implements TaskActions {
       throw new ValueError(`updateTask: changes must be an object, got ${describeValue(changes)}`);
     }
     if ('id' in changes) throw new ValueError(`updateTask: the id of task '${id}' cannot be changed`);
-    return this.#modify(id, options.store, (record, context) => {
-      const { store: _store, ...rest } = changes;
-      const updated = applyTaskChanges(record, rest, context);
-      if (changes.trigger !== undefined && changes.nextRunTime === undefined && record.nextRunTime !== null) {
-        updated.nextRunTime = firstRunTime(updated.trigger, context.now);
-      }
-      return updated;
-    }, changes.store);
+    return this.#modify(
+      id,
+      options.store,
+      (record, context) => {
+        const { store: _store, ...rest } = changes;
+        const updated = applyTaskChanges(record, rest, context);
+        if (
+          changes.trigger !== undefined &&
+          changes.nextRunTime === undefined &&
+          record.nextRunTime !== null
+        ) {
+          updated.nextRunTime = firstRunTime(updated.trigger, context.now);
+        }
+        return updated;
+      },
+      changes.store,
+    );
   }
 
   /** Gives a task a new trigger and recomputes its next run time from now (this also resumes it). */
@@ -399,7 +432,8 @@ export class Scheduler implements TaskActions {
 
   /** Removes every task (of one store, or of all). */
   async removeAllTasks(options: StoreSelector = {}): Promise<void> {
-    const aliases = options.store === undefined ? [...this.#stores.keys()] : [this.#storeAlias(options.store)];
+    const aliases =
+      options.store === undefined ? [...this.#stores.keys()] : [this.#storeAlias(options.store)];
     await this.#exclusive(async () => {
       for (const alias of aliases) {
         const store = this.#getStore(alias);
@@ -421,7 +455,8 @@ export class Scheduler implements TaskActions {
 
   /** Adds a store under a new alias (started at once if the scheduler runs). */
   async addStore(alias: string, store: TaskStore): Promise<void> {
-    if (this.#stores.has(alias)) throw new ValueError(`addStore: a store with alias '${alias}' already exists`);
+    if (this.#stores.has(alias))
+      throw new ValueError(`addStore: a store with alias '${alias}' already exists`);
     checkStore(alias, store);
     if (this.#state === 'running') {
       await store.start(this.#storeContext(alias));
@@ -446,7 +481,8 @@ export class Scheduler implements TaskActions {
 
   /** Adds an executor under a new alias (started at once if the scheduler runs). */
   async addExecutor(alias: string, executor: Executor): Promise<void> {
-    if (this.#executors.has(alias)) throw new ValueError(`addExecutor: an executor with alias '${alias}' already exists`);
+    if (this.#executors.has(alias))
+      throw new ValueError(`addExecutor: an executor with alias '${alias}' already exists`);
     checkExecutor(alias, executor);
     if (this.#state === 'running') await executor.start({ logger: this.logger, alias });
     this.#executors.set(alias, executor);
@@ -515,7 +551,12 @@ export class Scheduler implements TaskActions {
   async #dispatchStore(alias: string, store: TaskStore): Promise<void> {
     for (;;) {
       const now = Date.now();
-      const due = await store.acquireDueTasks({ owner: this.schedulerId, now, leaseMs: TASK_LEASE_MS, limit: ACQUIRE_BATCH });
+      const due = await store.acquireDueTasks({
+        owner: this.schedulerId,
+        now,
+        leaseMs: TASK_LEASE_MS,
+        limit: ACQUIRE_BATCH,
+      });
       if (due.length === 0) return;
       const releases: TaskRelease[] = [];
       const submissions: Promise<void>[] = [];
@@ -541,7 +582,10 @@ export class Scheduler implements TaskActions {
           release = { id: record.id, nextRunTime: plan.nextRunTime };
         } catch (error) {
           // A trigger that cannot compute (e.g. an AndTrigger with no common time): report, pause, keep the task.
-          this.logger.error({ err: error, taskId: record.id }, `task '${record.id}' could not be scheduled; it is paused`);
+          this.logger.error(
+            { err: error, taskId: record.id },
+            `task '${record.id}' could not be scheduled; it is paused`,
+          );
           this.#events.emit('task:error', {
             taskId: record.id,
             store: alias,
@@ -556,7 +600,8 @@ export class Scheduler implements TaskActions {
       await Promise.all(submissions);
       await store.releaseTasks(this.schedulerId, releases);
       for (const release of releases) {
-        if ('nextRunTime' in release && release.nextRunTime === 'remove') await this.#afterRemoved(alias, release.id);
+        if ('nextRunTime' in release && release.nextRunTime === 'remove')
+          await this.#afterRemoved(alias, release.id);
       }
       if (due.length < ACQUIRE_BATCH) return;
     }
@@ -575,7 +620,10 @@ export class Scheduler implements TaskActions {
     } catch (error) {
       if (!this.#unresolved.has(key)) {
         this.#unresolved.add(key);
-        this.logger.error({ err: error, taskId: record.id, store: alias }, `task '${record.id}': ${(error as Error).message}; it is kept untouched`);
+        this.logger.error(
+          { err: error, taskId: record.id, store: alias },
+          `task '${record.id}': ${(error as Error).message}; it is kept untouched`,
+        );
         this.#events.emit('task:error', {
           taskId: record.id,
           store: alias,
@@ -589,7 +637,12 @@ export class Scheduler implements TaskActions {
   }
 
   /** Claims a run slot (honouring `maxInstances` across schedulers) and starts the run. */
-  async #submitRun(alias: string, store: TaskStore, record: TaskRecord, scheduledRunTime: Date): Promise<void> {
+  async #submitRun(
+    alias: string,
+    store: TaskStore,
+    record: TaskRecord,
+    scheduledRunTime: Date,
+  ): Promise<void> {
     const runId = crypto.randomUUID();
     const claimed = await store.claimRunSlot({
       taskId: record.id,
@@ -599,7 +652,10 @@ export class Scheduler implements TaskActions {
       maxInstances: record.maxInstances,
     });
     if (!claimed) {
-      this.logger.warn({ taskId: record.id, scheduledRunTime }, `task '${record.id}' skipped: maxInstances reached`);
+      this.logger.warn(
+        { taskId: record.id, scheduledRunTime },
+        `task '${record.id}' skipped: maxInstances reached`,
+      );
       this.#events.emit('task:max-instances', { taskId: record.id, store: alias, scheduledRunTime });
       return;
     }
@@ -622,10 +678,18 @@ export class Scheduler implements TaskActions {
         });
       } catch (error) {
         this.logger.error({ err: error, taskId: record.id }, `task '${record.id}' could not run`);
-        this.#events.emit('task:error', { taskId: record.id, store: alias, scheduledRunTime, error, attempt: 1 });
+        this.#events.emit('task:error', {
+          taskId: record.id,
+          store: alias,
+          scheduledRunTime,
+          error,
+          attempt: 1,
+        });
       } finally {
         this.#runs.delete(runId);
-        await store.releaseRunSlot(runId).catch((error: unknown) => this.logger.error({ err: error }, 'releasing a run slot failed'));
+        await store
+          .releaseRunSlot(runId)
+          .catch((error: unknown) => this.logger.error({ err: error }, 'releasing a run slot failed'));
         if (lifecycle?.finished) await this.#endLifecycleTask(alias, store, record.id);
         if (this.#runs.size === 0) this.#stopRenewal();
       }
@@ -650,7 +714,10 @@ export class Scheduler implements TaskActions {
         const time = await store.earliestWakeup(this.schedulerId);
         if (time !== null && (earliest === null || time < earliest)) earliest = time;
       } catch (error) {
-        this.logger.error({ err: error, store: alias }, `reading the next wake-up of store '${alias}' failed`);
+        this.logger.error(
+          { err: error, store: alias },
+          `reading the next wake-up of store '${alias}' failed`,
+        );
       }
     }
     if (this.#state === 'running' && !this.#paused) this.#timer.arm(earliest);
@@ -690,7 +757,12 @@ export class Scheduler implements TaskActions {
       const updated = change(pending.record, this.#buildContext(this.#getStore(target)));
       this.#getExecutor(updated.executor);
       this.#pending.delete(taskKey(pending.store, id));
-      this.#pending.set(taskKey(target, id), { ...pending, record: updated, store: target, explicitNextRunTime: true });
+      this.#pending.set(taskKey(target, id), {
+        ...pending,
+        record: updated,
+        store: target,
+        explicitNextRunTime: true,
+      });
       this.#events.emit('task:modified', { taskId: id, store: target });
       return new Task(updated, target, true, this);
     }
@@ -766,7 +838,10 @@ export class Scheduler implements TaskActions {
     try {
       await lifecycle.setup();
     } catch (error) {
-      this.logger.error({ err: error, taskId: record.id, store: alias }, `setup of lifecycle task '${record.id}' failed`);
+      this.logger.error(
+        { err: error, taskId: record.id, store: alias },
+        `setup of lifecycle task '${record.id}' failed`,
+      );
       throw error;
     }
     return lifecycle;
@@ -869,10 +944,14 @@ export class Scheduler implements TaskActions {
     this.#stopRenewal();
     await this.#locks?.stop();
     for (const [alias, executor] of this.#executors) {
-      await executor.shutdown({ wait }).catch((error) => this.logger.error({ err: error, executor: alias }, 'executor shutdown failed'));
+      await executor
+        .shutdown({ wait })
+        .catch((error) => this.logger.error({ err: error, executor: alias }, 'executor shutdown failed'));
     }
     for (const [alias, store] of this.#stores) {
-      await store.close().catch((error) => this.logger.error({ err: error, store: alias }, 'store close failed'));
+      await store
+        .close()
+        .catch((error) => this.logger.error({ err: error, store: alias }, 'store close failed'));
     }
   }
 
@@ -886,13 +965,16 @@ export class Scheduler implements TaskActions {
     if (this.#renewal !== undefined) return;
     this.#renewal = setInterval(() => {
       const byStore = new Map<string, string[]>();
-      for (const [runId, run] of this.#runs) byStore.set(run.store, [...(byStore.get(run.store) ?? []), runId]);
+      for (const [runId, run] of this.#runs)
+        byStore.set(run.store, [...(byStore.get(run.store) ?? []), runId]);
       for (const [alias, runIds] of byStore) {
         const store = this.#stores.get(alias);
         if (store?.shared) {
-          store.renewRunSlots(this.schedulerId, runIds, Date.now() + RUN_LEASE_MS).catch((error: unknown) =>
-            this.logger.error({ err: error, store: alias }, 'renewing run slots failed'),
-          );
+          store
+            .renewRunSlots(this.schedulerId, runIds, Date.now() + RUN_LEASE_MS)
+            .catch((error: unknown) =>
+              this.logger.error({ err: error, store: alias }, 'renewing run slots failed'),
+            );
         }
       }
     }, RUN_LEASE_MS / 3);
@@ -908,8 +990,17 @@ export class Scheduler implements TaskActions {
       logger: this.logger,
       alias,
       reportBrokenRecord: (taskId, error) => {
-        this.logger.error({ err: error, taskId, store: alias }, `task '${taskId}' in store '${alias}' cannot be read; it is kept untouched`);
-        this.#events.emit('task:error', { taskId, store: alias, scheduledRunTime: new Date(), error, attempt: 0 });
+        this.logger.error(
+          { err: error, taskId, store: alias },
+          `task '${taskId}' in store '${alias}' cannot be read; it is kept untouched`,
+        );
+        this.#events.emit('task:error', {
+          taskId,
+          store: alias,
+          scheduledRunTime: new Date(),
+          error,
+          attempt: 0,
+        });
       },
     };
   }
@@ -926,7 +1017,8 @@ export class Scheduler implements TaskActions {
 
   #storeAlias(alias: unknown): string {
     if (alias === undefined) return 'default';
-    if (typeof alias !== 'string') throw new ValueError(`store must be a store alias (a string), got ${describeValue(alias)}`);
+    if (typeof alias !== 'string')
+      throw new ValueError(`store must be a store alias (a string), got ${describeValue(alias)}`);
     return alias;
   }
 
@@ -957,8 +1049,21 @@ function defaultLogger(): Logger {
 }
 
 function checkStore(alias: string, store: unknown): TaskStore {
-  const methods = ['start', 'close', 'addTask', 'getTasks', 'acquireDueTasks', 'releaseTasks', 'earliestWakeup', 'claimRunSlot'];
-  if (typeof store !== 'object' || store === null || methods.some((name) => typeof (store as Record<string, unknown>)[name] !== 'function')) {
+  const methods = [
+    'start',
+    'close',
+    'addTask',
+    'getTasks',
+    'acquireDueTasks',
+    'releaseTasks',
+    'earliestWakeup',
+    'claimRunSlot',
+  ];
+  if (
+    typeof store !== 'object' ||
+    store === null ||
+    methods.some((name) => typeof (store as Record<string, unknown>)[name] !== 'function')
+  ) {
     throw new ValueError(`stores.${alias}: ${describeValue(store)} is not a TaskStore`);
   }
   return store as TaskStore;
@@ -966,7 +1071,11 @@ function checkStore(alias: string, store: unknown): TaskStore {
 
 function checkExecutor(alias: string, executor: unknown): Executor {
   const methods = ['start', 'shutdown', 'execute'];
-  if (typeof executor !== 'object' || executor === null || methods.some((name) => typeof (executor as Record<string, unknown>)[name] !== 'function')) {
+  if (
+    typeof executor !== 'object' ||
+    executor === null ||
+    methods.some((name) => typeof (executor as Record<string, unknown>)[name] !== 'function')
+  ) {
     throw new ValueError(`executors.${alias}: ${describeValue(executor)} is not an Executor`);
   }
   return executor as Executor;

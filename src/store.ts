@@ -57,7 +57,9 @@ export interface TaskRecord {
  * or `'remove'` when the trigger is exhausted; or `holdUntil` to leave the record exactly as it is, still
  * leased to the owner until that instant (a task whose function cannot be found yet is parked this way).
  */
-export type TaskRelease = { id: string; nextRunTime: number | null | 'remove' } | { id: string; holdUntil: number };
+export type TaskRelease =
+  | { id: string; nextRunTime: number | null | 'remove' }
+  | { id: string; holdUntil: number };
 
 /** Arguments of `TaskStore.acquireDueTasks`. */
 export interface AcquireOptions {

@@ -1,6 +1,6 @@
 /** Task options: the public shapes, their defaults and validation, and the `Task` snapshot. */
 import { ValueError } from './errors.js';
-import { FunctionResolver, assertJsonArgs, isGeneratorFunction } from './references.js';
+import { assertJsonArgs, FunctionResolver, isGeneratorFunction } from './references.js';
 import type { RetryPolicy, TaskFunction, TaskRecord } from './store.js';
 import { type DateInput, type DurationInput, describeValue, parseDate, parseDuration } from './time.js';
 import { toTrigger } from './triggers/spec.js';
@@ -74,8 +74,19 @@ export interface ResolvedTaskDefaults {
 }
 
 const TASK_OPTION_KEYS = new Set([
-  'trigger', 'id', 'name', 'args', 'store', 'executor', 'coalesce', 'misfireGraceTime', 'maxInstances',
-  'nextRunTime', 'replaceExisting', 'retries', 'timeout',
+  'trigger',
+  'id',
+  'name',
+  'args',
+  'store',
+  'executor',
+  'coalesce',
+  'misfireGraceTime',
+  'maxInstances',
+  'nextRunTime',
+  'replaceExisting',
+  'retries',
+  'timeout',
 ]);
 const RETRY_KEYS = new Set(['max', 'delay', 'backoff', 'maxDelay', 'jitter']);
 const DEFAULT_KEYS = new Set(['coalesce', 'misfireGraceTime', 'maxInstances']);
@@ -90,7 +101,8 @@ export function rejectUnknownKeys(input: object, allowed: ReadonlySet<string>, w
 }
 
 function parseBoolean(value: unknown, what: string): boolean {
-  if (typeof value !== 'boolean') throw new ValueError(`${what} must be true or false, got ${describeValue(value)}`);
+  if (typeof value !== 'boolean')
+    throw new ValueError(`${what} must be true or false, got ${describeValue(value)}`);
   return value;
 }
 
@@ -106,7 +118,8 @@ function parseGrace(value: unknown, what: string): number | null {
 }
 
 function parseNonEmptyString(value: unknown, what: string): string {
-  if (typeof value !== 'string' || value === '') throw new ValueError(`${what} must be a non-empty string, got ${describeValue(value)}`);
+  if (typeof value !== 'string' || value === '')
+    throw new ValueError(`${what} must be a non-empty string, got ${describeValue(value)}`);
   return value;
 }
 
@@ -122,13 +135,15 @@ export function parseTaskDefaults(input: TaskDefaults | undefined): ResolvedTask
   if (input.misfireGraceTime !== undefined) {
     defaults.misfireGraceTime = parseGrace(input.misfireGraceTime, 'taskDefaults.misfireGraceTime');
   }
-  if (input.maxInstances !== undefined) defaults.maxInstances = parseMaxInstances(input.maxInstances, 'taskDefaults.maxInstances');
+  if (input.maxInstances !== undefined)
+    defaults.maxInstances = parseMaxInstances(input.maxInstances, 'taskDefaults.maxInstances');
   return defaults;
 }
 
 /** Validates `retries` into a `RetryPolicy`. */
 export function parseRetries(input: unknown, what: string): RetryPolicy {
-  if (typeof input !== 'object' || input === null) throw new ValueError(`${what} must be an object like { max: 3 }, got ${describeValue(input)}`);
+  if (typeof input !== 'object' || input === null)
+    throw new ValueError(`${what} must be an object like { max: 3 }, got ${describeValue(input)}`);
   rejectUnknownKeys(input, RETRY_KEYS, what);
   const options = input as RetryOptions;
   if (typeof options.max !== 'number' || !Number.isInteger(options.max) || options.max < 0) {
@@ -136,13 +151,16 @@ export function parseRetries(input: unknown, what: string): RetryPolicy {
   }
   const backoff = options.backoff ?? 2;
   if (typeof backoff !== 'number' || !Number.isFinite(backoff) || backoff < 1) {
-    throw new ValueError(`${what}.backoff must be a number of at least 1, got ${describeValue(options.backoff)}`);
+    throw new ValueError(
+      `${what}.backoff must be a number of at least 1, got ${describeValue(options.backoff)}`,
+    );
   }
   return {
     max: options.max,
     delayMs: options.delay === undefined ? 1000 : parseDuration(options.delay, `${what}.delay`),
     backoff,
-    maxDelayMs: options.maxDelay === undefined ? 3_600_000 : parseDuration(options.maxDelay, `${what}.maxDelay`),
+    maxDelayMs:
+      options.maxDelay === undefined ? 3_600_000 : parseDuration(options.maxDelay, `${what}.maxDelay`),
     jitter: options.jitter === undefined ? false : parseBoolean(options.jitter, `${what}.jitter`),
   };
 }
@@ -162,14 +180,19 @@ export interface TaskBuildContext {
 /** Validates `addTask` options (once, at the boundary) and builds the record a store keeps. */
 export function buildTaskRecord(fn: unknown, options: TaskOptions, context: TaskBuildContext): TaskRecord {
   if (typeof options !== 'object' || options === null) {
-    throw new ValueError(`addTask: options must be an object with at least a trigger, got ${describeValue(options)}`);
+    throw new ValueError(
+      `addTask: options must be an object with at least a trigger, got ${describeValue(options)}`,
+    );
   }
   rejectUnknownKeys(options, TASK_OPTION_KEYS, 'addTask');
   const id = options.id === undefined ? crypto.randomUUID() : parseNonEmptyString(options.id, 'id');
   const storedFn = context.resolver.toStoredFunction(fn, id, context.persistent);
   const record: TaskRecord = {
     id,
-    name: options.name === undefined ? FunctionResolver.nameOf(storedFn) : parseNonEmptyString(options.name, `task '${id}': name`),
+    name:
+      options.name === undefined
+        ? FunctionResolver.nameOf(storedFn)
+        : parseNonEmptyString(options.name, `task '${id}': name`),
     fn: storedFn,
     trigger: resolveTrigger(options.trigger, context.timezone, id),
     args: [],
@@ -182,32 +205,44 @@ export function buildTaskRecord(fn: unknown, options: TaskOptions, context: Task
     timeout: null,
   };
   const withOptions = applyTaskChanges(record, options, context);
-  if (options.nextRunTime === undefined) withOptions.nextRunTime = firstRunTime(withOptions.trigger, context.now);
+  if (options.nextRunTime === undefined)
+    withOptions.nextRunTime = firstRunTime(withOptions.trigger, context.now);
   return withOptions;
 }
 
 /** Returns `record` with `changes` applied and validated (used by `addTask` and `updateTask`). */
-export function applyTaskChanges(record: TaskRecord, changes: TaskChanges, context: TaskBuildContext): TaskRecord {
+export function applyTaskChanges(
+  record: TaskRecord,
+  changes: TaskChanges,
+  context: TaskBuildContext,
+): TaskRecord {
   const id = record.id;
   const next: TaskRecord = { ...record };
-  if (changes.fn !== undefined) next.fn = context.resolver.toStoredFunction(changes.fn, id, context.persistent);
+  if (changes.fn !== undefined)
+    next.fn = context.resolver.toStoredFunction(changes.fn, id, context.persistent);
   if (changes.name !== undefined) next.name = parseNonEmptyString(changes.name, `task '${id}': name`);
   if (changes.trigger !== undefined) next.trigger = resolveTrigger(changes.trigger, context.timezone, id);
   if (changes.args !== undefined) {
-    if (!Array.isArray(changes.args)) throw new ValueError(`task '${id}': args must be an array, got ${describeValue(changes.args)}`);
+    if (!Array.isArray(changes.args))
+      throw new ValueError(`task '${id}': args must be an array, got ${describeValue(changes.args)}`);
     next.args = [...changes.args];
   }
-  if (changes.executor !== undefined) next.executor = parseNonEmptyString(changes.executor, `task '${id}': executor`);
-  if (changes.coalesce !== undefined) next.coalesce = parseBoolean(changes.coalesce, `task '${id}': coalesce`);
+  if (changes.executor !== undefined)
+    next.executor = parseNonEmptyString(changes.executor, `task '${id}': executor`);
+  if (changes.coalesce !== undefined)
+    next.coalesce = parseBoolean(changes.coalesce, `task '${id}': coalesce`);
   if (changes.misfireGraceTime !== undefined) {
     next.misfireGraceTime = parseGrace(changes.misfireGraceTime, `task '${id}': misfireGraceTime`);
   }
-  if (changes.maxInstances !== undefined) next.maxInstances = parseMaxInstances(changes.maxInstances, `task '${id}': maxInstances`);
+  if (changes.maxInstances !== undefined)
+    next.maxInstances = parseMaxInstances(changes.maxInstances, `task '${id}': maxInstances`);
   if (changes.retries !== undefined) next.retries = parseRetries(changes.retries, `task '${id}': retries`);
   if (changes.timeout !== undefined) next.timeout = parseDuration(changes.timeout, `task '${id}': timeout`);
   if (changes.nextRunTime !== undefined) {
     next.nextRunTime =
-      changes.nextRunTime === null ? null : parseDate(changes.nextRunTime, context.timezone, `task '${id}': nextRunTime`).getTime();
+      changes.nextRunTime === null
+        ? null
+        : parseDate(changes.nextRunTime, context.timezone, `task '${id}': nextRunTime`).getTime();
   }
   checkRecord(next, context);
   return next;
@@ -221,7 +256,9 @@ function checkRecord(record: TaskRecord, context: TaskBuildContext): void {
       throw new ValueError(`task '${record.id}': a lifecycle (generator) task lives only in a MemoryStore`);
     }
     if (record.retries !== null) {
-      throw new ValueError(`task '${record.id}': retries cannot apply to a lifecycle (generator) task: a throw ends it`);
+      throw new ValueError(
+        `task '${record.id}': retries cannot apply to a lifecycle (generator) task: a throw ends it`,
+      );
     }
     record.maxInstances = 1;
   }

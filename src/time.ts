@@ -35,7 +35,9 @@ export function systemTimezone(): string {
 /** Validates an IANA timezone name and returns it; an unknown zone is a `ValueError` naming it. */
 export function parseTimezone(zone: unknown, what = 'timezone'): string {
   if (typeof zone !== 'string' || zone === '' || !IANAZone.isValidZone(zone)) {
-    throw new ValueError(`${what}: unknown timezone ${describeValue(zone)} (expected an IANA name such as 'Europe/Berlin')`);
+    throw new ValueError(
+      `${what}: unknown timezone ${describeValue(zone)} (expected an IANA name such as 'Europe/Berlin')`,
+    );
   }
   return zone;
 }
@@ -48,7 +50,9 @@ export function parseDuration(input: unknown, what = 'duration'): number {
   } else if (typeof input === 'string') {
     const duration = Duration.fromISO(input);
     if (!duration.isValid) {
-      throw new ValueError(`${what}: ${describeValue(input)} is not an ISO 8601 duration (expected e.g. 'PT30S')`);
+      throw new ValueError(
+        `${what}: ${describeValue(input)} is not an ISO 8601 duration (expected e.g. 'PT30S')`,
+      );
     }
     ms = duration.toMillis();
   } else if (typeof input === 'object' && input !== null && !Array.isArray(input)) {
@@ -56,7 +60,9 @@ export function parseDuration(input: unknown, what = 'duration'): number {
     try {
       duration = Duration.fromObject(input as DurationLikeObject);
     } catch (error) {
-      throw new ValueError(`${what}: ${describeValue(input)} is not a duration object (${(error as Error).message})`);
+      throw new ValueError(
+        `${what}: ${describeValue(input)} is not a duration object (${(error as Error).message})`,
+      );
     }
     if (!duration.isValid) throw new ValueError(`${what}: ${describeValue(input)} is not a valid duration`);
     ms = duration.toMillis();

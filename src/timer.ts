@@ -40,7 +40,11 @@ export class WakeupTimer {
   }
 
   #schedule(): void {
-    const wait = Math.min(Math.max(0, (this.#target as number) - Date.now()), MAX_TIMER_WAIT_MS, MAX_TIMER_DELAY_MS);
+    const wait = Math.min(
+      Math.max(0, (this.#target as number) - Date.now()),
+      MAX_TIMER_WAIT_MS,
+      MAX_TIMER_DELAY_MS,
+    );
     this.#handle = setTimeout(() => this.#tick(), wait);
   }
 

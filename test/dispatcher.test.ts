@@ -1,6 +1,12 @@
 // The dispatch rule of API.md ("Dispatch semantics"), checked on the pure planner.
 import { describe, expect, it } from 'vitest';
-import { DUE_STEP_CAP, MISSED_TIMES_LISTED, RUNS_PER_WAKEUP_CAP, collectDueTimes, planDispatch } from '../src/dispatcher.js';
+import {
+  collectDueTimes,
+  DUE_STEP_CAP,
+  MISSED_TIMES_LISTED,
+  planDispatch,
+  RUNS_PER_WAKEUP_CAP,
+} from '../src/dispatcher.js';
 import type { TaskRecord } from '../src/store.js';
 import { DateTrigger } from '../src/triggers/date.js';
 import { IntervalTrigger } from '../src/triggers/interval.js';
@@ -65,7 +71,11 @@ describe('planDispatch', () => {
   it('no coalesce: runs every time within grace, reports the older ones as missed', () => {
     const plan = planDispatch(record(everySecond, { coalesce: false, misfireGraceTime: 2500 }), T0 + 10_000);
     expect(plan.runTimes.map((t) => t.getTime() - T0)).toEqual([8000, 9000, 10_000]);
-    expect(plan.missed).toEqual({ count: 8, exact: true, times: Array.from({ length: 8 }, (_, i) => new Date(T0 + i * 1000)) });
+    expect(plan.missed).toEqual({
+      count: 8,
+      exact: true,
+      times: Array.from({ length: 8 }, (_, i) => new Date(T0 + i * 1000)),
+    });
   });
 
   it('misfireGraceTime null: any lateness is fine', () => {
@@ -120,7 +130,9 @@ describe('collectDueTimes for triggers without a closed form', () => {
   it('steps exactly below the cap', () => {
     const due = collectDueTimes(steppingTrigger(60_000), T0, T0 + 99 * 60_000, 10);
     expect(due).toMatchObject({ count: 100, exact: true });
-    expect(due.times.map((t) => (t.getTime() - T0) / 60_000)).toEqual([90, 91, 92, 93, 94, 95, 96, 97, 98, 99]);
+    expect(due.times.map((t) => (t.getTime() - T0) / 60_000)).toEqual([
+      90, 91, 92, 93, 94, 95, 96, 97, 98, 99,
+    ]);
   });
 
   it('beyond the cap: says the count is not exact, still finds the latest due times, stays fast', () => {

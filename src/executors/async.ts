@@ -22,8 +22,14 @@ export class AsyncExecutor implements Executor {
   /** @example new AsyncExecutor({ concurrency: 10 }) */
   constructor(options: AsyncExecutorOptions = {}) {
     const concurrency = options.concurrency ?? Number.POSITIVE_INFINITY;
-    if (typeof concurrency !== 'number' || !(concurrency >= 1) || (Number.isFinite(concurrency) && !Number.isInteger(concurrency))) {
-      throw new ValueError(`AsyncExecutor: concurrency must be an integer of at least 1 or Infinity, got ${describeValue(options.concurrency)}`);
+    if (
+      typeof concurrency !== 'number' ||
+      !(concurrency >= 1) ||
+      (Number.isFinite(concurrency) && !Number.isInteger(concurrency))
+    ) {
+      throw new ValueError(
+        `AsyncExecutor: concurrency must be an integer of at least 1 or Infinity, got ${describeValue(options.concurrency)}`,
+      );
     }
     this.concurrency = concurrency;
   }

@@ -20,7 +20,8 @@ export class DateTrigger implements Trigger {
     if (typeof options !== 'object' || options === null) {
       throw new ValueError(`DateTrigger: options must be an object, got ${describeValue(options)}`);
     }
-    this.timezone = options.timezone === undefined ? undefined : parseTimezone(options.timezone, 'DateTrigger: timezone');
+    this.timezone =
+      options.timezone === undefined ? undefined : parseTimezone(options.timezone, 'DateTrigger: timezone');
     this.runAt = parseDate(runAt, this.timezone ?? systemTimezone(), 'DateTrigger: runAt');
   }
 

@@ -1,6 +1,14 @@
 import { Duration } from 'luxon';
 import { ValueError } from '../errors.js';
-import { type DateInput, type DurationInput, describeValue, parseDate, parseDuration, parseTimezone, systemTimezone } from '../time.js';
+import {
+  type DateInput,
+  type DurationInput,
+  describeValue,
+  parseDate,
+  parseDuration,
+  parseTimezone,
+  systemTimezone,
+} from '../time.js';
 import type { FireTimeCount, IntervalTriggerSpec, Trigger } from './trigger.js';
 
 /** The length of an `IntervalTrigger`; all parts add up (fixed real-time units: a day is 24 h). */
@@ -48,40 +56,53 @@ export class IntervalTrigger implements Trigger {
   /** @example new IntervalTrigger({ minutes: 5 }) */
   constructor(length: IntervalLength, options: IntervalTriggerOptions = {}) {
     if (typeof length !== 'object' || length === null) {
-      throw new ValueError(`IntervalTrigger: the interval must be an object like { minutes: 5 }, got ${describeValue(length)}`);
+      throw new ValueError(
+        `IntervalTrigger: the interval must be an object like { minutes: 5 }, got ${describeValue(length)}`,
+      );
     }
     const kept: IntervalLength = {};
     for (const key of Object.keys(length)) {
       if (!(LENGTH_UNITS as readonly string[]).includes(key)) {
-        throw new ValueError(`IntervalTrigger: unknown interval unit '${key}' (expected one of ${LENGTH_UNITS.join(', ')})`);
+        throw new ValueError(
+          `IntervalTrigger: unknown interval unit '${key}' (expected one of ${LENGTH_UNITS.join(', ')})`,
+        );
       }
     }
     for (const unit of LENGTH_UNITS) {
       const value = length[unit];
       if (value === undefined) continue;
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-        throw new ValueError(`IntervalTrigger: ${unit} must be a finite non-negative number, got ${describeValue(value)}`);
+        throw new ValueError(
+          `IntervalTrigger: ${unit} must be a finite non-negative number, got ${describeValue(value)}`,
+        );
       }
       kept[unit] = value;
     }
     this.length = Object.freeze(kept);
     this.intervalMs = Math.round(Duration.fromObject(kept).toMillis());
     if (!(this.intervalMs > 0)) {
-      throw new ValueError(`IntervalTrigger: the interval ${describeValue(length)} is empty; it must be longer than 0 ms`);
+      throw new ValueError(
+        `IntervalTrigger: the interval ${describeValue(length)} is empty; it must be longer than 0 ms`,
+      );
     }
-    this.timezone = options.timezone === undefined ? undefined : parseTimezone(options.timezone, 'IntervalTrigger: timezone');
+    this.timezone =
+      options.timezone === undefined
+        ? undefined
+        : parseTimezone(options.timezone, 'IntervalTrigger: timezone');
     const zone = this.timezone ?? systemTimezone();
     this.startAt =
       options.startAt === undefined
         ? new Date(Date.now() + this.intervalMs)
         : parseDate(options.startAt, zone, 'IntervalTrigger: startAt');
-    this.endAt = options.endAt === undefined ? null : parseDate(options.endAt, zone, 'IntervalTrigger: endAt');
+    this.endAt =
+      options.endAt === undefined ? null : parseDate(options.endAt, zone, 'IntervalTrigger: endAt');
     if (this.endAt !== null && this.endAt < this.startAt) {
       throw new ValueError(
         `IntervalTrigger: endAt ${this.endAt.toISOString()} is before startAt ${this.startAt.toISOString()}`,
       );
     }
-    this.jitterMs = options.jitter === undefined ? 0 : parseDuration(options.jitter, 'IntervalTrigger: jitter');
+    this.jitterMs =
+      options.jitter === undefined ? 0 : parseDuration(options.jitter, 'IntervalTrigger: jitter');
     if (this.jitterMs >= this.intervalMs) {
       throw new ValueError(
         `IntervalTrigger: jitter ${this.jitterMs} ms must be shorter than the interval (${this.intervalMs} ms)`,
@@ -132,7 +153,11 @@ export class IntervalTrigger implements Trigger {
 
   /** The plain-JSON form; `startAt` is always explicit so a stored grid never moves. */
   toJSON(): IntervalTriggerSpec {
-    const spec: IntervalTriggerSpec = { type: 'interval', ...this.length, startAt: this.startAt.toISOString() };
+    const spec: IntervalTriggerSpec = {
+      type: 'interval',
+      ...this.length,
+      startAt: this.startAt.toISOString(),
+    };
     if (this.endAt !== null) spec.endAt = this.endAt.toISOString();
     if (this.timezone !== undefined) spec.timezone = this.timezone;
     if (this.jitterMs !== 0) spec.jitter = this.jitterMs;

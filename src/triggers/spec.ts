@@ -49,5 +49,7 @@ export function toTrigger(input: unknown, what = 'trigger'): Trigger {
   if (typeof input === 'object' && input !== null && typeof (input as { type?: unknown }).type === 'string') {
     return triggerFromSpec(input as TriggerSpec);
   }
-  throw new ValueError(`${what}: expected a Trigger or a trigger spec like { type: 'cron', expression: '0 9 * * *' }, got ${describeValue(input)}`);
+  throw new ValueError(
+    `${what}: expected a Trigger or a trigger spec like { type: 'cron', expression: '0 9 * * *' }, got ${describeValue(input)}`,
+  );
 }

@@ -2,6 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   AsyncExecutor,
+  currentRun,
   DateTrigger,
   IntervalTrigger,
   type RunContext,
@@ -9,7 +10,6 @@ import {
   SchedulerNotRunningError,
   ShutdownTrigger,
   TimeoutError,
-  currentRun,
 } from '../../src/index.js';
 import { payloads, recordEvents, silentLogger } from '../support/events.js';
 
@@ -50,7 +50,7 @@ describe('runs (fake timers)', () => {
     const errors = payloads(seen, 'task:error');
     expect(errors).toHaveLength(1);
     expect(errors[0]?.attempt).toBe(4);
-    expect((errors[0]?.error as Error).message).toBe('fail 4');
+    expect(errors[0]?.error).toHaveProperty('message', 'fail 4');
   });
 
   it('a retry that succeeds ends in task:executed, and currentRun().attempt counts attempts', async () => {
@@ -134,7 +134,10 @@ describe('runs (fake timers)', () => {
   });
 
   it('AsyncExecutor concurrency queues runs beyond the limit', async () => {
-    scheduler = new Scheduler({ logger: silentLogger, executors: { default: new AsyncExecutor({ concurrency: 2 }) } });
+    scheduler = new Scheduler({
+      logger: silentLogger,
+      executors: { default: new AsyncExecutor({ concurrency: 2 }) },
+    });
     let active = 0;
     let peak = 0;
     await scheduler.start();
