@@ -27,8 +27,8 @@ export interface DispatchPlan {
   runTimes: Date[];
   /** Fire times not run because they were too late; null if none. */
   missed: { count: number; exact: boolean; times: Date[] } | null;
-  /** The task's new next run time (epoch ms), or `'remove'` when its trigger has no fire time left. */
-  nextRunTime: number | 'remove';
+  /** The latest due time: the next run time continues from it (`nextRunTimeAfter`). */
+  latest: Date;
 }
 
 /**
@@ -78,7 +78,10 @@ function recentFireTimes(trigger: Trigger, after: number, now: number, keep: num
   }
 }
 
-/** Applies coalesce, misfire grace and the per-wake-up cap to a due task. `record.nextRunTime` must be <= now. */
+/**
+ * Applies coalesce, misfire grace and the per-wake-up cap to a due task. `record.nextRunTime` must be <= now.
+ * The next run time is left to `nextRunTimeAfter`, so the runs can start before it is computed.
+ */
 export function planDispatch(record: TaskRecord, now: number): DispatchPlan {
   const first = record.nextRunTime as number;
   const due = collectDueTimes(record.trigger, first, now, RUNS_PER_WAKEUP_CAP + MISSED_TIMES_LISTED);
@@ -104,7 +107,7 @@ export function planDispatch(record: TaskRecord, now: number): DispatchPlan {
     missedCount > 0
       ? { count: missedCount, exact: due.exact, times: missedTimes.slice(-MISSED_TIMES_LISTED) }
       : null;
-  return { runTimes, missed, nextRunTime: nextRunTimeAfter(record.trigger, latest, now) };
+  return { runTimes, missed, latest };
 }
 
 /** The trigger's first fire time after `now`, continuing from the last due time `latest`. */

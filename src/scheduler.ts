@@ -4,7 +4,7 @@ import { type Logger, pino } from 'pino';
 import { MemoryStore } from '../stores/memory.js';
 import type { RunContext } from './context.js';
 import { DispatchLocks } from './dispatch-lock.js';
-import { planDispatch } from './dispatcher.js';
+import { nextRunTimeAfter, planDispatch } from './dispatcher.js';
 import {
   ConflictingIdError,
   ExecutorLookupError,
@@ -547,7 +547,10 @@ export class Scheduler implements TaskActions {
     }
   }
 
-  /** Acquires the due tasks of one store in batches, plans and submits their runs, and releases them. */
+  /**
+   * Acquires the due tasks of one store in batches; plans and starts their runs first, then computes their
+   * next run times (cron math never delays a run), and releases them.
+   */
   async #dispatchStore(alias: string, store: TaskStore): Promise<void> {
     for (;;) {
       const now = Date.now();
@@ -559,45 +562,35 @@ export class Scheduler implements TaskActions {
       });
       if (due.length === 0) return;
       const releases: TaskRelease[] = [];
+      const planned: Array<{ record: TaskRecord; latest: Date }> = [];
       const submissions: Promise<void>[] = [];
       for (const record of due) {
-        let release: TaskRelease;
-        const unresolvable = await this.#checkFunction(alias, record);
-        if (unresolvable) {
+        if (await this.#isUnresolvable(alias, record)) {
           releases.push({ id: record.id, holdUntil: now + UNRESOLVED_HOLD_MS });
           continue;
         }
-        try {
-          const plan = planDispatch(record, now);
-          if (plan.missed !== null) {
-            this.#events.emit('task:missed', {
-              taskId: record.id,
-              store: alias,
-              count: plan.missed.count,
-              countIsExact: plan.missed.exact,
-              scheduledRunTimes: plan.missed.times,
-            });
-          }
-          for (const time of plan.runTimes) submissions.push(this.#submitRun(alias, store, record, time));
-          release = { id: record.id, nextRunTime: plan.nextRunTime };
-        } catch (error) {
-          // A trigger that cannot compute (e.g. an AndTrigger with no common time): report, pause, keep the task.
-          this.logger.error(
-            { err: error, taskId: record.id },
-            `task '${record.id}' could not be scheduled; it is paused`,
-          );
-          this.#events.emit('task:error', {
+        const plan = this.#plan(alias, record, () => planDispatch(record, now));
+        if (plan === null) {
+          releases.push({ id: record.id, nextRunTime: null });
+          continue;
+        }
+        if (plan.missed !== null) {
+          this.#events.emit('task:missed', {
             taskId: record.id,
             store: alias,
-            scheduledRunTime: new Date(record.nextRunTime as number),
-            error,
-            attempt: 0,
+            count: plan.missed.count,
+            countIsExact: plan.missed.exact,
+            scheduledRunTimes: plan.missed.times,
           });
-          release = { id: record.id, nextRunTime: null };
         }
-        releases.push(release);
+        for (const time of plan.runTimes) submissions.push(this.#submitRun(alias, store, record, time));
+        planned.push({ record, latest: plan.latest });
       }
       await Promise.all(submissions);
+      for (const { record, latest } of planned) {
+        const next = this.#plan(alias, record, () => nextRunTimeAfter(record.trigger, latest, now));
+        releases.push({ id: record.id, nextRunTime: next });
+      }
       await store.releaseTasks(this.schedulerId, releases);
       for (const release of releases) {
         if ('nextRunTime' in release && release.nextRunTime === 'remove')
@@ -608,10 +601,34 @@ export class Scheduler implements TaskActions {
   }
 
   /**
+   * Runs trigger math for a task; if the trigger throws (e.g. an AndTrigger with no common time), reports
+   * it and returns null: the task is then paused, and kept.
+   */
+  #plan<T>(alias: string, record: TaskRecord, compute: () => T): T | null {
+    try {
+      return compute();
+    } catch (error) {
+      this.logger.error(
+        { err: error, taskId: record.id },
+        `task '${record.id}' could not be scheduled; it is paused`,
+      );
+      this.#events.emit('task:error', {
+        taskId: record.id,
+        store: alias,
+        scheduledRunTime: new Date(record.nextRunTime as number),
+        error,
+        attempt: 0,
+      });
+      return null;
+    }
+  }
+
+  /**
    * True if the task's function cannot be found (renamed in a redeploy, a module that fails to import):
    * reported once per task and function, and parked untouched so another deploy, or a later try, picks it up.
    */
-  async #checkFunction(alias: string, record: TaskRecord): Promise<boolean> {
+  async #isUnresolvable(alias: string, record: TaskRecord): Promise<boolean> {
+    if (this.#resolver.resolveSync(record.fn) !== undefined) return false;
     const key = `${taskKey(alias, record.id)}\u0000${FunctionResolver.nameOf(record.fn)}`;
     try {
       await this.#resolver.resolve(record.fn);
