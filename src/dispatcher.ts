@@ -79,15 +79,23 @@ function recentFireTimes(trigger: Trigger, after: number, now: number, keep: num
 }
 
 /**
- * Applies coalesce, misfire grace and the per-wake-up cap to a due task. `record.nextRunTime` must be <= now.
- * The next run time is left to `nextRunTimeAfter`, so the runs can start before it is computed.
+ * Applies coalesce, misfire grace and the per-wake-up cap to a due task at `now` (`record.nextRunTime` must
+ * be <= now); lateness is measured from `wokeAt`, the start of the wake-up. The next run time is left to
+ * `nextRunTimeAfter`, so the runs can start before it is computed.
  */
-export function planDispatch(record: TaskRecord, now: number): DispatchPlan {
+export function planDispatch(record: TaskRecord, now: number, wokeAt: number = now): DispatchPlan {
   const first = record.nextRunTime as number;
+  const grace = record.misfireGraceTime;
+  // Lateness is judged from the moment the scheduler woke: time it spends dispatching a large burst is
+  // its own, and must not turn the tail of the burst into misfires.
+  const inGrace = (time: Date) => grace === null || wokeAt - time.getTime() <= grace;
+  if (record.coalesce && record.trigger.countFireTimes === undefined) {
+    // Coalescing needs only the latest due time; counting the others matters only if it misfired.
+    const latest = recentFireTimes(record.trigger, first, now, 1)[0] ?? new Date(first);
+    if (inGrace(latest)) return { runTimes: [latest], missed: null, latest };
+  }
   const due = collectDueTimes(record.trigger, first, now, RUNS_PER_WAKEUP_CAP + MISSED_TIMES_LISTED);
   const latest = due.times[due.times.length - 1] as Date;
-  const grace = record.misfireGraceTime;
-  const inGrace = (time: Date) => grace === null || now - time.getTime() <= grace;
 
   let runTimes: Date[];
   let missedCount: number;

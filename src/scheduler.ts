@@ -38,7 +38,7 @@ import {
   type TaskOptions,
 } from './task.js';
 import { type DurationInput, describeValue, parseDuration, parseTimezone, systemTimezone } from './time.js';
-import { WakeupTimer } from './timer.js';
+import { MAX_TIMER_WAIT_MS, WakeupTimer } from './timer.js';
 import type { Trigger, TriggerSpec } from './triggers/trigger.js';
 
 /** Options of `new Scheduler()`. */
@@ -83,6 +83,8 @@ const TASK_LEASE_MS = 30_000;
 const RUN_LEASE_MS = 30_000;
 /** How long a task whose function cannot be resolved stays parked before it is tried again. */
 const UNRESOLVED_HOLD_MS = 60_000;
+/** The first retry delay after a store failed during a wake-up. */
+const FIRST_FAILURE_BACKOFF_MS = 1000;
 /** Due tasks acquired per store query. */
 const ACQUIRE_BATCH = 512;
 
@@ -158,6 +160,12 @@ export class Scheduler implements TaskActions {
   #shutdownController = new AbortController();
   /** Renews run slots in shared stores while runs are in progress. */
   #renewal: NodeJS.Timeout | undefined;
+  /** Settles when the `start()` in progress (if any) has finished, so calls made meanwhile see its outcome. */
+  #startup: Promise<void> = Promise.resolve();
+  /** How long after a failing store the next wake-up is (doubles while failures go on). */
+  #failureBackoffMs = FIRST_FAILURE_BACKOFF_MS;
+  /** True while `start()` sets up stored lifecycle tasks; dispatch waits for it. */
+  #settingUp = false;
   /** Stops watching stores for foreign changes. */
   #unwatch: Array<() => void> = [];
   /** Tasks whose function could not be resolved and was reported (by store, id and function). */
@@ -214,20 +222,32 @@ export class Scheduler implements TaskActions {
   async start(options: { paused?: boolean } = {}): Promise<void> {
     if (this.#state !== 'stopped') throw new SchedulerAlreadyRunningError();
     this.#state = 'starting';
+    let started = () => {};
+    this.#startup = new Promise<void>((resolve) => {
+      started = resolve;
+    });
     this.#shutdownController = new AbortController();
     try {
       for (const [alias, store] of this.#stores) await store.start(this.#storeContext(alias));
       for (const [alias, executor] of this.#executors) await executor.start({ logger: this.logger, alias });
       await this.#writePendingTasks();
-      await this.#setUpStoredLifecycles();
     } catch (error) {
       await this.#closeAll(false);
       this.#state = 'stopped';
       throw error;
+    } finally {
+      started();
     }
     for (const [, store] of this.#stores) this.#watchStore(store);
     this.#paused = options.paused === true;
     this.#state = 'running';
+    // Setups may call the scheduler (add tasks…), so they run once it is running; dispatch waits for them.
+    this.#settingUp = true;
+    try {
+      await this.#setUpStoredLifecycles();
+    } finally {
+      this.#settingUp = false;
+    }
     await this.#locks?.start(this.#stores.keys(), this.logger, () => this.wakeup());
     this.#events.emit('scheduler:started', { schedulerId: this.schedulerId });
     this.logger.info({ schedulerId: this.schedulerId }, 'scheduler started');
@@ -296,6 +316,7 @@ export class Scheduler implements TaskActions {
 
   /** Adds a task; before `start()` it is pending and written to its store at start. */
   async addTask(fn: TaskFunction | string, options: TaskOptions): Promise<Task> {
+    await this.#startup;
     const alias = this.#storeAlias(options?.store);
     const store = this.#getStore(alias);
     const record = buildTaskRecord(fn, options, this.#buildContext(store));
@@ -314,23 +335,25 @@ export class Scheduler implements TaskActions {
       });
       return new Task(record, alias, true, this);
     }
-    return this.#exclusive(async () => {
-      const lifecycle = await this.#setUpLifecycle(alias, record);
-      try {
+    // Setup runs outside the queue of store changes: a slow setup never delays other tasks, and a setup
+    // that adds tasks itself cannot deadlock.
+    const lifecycle = await this.#setUpLifecycle(alias, record);
+    let replaced: LifecycleTask | undefined;
+    try {
+      await this.#exclusive(async () => {
         await store.addTask(record, { replaceExisting });
-      } catch (error) {
-        await lifecycle?.close();
-        throw error;
-      }
-      await this.#replaceLifecycle(alias, record.id, lifecycle);
-      this.#events.emit('task:added', { taskId: record.id, store: alias });
-      if (lifecycle?.finished) {
-        await this.#removeStored(alias, store, record.id);
-      } else {
-        this.#armAtMost(record.nextRunTime);
-      }
-      return new Task(record, alias, false, this);
-    });
+        replaced = this.#detachLifecycle(alias, record.id);
+        if (lifecycle !== null) this.#lifecycles.set(taskKey(alias, record.id), lifecycle);
+        this.#events.emit('task:added', { taskId: record.id, store: alias });
+        if (lifecycle?.finished) await this.#removeStored(alias, store, record.id);
+        else this.#armAtMost(record.nextRunTime);
+      });
+    } catch (error) {
+      await lifecycle?.close();
+      throw error;
+    }
+    await this.#closeLifecycle(replaced);
+    return new Task(record, alias, false, this);
   }
 
   /** The task with this id, or undefined. */
@@ -371,6 +394,7 @@ export class Scheduler implements TaskActions {
       options.store,
       (record, context) => {
         const { store: _store, ...rest } = changes;
+        this.#checkLifecycleChange(record, changes);
         const updated = applyTaskChanges(record, rest, context);
         if (
           changes.trigger !== undefined &&
@@ -381,30 +405,45 @@ export class Scheduler implements TaskActions {
         }
         return updated;
       },
+      changes.nextRunTime !== undefined ? true : undefined,
       changes.store,
     );
   }
 
   /** Gives a task a new trigger and recomputes its next run time from now (this also resumes it). */
   rescheduleTask(id: string, trigger: Trigger | TriggerSpec, options: StoreSelector = {}): Promise<Task> {
-    return this.#modify(id, options.store, (record, context) => {
-      const updated = applyTaskChanges(record, { trigger }, context);
-      updated.nextRunTime = firstRunTime(updated.trigger, context.now);
-      return updated;
-    });
+    return this.#modify(
+      id,
+      options.store,
+      (record, context) => {
+        const updated = applyTaskChanges(record, { trigger }, context);
+        updated.nextRunTime = firstRunTime(updated.trigger, context.now);
+        return updated;
+      },
+      false,
+    );
   }
 
   /** Pauses a task: its next run time becomes null. */
   pauseTask(id: string, options: StoreSelector = {}): Promise<Task> {
-    return this.#modify(id, options.store, (record) => ({ ...record, nextRunTime: null }));
+    return this.#modify(id, options.store, (record) => ({ ...record, nextRunTime: null }), true);
   }
 
-  /** Resumes a paused task, with its next run time recomputed from now (a task with none left is removed). */
-  resumeTask(id: string, options: StoreSelector = {}): Promise<Task> {
-    return this.#modify(id, options.store, (record, context) => ({
-      ...record,
-      nextRunTime: firstRunTime(record.trigger, context.now),
-    }));
+  /**
+   * Resumes a paused task, with its next run time recomputed from now. A task whose trigger has no fire
+   * time left is removed (the returned snapshot shows it with no next run time).
+   */
+  async resumeTask(id: string, options: StoreSelector = {}): Promise<Task> {
+    const resumed = await this.#modify(
+      id,
+      options.store,
+      (record, context) => ({ ...record, nextRunTime: firstRunTime(record.trigger, context.now) }),
+      false,
+    );
+    const firesOnlyAtShutdown = resumed.trigger.toJSON().type === 'shutdown';
+    if (resumed.nextRunTime === null && !firesOnlyAtShutdown)
+      await this.removeTask(id, { store: resumed.store });
+    return resumed;
   }
 
   /** Submits one run now, outside the schedule and honouring `maxInstances`; the schedule is unchanged. */
@@ -417,23 +456,30 @@ export class Scheduler implements TaskActions {
 
   /** Removes a task; an unknown id is a `TaskLookupError`. Ends a lifecycle task (its `finally` runs). */
   async removeTask(id: string, options: StoreSelector = {}): Promise<void> {
+    await this.#startup;
     const pending = this.#findPending(id, options.store);
     if (pending !== undefined) {
       this.#pending.delete(taskKey(pending.store, id));
       this.#events.emit('task:removed', { taskId: id, store: pending.store });
       return;
     }
-    await this.#exclusive(async () => {
+    const detached = await this.#exclusive(async () => {
       const found = await this.#locate(id, options.store);
       if (found === undefined) throw new TaskLookupError(id, options.store);
-      await this.#removeStored(found.alias, found.store, id);
+      await found.store.removeTask(id);
+      this.#events.emit('task:removed', { taskId: id, store: found.alias });
+      return this.#detachLifecycle(found.alias, id);
     });
+    // The generator's cleanup runs outside the queue of store changes, so it cannot stall the scheduler.
+    await this.#closeLifecycle(detached);
   }
 
   /** Removes every task (of one store, or of all). */
   async removeAllTasks(options: StoreSelector = {}): Promise<void> {
     const aliases =
       options.store === undefined ? [...this.#stores.keys()] : [this.#storeAlias(options.store)];
+    await this.#startup;
+    const detached: Array<LifecycleTask | undefined> = [];
     await this.#exclusive(async () => {
       for (const alias of aliases) {
         const store = this.#getStore(alias);
@@ -445,10 +491,11 @@ export class Scheduler implements TaskActions {
           }
         }
         if (this.#state === 'running') taskIds.push(...(await store.removeAllTasks()));
-        for (const id of taskIds) await this.#closeLifecycle(alias, id);
+        for (const id of taskIds) detached.push(this.#detachLifecycle(alias, id));
         this.#events.emit('tasks:removed-all', { store: alias, taskIds });
       }
     });
+    await Promise.all(detached.map((lifecycle) => this.#closeLifecycle(lifecycle)));
   }
 
   // ---- stores and executors ----
@@ -530,16 +577,19 @@ export class Scheduler implements TaskActions {
       do {
         this.#dispatchAgain = false;
         await this.#exclusive(async () => {
-          if (this.#state !== 'running' || this.#paused) return;
+          if (this.#state !== 'running' || this.#paused || this.#settingUp) return;
+          const wokeAt = Date.now();
+          const failed = new Set<string>();
           for (const [alias, store] of this.#stores) {
             if (!this.#mayDispatch(alias)) continue;
             try {
-              await this.#dispatchStore(alias, store);
+              await this.#dispatchStore(alias, store, wokeAt);
             } catch (error) {
+              failed.add(alias);
               this.logger.error({ err: error, store: alias }, `dispatching from store '${alias}' failed`);
             }
           }
-          await this.#armFromStores();
+          await this.#armFromStores(failed);
         });
       } while (this.#dispatchAgain && this.#state === 'running' && !this.#paused);
     } finally {
@@ -551,7 +601,7 @@ export class Scheduler implements TaskActions {
    * Acquires the due tasks of one store in batches; plans and starts their runs first, then computes their
    * next run times (cron math never delays a run), and releases them.
    */
-  async #dispatchStore(alias: string, store: TaskStore): Promise<void> {
+  async #dispatchStore(alias: string, store: TaskStore, wokeAt: number): Promise<void> {
     for (;;) {
       const now = Date.now();
       const due = await store.acquireDueTasks({
@@ -569,7 +619,7 @@ export class Scheduler implements TaskActions {
           releases.push({ id: record.id, holdUntil: now + UNRESOLVED_HOLD_MS });
           continue;
         }
-        const plan = this.#plan(alias, record, () => planDispatch(record, now));
+        const plan = this.#plan(alias, record, () => planDispatch(record, now, wokeAt));
         if (plan === null) {
           releases.push({ id: record.id, nextRunTime: null });
           continue;
@@ -586,7 +636,7 @@ export class Scheduler implements TaskActions {
         for (const time of plan.runTimes) submissions.push(this.#submitRun(alias, store, record, time));
         planned.push({ record, latest: plan.latest });
       }
-      await Promise.all(submissions);
+      await Promise.allSettled(submissions);
       for (const { record, latest } of planned) {
         const next = this.#plan(alias, record, () => nextRunTimeAfter(record.trigger, latest, now));
         releases.push({ id: record.id, nextRunTime: next });
@@ -594,7 +644,7 @@ export class Scheduler implements TaskActions {
       await store.releaseTasks(this.schedulerId, releases);
       for (const release of releases) {
         if ('nextRunTime' in release && release.nextRunTime === 'remove')
-          await this.#afterRemoved(alias, release.id);
+          this.#afterRemoved(alias, release.id);
       }
       if (due.length < ACQUIRE_BATCH) return;
     }
@@ -661,13 +711,26 @@ export class Scheduler implements TaskActions {
     scheduledRunTime: Date,
   ): Promise<void> {
     const runId = crypto.randomUUID();
-    const claimed = await store.claimRunSlot({
-      taskId: record.id,
-      runId,
-      owner: this.schedulerId,
-      expiresAt: Date.now() + RUN_LEASE_MS,
-      maxInstances: record.maxInstances,
-    });
+    let claimed: boolean;
+    try {
+      claimed = await store.claimRunSlot({
+        taskId: record.id,
+        runId,
+        owner: this.schedulerId,
+        expiresAt: Date.now() + RUN_LEASE_MS,
+        maxInstances: record.maxInstances,
+      });
+    } catch (error) {
+      this.logger.error({ err: error, taskId: record.id }, `task '${record.id}': claiming a run slot failed`);
+      this.#events.emit('task:error', {
+        taskId: record.id,
+        store: alias,
+        scheduledRunTime,
+        error,
+        attempt: 0,
+      });
+      return;
+    }
     if (!claimed) {
       this.logger.warn(
         { taskId: record.id, scheduledRunTime },
@@ -707,7 +770,7 @@ export class Scheduler implements TaskActions {
         await store
           .releaseRunSlot(runId)
           .catch((error: unknown) => this.logger.error({ err: error }, 'releasing a run slot failed'));
-        if (lifecycle?.finished) await this.#endLifecycleTask(alias, store, record.id);
+        if (lifecycle?.finished) await this.#endLifecycleTask(alias, store, record.id, lifecycle);
         if (this.#runs.size === 0) this.#stopRenewal();
       }
     })();
@@ -723,19 +786,31 @@ export class Scheduler implements TaskActions {
   }
 
   /** Arms the timer at the earliest wake-up over all stores. */
-  async #armFromStores(): Promise<void> {
+  /**
+   * Arms the timer at the earliest wake-up over all stores. A store that failed (to dispatch, or to answer)
+   * is tried again after a backoff that doubles up to the timer cap, instead of at once.
+   */
+  async #armFromStores(failed: Set<string>): Promise<void> {
     let earliest: number | null = null;
     for (const [alias, store] of this.#stores) {
-      if (!this.#mayDispatch(alias)) continue;
+      if (!this.#mayDispatch(alias) || failed.has(alias)) continue;
       try {
         const time = await store.earliestWakeup(this.schedulerId);
         if (time !== null && (earliest === null || time < earliest)) earliest = time;
       } catch (error) {
+        failed.add(alias);
         this.logger.error(
           { err: error, store: alias },
           `reading the next wake-up of store '${alias}' failed`,
         );
       }
+    }
+    if (failed.size > 0) {
+      const retryAt = Date.now() + this.#failureBackoffMs;
+      this.#failureBackoffMs = Math.min(this.#failureBackoffMs * 2, MAX_TIMER_WAIT_MS);
+      if (earliest === null || retryAt < earliest) earliest = retryAt;
+    } else {
+      this.#failureBackoffMs = FIRST_FAILURE_BACKOFF_MS;
     }
     if (this.#state === 'running' && !this.#paused) this.#timer.arm(earliest);
   }
@@ -747,7 +822,7 @@ export class Scheduler implements TaskActions {
 
   /** Brings the timer forward to `time` if that is sooner (no store query). */
   #armAtMost(time: number | null): void {
-    if (time === null || this.#state !== 'running' || this.#paused) return;
+    if (time === null || this.#state !== 'running' || this.#paused || this.#settingUp) return;
     const target = this.#timer.target;
     if (target === null || time < target) this.#timer.arm(time);
   }
@@ -761,13 +836,19 @@ export class Scheduler implements TaskActions {
     return result;
   }
 
-  /** Finds a task, then replaces it with `change(record)` (moving it if `toStore` differs). */
+  /**
+   * Finds a task, then replaces it with `change(record)` (moving it if `toStore` differs).
+   * `pinsNextRunTime` says whether the change fixes a pending task's first run time (true), lets it be
+   * computed at start (false), or leaves that as it was (undefined).
+   */
   async #modify(
     id: string,
     storeAlias: string | undefined,
     change: (record: TaskRecord, context: TaskBuildContext) => TaskRecord,
+    pinsNextRunTime?: boolean,
     toStore?: string,
   ): Promise<Task> {
+    await this.#startup;
     const pending = this.#findPending(id, storeAlias);
     if (pending !== undefined) {
       const target = this.#storeAlias(toStore ?? pending.store);
@@ -778,7 +859,7 @@ export class Scheduler implements TaskActions {
         ...pending,
         record: updated,
         store: target,
-        explicitNextRunTime: true,
+        explicitNextRunTime: pinsNextRunTime ?? pending.explicitNextRunTime,
       });
       this.#events.emit('task:modified', { taskId: id, store: target });
       return new Task(updated, target, true, this);
@@ -825,25 +906,29 @@ export class Scheduler implements TaskActions {
     return undefined;
   }
 
-  /** Removes a stored task, ends its lifecycle, and reports it. */
+  /** Removes a stored task and reports it; its lifecycle, if any, is closed without being awaited. */
   async #removeStored(alias: string, store: TaskStore, id: string): Promise<void> {
     await store.removeTask(id);
-    await this.#afterRemoved(alias, id);
+    this.#afterRemoved(alias, id);
   }
 
-  async #afterRemoved(alias: string, id: string): Promise<void> {
-    await this.#closeLifecycle(alias, id);
+  /** Reports a removed task and closes its lifecycle in the background (never inside the queue's wait). */
+  #afterRemoved(alias: string, id: string): void {
+    void this.#closeLifecycle(this.#detachLifecycle(alias, id));
     this.#events.emit('task:removed', { taskId: id, store: alias });
   }
 
-  /** Removes a lifecycle task whose generator ended (returned or threw), if it is still stored. */
-  async #endLifecycleTask(alias: string, store: TaskStore, id: string): Promise<void> {
+  /** Removes a lifecycle task whose generator ended, unless the task was replaced or removed meanwhile. */
+  async #endLifecycleTask(
+    alias: string,
+    store: TaskStore,
+    id: string,
+    lifecycle: LifecycleTask,
+  ): Promise<void> {
     await this.#exclusive(async () => {
-      if (this.#lifecycles.has(taskKey(alias, id)) && (await store.getTask(id)) !== undefined) {
-        await this.#removeStored(alias, store, id);
-      } else {
-        this.#lifecycles.delete(taskKey(alias, id));
-      }
+      if (this.#lifecycles.get(taskKey(alias, id)) !== lifecycle) return;
+      if ((await store.getTask(id)) !== undefined) await this.#removeStored(alias, store, id);
+      else this.#lifecycles.delete(taskKey(alias, id));
     });
   }
 
@@ -864,17 +949,29 @@ export class Scheduler implements TaskActions {
     return lifecycle;
   }
 
-  /** Installs `lifecycle` for a task id, closing the one it replaces. */
-  async #replaceLifecycle(alias: string, id: string, lifecycle: LifecycleTask | null): Promise<void> {
-    await this.#closeLifecycle(alias, id);
-    if (lifecycle !== null) this.#lifecycles.set(taskKey(alias, id), lifecycle);
+  /** Takes the lifecycle of a task out of the registry (to be closed by the caller). */
+  #detachLifecycle(alias: string, id: string): LifecycleTask | undefined {
+    const key = taskKey(alias, id);
+    const lifecycle = this.#lifecycles.get(key);
+    this.#lifecycles.delete(key);
+    return lifecycle;
   }
 
-  async #closeLifecycle(alias: string, id: string): Promise<void> {
-    const lifecycle = this.#lifecycles.get(taskKey(alias, id));
-    if (lifecycle === undefined) return;
-    this.#lifecycles.delete(taskKey(alias, id));
-    await lifecycle.close().catch((error) => this.#logLifecycleError(error));
+  /** Ends a detached lifecycle task (`return()`, so its `finally` runs); failures are logged. */
+  async #closeLifecycle(lifecycle: LifecycleTask | undefined, wait = true): Promise<void> {
+    await lifecycle?.close(wait).catch((error) => this.#logLifecycleError(error));
+  }
+
+  /** A lifecycle task's function and args live in its running generator: they cannot be swapped. */
+  #checkLifecycleChange(record: TaskRecord, changes: TaskChanges): void {
+    if (changes.fn === undefined && changes.args === undefined) return;
+    const current = this.#resolver.resolveSync(record.fn);
+    const next = changes.fn === undefined ? current : this.#resolver.resolveSync(changes.fn);
+    if (isGeneratorFunction(current) || isGeneratorFunction(next)) {
+      throw new ValueError(
+        `updateTask: task '${record.id}' is (or would become) a lifecycle task; its fn and args cannot change — remove it and add it again`,
+      );
+    }
   }
 
   #logLifecycleError(error: unknown): void {

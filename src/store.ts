@@ -112,7 +112,10 @@ export interface TaskStore {
 
   /** Adds a task; an existing id is a `ConflictingIdError` unless `replaceExisting`, which replaces it. */
   addTask(record: TaskRecord, options: { replaceExisting: boolean }): Promise<void>;
-  /** Replaces the stored task with the same id; an unknown id is a `TaskLookupError`. */
+  /**
+   * Replaces the stored task with the same id; an unknown id is a `TaskLookupError`. A hold (`holdUntil`)
+   * on the task ends: the record changed, so it is worth trying again.
+   */
   updateTask(record: TaskRecord): Promise<void>;
   /** Removes a task and returns it; an unknown id is a `TaskLookupError`. */
   removeTask(id: string): Promise<TaskRecord>;

@@ -21,8 +21,8 @@ interface StoredTask {
   record: TaskRecord;
   /** Bumped whenever `record.nextRunTime` changes, so older heap entries become stale. */
   generation: number;
-  /** The owner and expiry of a task lease, if leased. */
-  lease: { owner: string; expiresAt: number } | null;
+  /** The owner and expiry of a task lease, if leased; `held` for a parked task (`holdUntil`). */
+  lease: { owner: string; expiresAt: number; held: boolean } | null;
 }
 
 /** A live run slot. */
@@ -47,6 +47,8 @@ export class MemoryStore implements TaskStore {
   #slots = new Map<string, RunSlot>();
   /** Ids of tasks under a task lease (out of the heap until released). */
   #leased = new Set<string>();
+  /** Source of generations: never reused, so a heap entry of a removed task can never match a new one. */
+  #lastGeneration = 0;
   /** Number of run slots per task id. */
   #slotsPerTask = new Map<string, number>();
 
@@ -60,9 +62,14 @@ export class MemoryStore implements TaskStore {
     this.#put(record, existing);
   }
 
+  /** Replaces the task; a hold on it (a parked task) ends, since the record changed. */
   async updateTask(record: TaskRecord): Promise<void> {
     const existing = this.#tasks.get(record.id);
     if (existing === undefined) throw new TaskLookupError(record.id);
+    if (existing.lease !== null && existing.lease.held) {
+      existing.lease = null;
+      this.#leased.delete(record.id);
+    }
     this.#put(record, existing);
   }
 
@@ -93,10 +100,11 @@ export class MemoryStore implements TaskStore {
   async earliestWakeup(_owner: string): Promise<number | null> {
     let earliest = this.#peekValid();
     for (const id of this.#leased) {
-      const lease = this.#tasks.get(id)?.lease;
-      if (lease && (earliest === null || lease.expiresAt < earliest)) {
-        earliest = lease.expiresAt;
-      }
+      const stored = this.#tasks.get(id);
+      if (stored?.lease == null || stored.record.nextRunTime === null) continue;
+      // A leased task can be acquired again once its lease expired and it is due.
+      const reacquirable = Math.max(stored.lease.expiresAt, stored.record.nextRunTime);
+      if (earliest === null || reacquirable < earliest) earliest = reacquirable;
     }
     return earliest;
   }
@@ -107,8 +115,9 @@ export class MemoryStore implements TaskStore {
     for (const id of this.#leased) {
       const stored = this.#tasks.get(id);
       if (acquired.length >= limit) break;
-      if (stored?.lease && stored.lease.expiresAt <= now && stored.record.nextRunTime !== null) {
-        stored.lease = { owner, expiresAt: now + leaseMs };
+      const nextRunTime = stored?.record.nextRunTime ?? null;
+      if (stored?.lease && stored.lease.expiresAt <= now && nextRunTime !== null && nextRunTime <= now) {
+        stored.lease = { owner, expiresAt: now + leaseMs, held: false };
         acquired.push(stored.record);
       }
     }
@@ -117,7 +126,7 @@ export class MemoryStore implements TaskStore {
       if (time === null || time > now) break;
       const entry = this.#due.pop() as HeapEntry;
       const stored = this.#tasks.get(entry.id) as StoredTask;
-      stored.lease = { owner, expiresAt: now + leaseMs };
+      stored.lease = { owner, expiresAt: now + leaseMs, held: false };
       this.#leased.add(entry.id);
       acquired.push(stored.record);
     }
@@ -129,7 +138,7 @@ export class MemoryStore implements TaskStore {
       const stored = this.#tasks.get(release.id);
       if (stored === undefined || stored.lease?.owner !== owner) continue;
       if ('holdUntil' in release) {
-        stored.lease = { owner, expiresAt: release.holdUntil };
+        stored.lease = { owner, expiresAt: release.holdUntil, held: true };
         continue;
       }
       const { id, nextRunTime } = release;
@@ -171,7 +180,7 @@ export class MemoryStore implements TaskStore {
   #put(record: TaskRecord, existing: StoredTask | undefined): void {
     const stored: StoredTask = {
       record,
-      generation: (existing?.generation ?? 0) + 1,
+      generation: ++this.#lastGeneration,
       lease: existing?.lease ?? null,
     };
     this.#tasks.set(record.id, stored);

@@ -14,7 +14,7 @@ export class AsyncExecutor implements Executor {
   readonly concurrency: number;
   /** Attempts executing now. */
   #active = 0;
-  /** Attempts waiting for a free place, oldest first. */
+  /** Attempts waiting for a free place, oldest first; each is started by calling it. */
   #queue: Array<() => void> = [];
   /** Settles when the last active attempt ends (for `shutdown({ wait })`). */
   #idle: Array<() => void> = [];
@@ -41,8 +41,9 @@ export class AsyncExecutor implements Executor {
     await new Promise<void>((resolve) => this.#idle.push(resolve));
   }
 
+  /** Executes now, or after a place frees up; an attempt whose signal aborts while it waits never runs. */
   async execute(execution: Execution): Promise<unknown> {
-    if (this.#active >= this.concurrency) await new Promise<void>((resolve) => this.#queue.push(resolve));
+    if (this.#active >= this.concurrency) await this.#waitForPlace(execution.signal);
     this.#active++;
     try {
       return await execution.invoke();
@@ -52,5 +53,24 @@ export class AsyncExecutor implements Executor {
       if (next !== undefined) next();
       else if (this.#active === 0) for (const resolve of this.#idle.splice(0)) resolve();
     }
+  }
+
+  /** Waits in the queue; leaves it (rejecting with the abort reason) if `signal` aborts first. */
+  #waitForPlace(signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    return new Promise<void>((resolve, reject) => {
+      const start = () => {
+        signal.removeEventListener('abort', leave);
+        resolve();
+      };
+      const leave = () => {
+        const index = this.#queue.indexOf(start);
+        if (index >= 0) this.#queue.splice(index, 1);
+        if (this.#active === 0 && this.#queue.length === 0) for (const done of this.#idle.splice(0)) done();
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', leave, { once: true });
+      this.#queue.push(start);
+    });
   }
 }

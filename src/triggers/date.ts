@@ -30,9 +30,12 @@ export class DateTrigger implements Trigger {
     return new DateTrigger(spec.runAt, spec.timezone === undefined ? {} : { timezone: spec.timezone });
   }
 
-  /** `runAt` if nothing fired yet (even if it is past: misfire rules judge it), else null. */
+  /**
+   * `runAt` if nothing fired yet (even if it is past: misfire rules judge it) or if `previous` is before it
+   * (inside an `OrTrigger`, `previous` may be another child's fire time); else null.
+   */
   getNextFireTime(previous: Date | null, _now: Date): Date | null {
-    return previous === null ? this.runAt : null;
+    return previous === null || previous < this.runAt ? this.runAt : null;
   }
 
   /** The plain-JSON form. */

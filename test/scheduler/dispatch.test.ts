@@ -40,7 +40,8 @@ describe('scheduler dispatch (fake timers)', () => {
     await vi.advanceTimersByTimeAsync(1999);
     expect(seen).toEqual([]);
     await vi.advanceTimersByTimeAsync(1);
-    expect(seen.map(([name]) => name)).toEqual(['task:executed', 'task:removed']);
+    // The task is removed when its trigger is exhausted, at dispatch; the run may finish before or after.
+    expect(seen.map(([name]) => name).sort()).toEqual(['task:executed', 'task:removed']);
     expect(payloads(seen, 'task:executed')[0]).toMatchObject({
       taskId: 'once',
       store: 'default',

@@ -1,0 +1,261 @@
+/**
+ * `CalendarIntervalTrigger`: fires at one wall-clock time of day, every so many years, months,
+ * weeks and days, in its timezone (APScheduler 4's `CalendarIntervalTrigger`).
+ *
+ * The dates are `startAt`, then each one stepped from the one before: years and months are added
+ * keeping the day of month, again and again until the date exists (Jan 31 + 1 month is Mar 31:
+ * Feb 31 is skipped), then weeks and days are added. Each date at `hour:minute:second` is a
+ * wall-clock time that `src/wallclock.ts` maps to an instant: skipped by a spring-forward gap, it
+ * fires shifted forward by the gap; repeated by a fall-back, it fires at its first occurrence.
+ */
+import { ValueError } from '../errors.js';
+import { type DateInput, describeValue, parseDate, parseTimezone, systemTimezone } from '../time.js';
+import { wallClockAt, wallToInstant } from '../wallclock.js';
+import type { CalendarIntervalTriggerSpec, Trigger } from './trigger.js';
+
+/** The calendar step between two fire dates; at least one part must be positive. */
+export interface CalendarInterval {
+  /** @default 0 */
+  years?: number;
+  /** @default 0 */
+  months?: number;
+  /** @default 0 */
+  weeks?: number;
+  /** @default 0 */
+  days?: number;
+}
+
+/** Options of a `CalendarIntervalTrigger`. */
+export interface CalendarIntervalTriggerOptions {
+  /** Hour of the fire time, 0-23. @default 0 */
+  hour?: number;
+  /** Minute of the fire time, 0-59. @default 0 */
+  minute?: number;
+  /** Second of the fire time, 0-59. @default 0 */
+  second?: number;
+  /**
+   * The first fire date: a `YYYY-MM-DD` string, or any `DateInput`, whose date in `timezone` is used.
+   * @default today in `timezone`
+   */
+  startAt?: DateInput;
+  /**
+   * The last date that may fire (inclusive), read like `startAt`.
+   * @default no end
+   */
+  endAt?: DateInput;
+  /**
+   * IANA zone whose wall clock the fire times are in.
+   * @default the scheduler's zone (see `withDefaultTimezone`), else the system zone
+   */
+  timezone?: string;
+}
+
+const DAY_MS = 86_400_000;
+const INTERVAL_PARTS = ['years', 'months', 'weeks', 'days'] as const;
+/**
+ * How far before the day of the search start a fire date may lie and still fire after it: a gap
+ * shifts a fire time by at most a day, and offsets differ by at most a day across one.
+ */
+const SEARCH_MARGIN_DAYS = 3;
+
+/** Fires at `hour:minute:second` on every date of a calendar step sequence, in its timezone. */
+export class CalendarIntervalTrigger implements Trigger {
+  /** Years per step. */
+  readonly years: number;
+  /** Months per step. */
+  readonly months: number;
+  /** Weeks per step. */
+  readonly weeks: number;
+  /** Days per step. */
+  readonly days: number;
+  /** Hour of the fire time. */
+  readonly hour: number;
+  /** Minute of the fire time. */
+  readonly minute: number;
+  /** Second of the fire time. */
+  readonly second: number;
+  /** The first fire date, `YYYY-MM-DD`. */
+  readonly startAt: string;
+  /** The last date that may fire, `YYYY-MM-DD`. */
+  readonly endAt: string | undefined;
+  /** The zone the user gave; `undefined` means the scheduler's (or the system's) zone. */
+  readonly timezone: string | undefined;
+  /** The zone the wall clock is read in. */
+  readonly #zone: string;
+  /** `startAt` as days since 1970-01-01. */
+  readonly #startDay: number;
+  /** `endAt` as days since 1970-01-01. */
+  readonly #endDay: number | undefined;
+  /** The options as given, so that `withDefaultTimezone` can re-read them in the new zone. */
+  readonly #options: CalendarIntervalTriggerOptions;
+
+  /** @throws ValueError naming the bad part of the interval or the bad option. */
+  constructor(interval: CalendarInterval, options: CalendarIntervalTriggerOptions = {}) {
+    if (typeof interval !== 'object' || interval === null) {
+      throw new ValueError(
+        `CalendarIntervalTrigger: interval must be an object, got ${describeValue(interval)}`,
+      );
+    }
+    this.years = countOption(interval.years, 'years');
+    this.months = countOption(interval.months, 'months');
+    this.weeks = countOption(interval.weeks, 'weeks');
+    this.days = countOption(interval.days, 'days');
+    if (this.years + this.months + this.weeks + this.days === 0) {
+      throw new ValueError(
+        `CalendarIntervalTrigger: the interval ${describeValue(interval)} is empty; give at least one of years, months, weeks, days above 0`,
+      );
+    }
+    this.hour = timeOption(options.hour, 'hour', 23);
+    this.minute = timeOption(options.minute, 'minute', 59);
+    this.second = timeOption(options.second, 'second', 59);
+    this.timezone =
+      options.timezone === undefined
+        ? undefined
+        : parseTimezone(options.timezone, 'CalendarIntervalTrigger: timezone');
+    this.#zone = this.timezone ?? systemTimezone();
+    this.#options = { ...options };
+    this.#startDay =
+      options.startAt === undefined
+        ? dayOfWall(wallClockAt(Date.now(), this.#zone))
+        : dayOption(options.startAt, this.#zone, 'startAt');
+    this.#endDay = options.endAt === undefined ? undefined : dayOption(options.endAt, this.#zone, 'endAt');
+    this.startAt = formatDay(this.#startDay);
+    this.endAt = this.#endDay === undefined ? undefined : formatDay(this.#endDay);
+    if (this.#endDay !== undefined && this.#endDay < this.#startDay) {
+      throw new ValueError(`CalendarIntervalTrigger: endAt ${this.endAt} is before startAt ${this.startAt}`);
+    }
+  }
+
+  /** Rebuilds a trigger from its `toJSON()` form. */
+  static fromJSON(spec: CalendarIntervalTriggerSpec): CalendarIntervalTrigger {
+    if (typeof spec !== 'object' || spec === null || spec.type !== 'calendarinterval') {
+      throw new ValueError(
+        `CalendarIntervalTrigger: not a calendar interval trigger spec: ${describeValue(spec)}`,
+      );
+    }
+    const interval = { years: spec.years, months: spec.months, weeks: spec.weeks, days: spec.days };
+    const options: CalendarIntervalTriggerOptions = {
+      hour: spec.hour,
+      minute: spec.minute,
+      second: spec.second,
+      startAt: spec.startAt,
+      endAt: spec.endAt,
+      timezone: spec.timezone,
+    };
+    return new CalendarIntervalTrigger(interval, options);
+  }
+
+  /**
+   * With `previous`: the first fire time strictly after it. Without: the first at or after `now`.
+   * `null` once the dates pass `endAt`.
+   */
+  getNextFireTime(previous: Date | null, now: Date): Date | null {
+    const from = previous === null ? now.getTime() : previous.getTime() + 1;
+    let day = this.#firstDayOnOrAfter(dayOfWall(wallClockAt(from, this.#zone)) - SEARCH_MARGIN_DAYS);
+    for (;;) {
+      if (this.#endDay !== undefined && day > this.#endDay) return null;
+      const fireTime = wallToInstant(day * DAY_MS + this.#timeOfDayMs(), this.#zone);
+      if (fireTime >= from) return new Date(fireTime);
+      day = this.#nextDay(day);
+    }
+  }
+
+  /** The plain-JSON form; `startAt`/`endAt` are `YYYY-MM-DD` dates in the trigger's zone. */
+  toJSON(): CalendarIntervalTriggerSpec {
+    const spec: CalendarIntervalTriggerSpec = { type: 'calendarinterval' };
+    for (const part of INTERVAL_PARTS) {
+      if (this[part] > 0) spec[part] = this[part];
+    }
+    spec.hour = this.hour;
+    spec.minute = this.minute;
+    spec.second = this.second;
+    spec.startAt = this.startAt;
+    if (this.endAt !== undefined) spec.endAt = this.endAt;
+    if (this.timezone !== undefined) spec.timezone = this.timezone;
+    return spec;
+  }
+
+  /** This trigger with `timezone` set when none was given; a default `startAt` (today) is kept. */
+  withDefaultTimezone(timezone: string): CalendarIntervalTrigger {
+    if (this.timezone !== undefined) return this;
+    const interval = { years: this.years, months: this.months, weeks: this.weeks, days: this.days };
+    return new CalendarIntervalTrigger(interval, {
+      ...this.#options,
+      startAt: this.#options.startAt ?? this.startAt,
+      timezone,
+    });
+  }
+
+  #timeOfDayMs(): number {
+    return ((this.hour * 60 + this.minute) * 60 + this.second) * 1000;
+  }
+
+  /** The first date of the sequence on or after `target` (days since 1970-01-01). */
+  #firstDayOnOrAfter(target: number): number {
+    if (target <= this.#startDay) return this.#startDay;
+    if (this.years === 0 && this.months === 0) {
+      const stepDays = this.weeks * 7 + this.days;
+      return this.#startDay + Math.ceil((target - this.#startDay) / stepDays) * stepDays;
+    }
+    let day = this.#startDay;
+    while (day < target) day = this.#nextDay(day);
+    return day;
+  }
+
+  /** The date after `day` in the sequence: add years and months until the date exists, then weeks and days. */
+  #nextDay(day: number): number {
+    let next = day;
+    if (this.years > 0 || this.months > 0) {
+      const date = new Date(day * DAY_MS);
+      const dayOfMonth = date.getUTCDate();
+      let monthIndex = date.getUTCFullYear() * 12 + date.getUTCMonth();
+      do {
+        monthIndex += this.years * 12 + this.months;
+      } while (dayOfMonth > daysInMonth(monthIndex));
+      next = Date.UTC(Math.floor(monthIndex / 12), monthIndex % 12, dayOfMonth) / DAY_MS;
+    }
+    return next + this.weeks * 7 + this.days;
+  }
+}
+
+/** The number of days in the month `monthIndex` (year * 12 + zero-based month). */
+function daysInMonth(monthIndex: number): number {
+  return new Date(Date.UTC(Math.floor(monthIndex / 12), (monthIndex % 12) + 1, 0)).getUTCDate();
+}
+
+/** The date of a wall-clock time, as days since 1970-01-01. */
+function dayOfWall(wall: number): number {
+  return Math.floor(wall / DAY_MS);
+}
+
+function formatDay(day: number): string {
+  return new Date(day * DAY_MS).toISOString().slice(0, 10);
+}
+
+/** Reads a date option: a `DateInput` (a `YYYY-MM-DD` string is midnight in `zone`), as its date in `zone`. */
+function dayOption(input: DateInput, zone: string, name: string): number {
+  const instant = parseDate(input, zone, `CalendarIntervalTrigger: ${name}`);
+  return dayOfWall(wallClockAt(instant.getTime(), zone));
+}
+
+/** A non-negative integer part of the interval (`undefined` is 0). */
+function countOption(value: unknown, name: string): number {
+  if (value === undefined) return 0;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new ValueError(
+      `CalendarIntervalTrigger: ${name} must be a non-negative integer, got ${describeValue(value)}`,
+    );
+  }
+  return value;
+}
+
+/** An integer time-of-day part in `[0, max]` (`undefined` is 0). */
+function timeOption(value: unknown, name: string, max: number): number {
+  if (value === undefined) return 0;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
+    throw new ValueError(
+      `CalendarIntervalTrigger: ${name} must be an integer from 0 to ${max}, got ${describeValue(value)}`,
+    );
+  }
+  return value;
+}
