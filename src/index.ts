@@ -30,6 +30,7 @@ export type {
 } from './events.js';
 export { AsyncExecutor, type AsyncExecutorOptions } from './executors/async.js';
 export type { Execution, Executor, ExecutorContext } from './executors/executor.js';
+export { WorkerExecutor, type WorkerExecutorOptions } from './executors/worker.js';
 export {
   type AcquireOptions as LockAcquireOptions,
   FileLock,

@@ -39,6 +39,7 @@ import {
 } from './task.js';
 import { type DurationInput, describeValue, parseDuration, parseTimezone, systemTimezone } from './time.js';
 import { MAX_TIMER_WAIT_MS, WakeupTimer } from './timer.js';
+import { ShutdownTrigger } from './triggers/shutdown.js';
 import type { Trigger, TriggerSpec } from './triggers/trigger.js';
 
 /** Options of `new Scheduler()`. */
@@ -162,6 +163,8 @@ export class Scheduler implements TaskActions {
   #renewal: NodeJS.Timeout | undefined;
   /** Settles when the `start()` in progress (if any) has finished, so calls made meanwhile see its outcome. */
   #startup: Promise<void> = Promise.resolve();
+  /** Shutdown-triggered tasks this scheduler wrote, by store alias and id. */
+  #shutdownTasks = new Set<string>();
   /** How long after a failing store the next wake-up is (doubles while failures go on). */
   #failureBackoffMs = FIRST_FAILURE_BACKOFF_MS;
   /** True while `start()` sets up stored lifecycle tasks; dispatch waits for it. */
@@ -342,6 +345,7 @@ export class Scheduler implements TaskActions {
     try {
       await this.#exclusive(async () => {
         await store.addTask(record, { replaceExisting });
+        this.#noteShutdownTask(alias, record);
         replaced = this.#detachLifecycle(alias, record.id);
         if (lifecycle !== null) this.#lifecycles.set(taskKey(alias, record.id), lifecycle);
         this.#events.emit('task:added', { taskId: record.id, store: alias });
@@ -440,8 +444,7 @@ export class Scheduler implements TaskActions {
       (record, context) => ({ ...record, nextRunTime: firstRunTime(record.trigger, context.now) }),
       false,
     );
-    const firesOnlyAtShutdown = resumed.trigger.toJSON().type === 'shutdown';
-    if (resumed.nextRunTime === null && !firesOnlyAtShutdown)
+    if (resumed.nextRunTime === null && !firesAtShutdown(resumed.trigger))
       await this.removeTask(id, { store: resumed.store });
     return resumed;
   }
@@ -679,6 +682,7 @@ export class Scheduler implements TaskActions {
    */
   async #isUnresolvable(alias: string, record: TaskRecord): Promise<boolean> {
     if (this.#resolver.resolveSync(record.fn) !== undefined) return false;
+    if (this.#executors.get(record.executor)?.loadsFunctions === true) return false;
     const key = `${taskKey(alias, record.id)}\u0000${FunctionResolver.nameOf(record.fn)}`;
     try {
       await this.#resolver.resolve(record.fn);
@@ -876,12 +880,14 @@ export class Scheduler implements TaskActions {
       } else {
         await target.addTask(updated, { replaceExisting: false });
         await found.store.removeTask(id);
+        this.#shutdownTasks.delete(taskKey(found.alias, id));
         const lifecycle = this.#lifecycles.get(taskKey(found.alias, id));
         if (lifecycle !== undefined) {
           this.#lifecycles.delete(taskKey(found.alias, id));
           this.#lifecycles.set(taskKey(targetAlias, id), lifecycle);
         }
       }
+      this.#noteShutdownTask(targetAlias, updated);
       this.#events.emit('task:modified', { taskId: id, store: targetAlias });
       this.#armAtMost(updated.nextRunTime);
       return new Task(updated, targetAlias, false, this);
@@ -986,6 +992,7 @@ export class Scheduler implements TaskActions {
         ? pending.record
         : { ...pending.record, nextRunTime: firstRunTime(pending.record.trigger, now) };
       await this.#getStore(pending.store).addTask(record, { replaceExisting: pending.replaceExisting });
+      this.#noteShutdownTask(pending.store, record);
       this.#pending.delete(key);
       this.#events.emit('task:added', { taskId: record.id, store: pending.store });
     }
@@ -1019,23 +1026,35 @@ export class Scheduler implements TaskActions {
     }
   }
 
-  /** Submits one run of every shutdown-triggered task, then removes those tasks (they fire once). */
+  /**
+   * Submits one run of every shutdown-triggered task this scheduler added, then removes those tasks (they
+   * fire once). Only the tasks it noted are read: a shutdown never scans a store.
+   */
   async #fireShutdownTasks(): Promise<void> {
-    for (const [alias, store] of this.#stores) {
-      let records: TaskRecord[];
+    for (const key of this.#shutdownTasks) {
+      const [alias, id] = key.split('\u0000') as [string, string];
+      const store = this.#stores.get(alias);
       try {
-        records = await store.getTasks();
-      } catch (error) {
-        this.logger.error({ err: error, store: alias }, `reading shutdown tasks of store '${alias}' failed`);
-        continue;
-      }
-      for (const record of records) {
-        if (record.trigger.toJSON().type !== 'shutdown') continue;
+        const record = await store?.getTask(id);
+        if (store === undefined || record === undefined || !firesAtShutdown(record.trigger)) continue;
         await this.#submitRun(alias, store, record, new Date());
-        await store.removeTask(record.id).catch(() => {});
-        this.#events.emit('task:removed', { taskId: record.id, store: alias });
+        await store.removeTask(id);
+        this.#afterRemoved(alias, id);
+      } catch (error) {
+        this.logger.error(
+          { err: error, taskId: id, store: alias },
+          `shutdown task '${id}' could not be fired`,
+        );
       }
     }
+    this.#shutdownTasks.clear();
+  }
+
+  /** Keeps `#shutdownTasks` in step with a task this scheduler wrote. */
+  #noteShutdownTask(alias: string, record: TaskRecord): void {
+    const key = taskKey(alias, record.id);
+    if (firesAtShutdown(record.trigger)) this.#shutdownTasks.add(key);
+    else this.#shutdownTasks.delete(key);
   }
 
   /** Waits for runs in progress, up to `timeoutMs`; then aborts their signals. */
@@ -1147,6 +1166,11 @@ export class Scheduler implements TaskActions {
     if (executor === undefined) throw new ExecutorLookupError(alias);
     return executor;
   }
+}
+
+/** True for a trigger that fires only at shutdown. */
+function firesAtShutdown(trigger: Trigger): boolean {
+  return trigger instanceof ShutdownTrigger;
 }
 
 /** The per-attempt call of a lifecycle task: resume its generator once. */

@@ -79,7 +79,10 @@ export interface RunSlotClaim {
   /** Unique id of the run. */
   runId: string;
   owner: string;
-  /** Epoch ms after which the slot no longer counts unless renewed. */
+  /**
+   * Epoch ms after which the slot no longer counts unless renewed. Only shared stores honour it (the
+   * scheduler renews slots only there); a non-shared store counts a slot until it is released.
+   */
   expiresAt: number;
   /** The task's `maxInstances`: claim only if fewer live slots exist. */
   maxInstances: number;
@@ -107,7 +110,7 @@ export interface TaskStore {
 
   /** Opens the store (creating files, tables…). A corrupt or foreign backing file is an error here. */
   start(context: StoreContext): Promise<void>;
-  /** Closes the store; it may be started again. */
+  /** Closes the store; it may be started again. Leases acquired through this instance end. */
   close(): Promise<void>;
 
   /** Adds a task; an existing id is a `ConflictingIdError` unless `replaceExisting`, which replaces it. */
@@ -136,7 +139,11 @@ export interface TaskStore {
    * (or whose lease expired), earliest first.
    */
   acquireDueTasks(options: AcquireOptions): Promise<TaskRecord[]>;
-  /** Ends `owner`'s leases on these tasks, setting each one's next run time (or removing it). */
+  /**
+   * Ends `owner`'s leases on these tasks, setting each one's next run time (or removing it). A release
+   * yields to a change made meanwhile by someone else: if the task's next run time is no longer the one it
+   * was acquired with (paused, rescheduled by another process), that change wins and only the lease ends.
+   */
   releaseTasks(owner: string, releases: readonly TaskRelease[]): Promise<void>;
 
   /** Takes a run slot if the task has fewer than `maxInstances` live slots; false otherwise. */

@@ -88,6 +88,33 @@ export function parseDuration(input: unknown, what = 'duration'): number {
   return Math.round(ms);
 }
 
+/** A full ISO 8601 date-time with `Z` or a numeric offset, as `Date.prototype.toISOString` writes. */
+const ISO_WITH_OFFSET = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?)(Z|([+-])(\d{2}):(\d{2}))$/;
+
+/**
+ * Epoch ms of an ISO date-time with an explicit offset (the form stores write), or null for any other
+ * string or an impossible date: the fast path is taken only when the instant reproduces the wall-clock
+ * fields exactly (`Date.parse` alone would roll 2026-02-30 over into March).
+ */
+function parseIsoWithOffset(input: string): number | null {
+  const match = ISO_WITH_OFFSET.exec(input);
+  if (match === null) return null;
+  const ms = Date.parse(input);
+  if (Number.isNaN(ms)) return null;
+  const [, local, , sign, hours, minutes] = match as unknown as [
+    string,
+    string,
+    string,
+    string?,
+    string?,
+    string?,
+  ];
+  const offsetMs =
+    sign === undefined ? 0 : (sign === '-' ? -1 : 1) * (Number(hours) * 60 + Number(minutes)) * 60_000;
+  const wall = new Date(ms + offsetMs).toISOString();
+  return wall.startsWith(local) || `${wall.slice(0, 16)}` === local ? ms : null;
+}
+
 /**
  * Converts a `DateInput` to a `Date`. An ISO string without an offset is read as wall-clock time in `zone`.
  * An invalid input is a `ValueError` naming `what`.
@@ -98,6 +125,8 @@ export function parseDate(input: unknown, zone: string, what = 'date'): Date {
     ms = input.getTime();
   } else if (typeof input === 'number') {
     ms = input;
+  } else if (typeof input === 'string' && parseIsoWithOffset(input) !== null) {
+    ms = parseIsoWithOffset(input) as number;
   } else if (typeof input === 'string') {
     const parsed = DateTime.fromISO(input, { zone, setZone: false });
     if (!parsed.isValid) {

@@ -66,7 +66,7 @@ export class MemoryStore implements TaskStore {
   async updateTask(record: TaskRecord): Promise<void> {
     const existing = this.#tasks.get(record.id);
     if (existing === undefined) throw new TaskLookupError(record.id);
-    if (existing.lease !== null && existing.lease.held) {
+    if (existing.lease?.held) {
       existing.lease = null;
       this.#leased.delete(record.id);
     }

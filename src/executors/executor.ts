@@ -22,6 +22,11 @@ export interface ExecutorContext {
 
 /** Executes task attempts. */
 export interface Executor {
+  /**
+   * True if the executor loads module references itself (e.g. in worker threads): the scheduler then does
+   * not import them in its own thread to check that they exist. @default false
+   */
+  readonly loadsFunctions?: boolean;
   /** Prepares the executor (e.g. a thread pool). */
   start(context: ExecutorContext): Promise<void>;
   /** Stops taking work; with `wait`, resolves when accepted work has finished. */
