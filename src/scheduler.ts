@@ -1098,8 +1098,11 @@ export class Scheduler implements TaskActions {
     if (this.#renewal !== undefined) return;
     this.#renewal = setInterval(() => {
       const byStore = new Map<string, string[]>();
-      for (const [runId, run] of this.#runs)
-        byStore.set(run.store, [...(byStore.get(run.store) ?? []), runId]);
+      for (const [runId, run] of this.#runs) {
+        const runIds = byStore.get(run.store);
+        if (runIds === undefined) byStore.set(run.store, [runId]);
+        else runIds.push(runId);
+      }
       for (const [alias, runIds] of byStore) {
         const store = this.#stores.get(alias);
         if (store?.shared) {

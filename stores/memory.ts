@@ -52,13 +52,19 @@ export class MemoryStore implements TaskStore {
   /** Number of run slots per task id. */
   #slotsPerTask = new Map<string, number>();
 
-  async start(_context: StoreContext): Promise<void> {}
+  /** The alias the scheduler gave this store, for error messages. */
+  #alias = 'default';
+
+  async start(context: StoreContext): Promise<void> {
+    this.#alias = context.alias;
+  }
 
   async close(): Promise<void> {}
 
   async addTask(record: TaskRecord, options: { replaceExisting: boolean }): Promise<void> {
     const existing = this.#tasks.get(record.id);
-    if (existing !== undefined && !options.replaceExisting) throw new ConflictingIdError(record.id, 'memory');
+    if (existing !== undefined && !options.replaceExisting)
+      throw new ConflictingIdError(record.id, this.#alias);
     this.#put(record, existing);
   }
 
