@@ -1189,35 +1189,36 @@ function defaultLogger(): Logger {
   return pino({ name: 'kairos', level: process.env.KAIROS_LOG_LEVEL ?? 'warn' }, pino.destination(2));
 }
 
-function checkStore(alias: string, store: unknown): TaskStore {
-  const methods = [
-    'start',
-    'close',
-    'addTask',
-    'getTasks',
-    'acquireDueTasks',
-    'releaseTasks',
-    'earliestWakeup',
-    'claimRunSlot',
-  ];
+/** Throws `ValueError` unless `value` is an object with all of `methods`. */
+function checkShape(what: string, value: unknown, kind: string, methods: readonly string[]): void {
+  const record = value as Record<string, unknown> | null;
   if (
-    typeof store !== 'object' ||
-    store === null ||
-    methods.some((name) => typeof (store as Record<string, unknown>)[name] !== 'function')
+    typeof value !== 'object' ||
+    record === null ||
+    methods.some((name) => typeof record[name] !== 'function')
   ) {
-    throw new ValueError(`stores.${alias}: ${describeValue(store)} is not a TaskStore`);
+    throw new ValueError(`${what}: ${describeValue(value)} is not ${kind}`);
   }
+}
+
+const STORE_METHODS = [
+  'start',
+  'close',
+  'addTask',
+  'getTasks',
+  'acquireDueTasks',
+  'releaseTasks',
+  'earliestWakeup',
+  'claimRunSlot',
+] as const;
+const EXECUTOR_METHODS = ['start', 'shutdown', 'execute'] as const;
+
+function checkStore(alias: string, store: unknown): TaskStore {
+  checkShape(`stores.${alias}`, store, 'a TaskStore', STORE_METHODS);
   return store as TaskStore;
 }
 
 function checkExecutor(alias: string, executor: unknown): Executor {
-  const methods = ['start', 'shutdown', 'execute'];
-  if (
-    typeof executor !== 'object' ||
-    executor === null ||
-    methods.some((name) => typeof (executor as Record<string, unknown>)[name] !== 'function')
-  ) {
-    throw new ValueError(`executors.${alias}: ${describeValue(executor)} is not an Executor`);
-  }
+  checkShape(`executors.${alias}`, executor, 'an Executor', EXECUTOR_METHODS);
   return executor as Executor;
 }

@@ -12,25 +12,13 @@ import type { TaskRecord } from '../src/store.js';
 import { DateTrigger } from '../src/triggers/date.js';
 import { IntervalTrigger } from '../src/triggers/interval.js';
 import type { Trigger } from '../src/triggers/trigger.js';
+import { makeRecord } from './stores/harness.js';
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
 
+/** A task record due at T0 with this trigger (the store harness's valid record, as dispatch sees it). */
 function record(trigger: Trigger, overrides: Partial<TaskRecord> = {}): TaskRecord {
-  return {
-    id: 't',
-    name: 't',
-    fn: () => {},
-    trigger,
-    args: [],
-    executor: 'default',
-    coalesce: true,
-    misfireGraceTime: 1000,
-    maxInstances: 1,
-    nextRunTime: T0,
-    retries: null,
-    timeout: null,
-    ...overrides,
-  };
+  return makeRecord({ id: 't', trigger, nextRunTime: T0, ...overrides });
 }
 
 /** A trigger without a closed form (like cron), stepping every `stepMs` from T0. */

@@ -12,7 +12,7 @@ import {
   TimeoutError,
   ValueError,
 } from '../../src/index.js';
-import type { TaskRecord } from '../../src/store.js';
+import { makeRecord } from '../stores/harness.js';
 import { payloads, recordEvents, silentLogger } from '../support/events.js';
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
@@ -242,20 +242,7 @@ describe('regressions (fake timers)', () => {
 
 describe('misfire judgment in a large burst', () => {
   it('lateness is measured from the wake-up, not from when the dispatcher reached the task', () => {
-    const record: TaskRecord = {
-      id: 't',
-      name: 't',
-      fn: () => {},
-      trigger: new DateTrigger(T0),
-      args: [],
-      executor: 'default',
-      coalesce: true,
-      misfireGraceTime: 1000,
-      maxInstances: 1,
-      nextRunTime: T0,
-      retries: null,
-      timeout: null,
-    };
+    const record = makeRecord({ id: 't', trigger: new DateTrigger(T0), nextRunTime: T0 });
     // The dispatcher woke 5 ms after the due time and reached this task 3 s later.
     expect(planDispatch(record, T0 + 3005, T0 + 5).runTimes).toEqual([new Date(T0)]);
     expect(planDispatch(record, T0 + 3005, T0 + 1500).missed?.count).toBe(1);
