@@ -17,8 +17,8 @@ export interface RunRequest {
   logger: Logger;
   /** Calls the task for one attempt, inside the attempt's context. */
   call: (context: RunContext) => unknown;
-  /** Aborted when the scheduler gives up waiting at shutdown: the attempt is aborted and no retry follows. */
-  shutdownSignal: AbortSignal;
+  /** Aborts when the scheduler gives up waiting at shutdown: the attempt is aborted and no retry follows. */
+  shutdown: AbortWatch;
 }
 
 /** How a run ended. */
@@ -32,8 +32,14 @@ export function retryDelay(policy: RetryPolicy, attempt: number): number {
 
 /** Executes a run to its end (with retries); never rejects: failures become `task:error` events. */
 export async function executeRun(request: RunRequest): Promise<RunOutcome> {
-  const { record, store, scheduledRunTime, events, shutdownSignal } = request;
-  const logger = request.logger.child({ taskId: record.id });
+  const { record, store, scheduledRunTime, events } = request;
+  const shutdownSignal = request.shutdown.signal;
+  // The task's child logger is built only when something logs (most runs never do).
+  let taskLogger: Logger | undefined;
+  const logger = () => {
+    taskLogger ??= request.logger.child({ taskId: record.id });
+    return taskLogger;
+  };
   const maxAttempts = 1 + (record.retries?.max ?? 0);
   for (let attempt = 1; ; attempt++) {
     const started = performance.now();
@@ -50,11 +56,11 @@ export async function executeRun(request: RunRequest): Promise<RunOutcome> {
     } catch (error) {
       if (attempt < maxAttempts && !shutdownSignal.aborted) {
         const delayMs = retryDelay(record.retries as RetryPolicy, attempt);
-        logger.warn({ err: error, attempt, delayMs }, `task '${record.id}' failed, retrying`);
+        logger().warn({ err: error, attempt, delayMs }, `task '${record.id}' failed, retrying`);
         events.emit('task:retry', { taskId: record.id, store, scheduledRunTime, error, attempt, delayMs });
         if (await sleep(delayMs, shutdownSignal)) continue;
       }
-      logger.error(
+      logger().error(
         { err: error, attempt, scheduledRunTime: scheduledRunTime.toISOString() },
         `task '${record.id}' run scheduled for ${scheduledRunTime.toISOString()} failed`,
       );
@@ -65,48 +71,70 @@ export async function executeRun(request: RunRequest): Promise<RunOutcome> {
 }
 
 /** One attempt: settles with the task's result, or rejects with its error, `TimeoutError` or the abort reason. */
-async function executeAttempt(request: RunRequest, attempt: number, logger: Logger): Promise<unknown> {
-  const { record, shutdownSignal } = request;
-  const controller = new AbortController();
-  const abortOnShutdown = () => controller.abort(shutdownSignal.reason);
-  if (shutdownSignal.aborted) abortOnShutdown();
-  else shutdownSignal.addEventListener('abort', abortOnShutdown, { once: true });
-  const timer =
-    record.timeout === null
-      ? undefined
-      : setTimeout(
-          () => controller.abort(new TimeoutError(record.id, record.timeout as number)),
-          record.timeout,
-        );
+async function executeAttempt(request: RunRequest, attempt: number, logger: () => Logger): Promise<unknown> {
+  const { record } = request;
+  // Without a timeout, the run's signal is the scheduler's shutdown signal itself: no per-run controller,
+  // listener or timer on the hot path of a burst.
+  const abort =
+    record.timeout === null ? request.shutdown : timeoutAbort(request.shutdown, record.id, record.timeout);
+  let runLogger: Logger | undefined;
   const context: RunContext = {
     taskId: record.id,
     scheduledRunTime: request.scheduledRunTime,
     attempt,
-    signal: controller.signal,
-    logger,
+    signal: abort.signal,
+    get logger() {
+      runLogger ??= logger();
+      return runLogger;
+    },
   };
-  let stopWatching = () => {};
-  const aborted = new Promise<never>((_, reject) => {
-    const onAbort = () => reject(controller.signal.reason);
-    if (controller.signal.aborted) onAbort();
-    controller.signal.addEventListener('abort', onAbort, { once: true });
-    stopWatching = () => controller.signal.removeEventListener('abort', onAbort);
-  });
-  aborted.catch(() => {});
   try {
     const execution = request.executor.execute({
       taskId: record.id,
       fn: record.fn,
       args: record.args,
-      signal: controller.signal,
+      signal: abort.signal,
       invoke: async () => runStorage.run(context, () => request.call(context)),
     });
-    return await Promise.race([execution, aborted]);
+    return await Promise.race([execution, abort.whenAborted]);
   } finally {
-    stopWatching();
-    if (timer !== undefined) clearTimeout(timer);
-    shutdownSignal.removeEventListener('abort', abortOnShutdown);
+    abort.dispose?.();
   }
+}
+
+/** An abort signal with a promise that rejects (with its reason) when it aborts. */
+export interface AbortWatch {
+  signal: AbortSignal;
+  /** Rejects with `signal.reason` once the signal aborts; never resolves. Handled: never unhandled. */
+  whenAborted: Promise<never>;
+  /** Releases timers and listeners (for per-run watches). */
+  dispose?: () => void;
+}
+
+/** Watches `controller`'s signal; used once per scheduler start for the shutdown signal. */
+export function watchAbort(controller: AbortController): AbortWatch {
+  const whenAborted = new Promise<never>((_, reject) => {
+    if (controller.signal.aborted) reject(controller.signal.reason);
+    else controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+  });
+  whenAborted.catch(() => {});
+  return { signal: controller.signal, whenAborted };
+}
+
+/** A per-attempt signal that aborts on shutdown or, with a `TimeoutError`, after `timeoutMs`. */
+function timeoutAbort(shutdown: AbortWatch, taskId: string, timeoutMs: number): AbortWatch {
+  const controller = new AbortController();
+  const abortOnShutdown = () => controller.abort(shutdown.signal.reason);
+  if (shutdown.signal.aborted) abortOnShutdown();
+  else shutdown.signal.addEventListener('abort', abortOnShutdown, { once: true });
+  const timer = setTimeout(() => controller.abort(new TimeoutError(taskId, timeoutMs)), timeoutMs);
+  return {
+    ...watchAbort(controller),
+    dispose: () => {
+      clearTimeout(timer);
+      shutdown.signal.removeEventListener('abort', abortOnShutdown);
+    },
+  };
 }
 
 /** Waits `ms`; resolves true when the time passed, false when `signal` aborted first. */

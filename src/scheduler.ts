@@ -20,7 +20,7 @@ import type { Executor } from './executors/executor.js';
 import { LifecycleTask } from './lifecycle.js';
 import type { FileLock } from './lock.js';
 import { FunctionResolver, isGeneratorFunction } from './references.js';
-import { executeRun } from './run.js';
+import { executeRun, watchAbort } from './run.js';
 import type { StoreContext, TaskFunction, TaskRecord, TaskRelease, TaskStore } from './store.js';
 import { compareTaskRecords } from './store.js';
 import {
@@ -159,6 +159,8 @@ export class Scheduler implements TaskActions {
   #dispatchAgain = false;
   /** Aborted when shutdown stops waiting for runs. */
   #shutdownController = new AbortController();
+  /** The shutdown signal with a promise that rejects when it aborts, shared by every run. */
+  #shutdownWatch = watchAbort(this.#shutdownController);
   /** Renews run slots in shared stores while runs are in progress. */
   #renewal: NodeJS.Timeout | undefined;
   /** Settles when the `start()` in progress (if any) has finished, so calls made meanwhile see its outcome. */
@@ -230,6 +232,7 @@ export class Scheduler implements TaskActions {
       started = resolve;
     });
     this.#shutdownController = new AbortController();
+    this.#shutdownWatch = watchAbort(this.#shutdownController);
     try {
       for (const [alias, store] of this.#stores) await store.start(this.#storeContext(alias));
       for (const [alias, executor] of this.#executors) await executor.start({ logger: this.logger, alias });
@@ -618,7 +621,8 @@ export class Scheduler implements TaskActions {
       const planned: Array<{ record: TaskRecord; latest: Date }> = [];
       const submissions: Promise<void>[] = [];
       for (const record of due) {
-        if (await this.#isUnresolvable(alias, record)) {
+        const resolvable = this.#resolver.resolveSync(record.fn) !== undefined;
+        if (!resolvable && (await this.#isUnresolvable(alias, record))) {
           releases.push({ id: record.id, holdUntil: now + UNRESOLVED_HOLD_MS });
           continue;
         }
@@ -758,7 +762,7 @@ export class Scheduler implements TaskActions {
           events: this.#events,
           logger: this.logger,
           call,
-          shutdownSignal: this.#shutdownController.signal,
+          shutdown: this.#shutdownWatch,
         });
       } catch (error) {
         this.logger.error({ err: error, taskId: record.id }, `task '${record.id}' could not run`);
@@ -920,7 +924,8 @@ export class Scheduler implements TaskActions {
 
   /** Reports a removed task and closes its lifecycle in the background (never inside the queue's wait). */
   #afterRemoved(alias: string, id: string): void {
-    void this.#closeLifecycle(this.#detachLifecycle(alias, id));
+    const lifecycle = this.#detachLifecycle(alias, id);
+    if (lifecycle !== undefined) void this.#closeLifecycle(lifecycle);
     this.#events.emit('task:removed', { taskId: id, store: alias });
   }
 
@@ -957,6 +962,7 @@ export class Scheduler implements TaskActions {
 
   /** Takes the lifecycle of a task out of the registry (to be closed by the caller). */
   #detachLifecycle(alias: string, id: string): LifecycleTask | undefined {
+    if (this.#lifecycles.size === 0) return undefined;
     const key = taskKey(alias, id);
     const lifecycle = this.#lifecycles.get(key);
     this.#lifecycles.delete(key);

@@ -116,10 +116,11 @@ function parseIsoWithOffset(input: string): number | null {
 }
 
 /**
- * Converts a `DateInput` to a `Date`. An ISO string without an offset is read as wall-clock time in `zone`.
+ * Converts a `DateInput` to a `Date`. An ISO string without an offset is read as wall-clock time in `zone`
+ * (given, or computed only when needed).
  * An invalid input is a `ValueError` naming `what`.
  */
-export function parseDate(input: unknown, zone: string, what = 'date'): Date {
+export function parseDate(input: unknown, zone: string | (() => string), what = 'date'): Date {
   let ms: number;
   if (input instanceof Date) {
     ms = input.getTime();
@@ -128,7 +129,10 @@ export function parseDate(input: unknown, zone: string, what = 'date'): Date {
   } else if (typeof input === 'string' && parseIsoWithOffset(input) !== null) {
     ms = parseIsoWithOffset(input) as number;
   } else if (typeof input === 'string') {
-    const parsed = DateTime.fromISO(input, { zone, setZone: false });
+    const parsed = DateTime.fromISO(input, {
+      zone: typeof zone === 'string' ? zone : zone(),
+      setZone: false,
+    });
     if (!parsed.isValid) {
       throw new ValueError(`${what}: ${describeValue(input)} is not an ISO 8601 date-time`);
     }

@@ -22,7 +22,8 @@ export class DateTrigger implements Trigger {
     }
     this.timezone =
       options.timezone === undefined ? undefined : parseTimezone(options.timezone, 'DateTrigger: timezone');
-    this.runAt = parseDate(runAt, this.timezone ?? systemTimezone(), 'DateTrigger: runAt');
+    // The zone matters only for a string without an offset; looking up the system zone costs a little.
+    this.runAt = parseDate(runAt, () => this.timezone ?? systemTimezone(), 'DateTrigger: runAt');
   }
 
   /** Rebuilds a `DateTrigger` from its spec. */

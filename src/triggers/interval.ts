@@ -89,7 +89,7 @@ export class IntervalTrigger implements Trigger {
       options.timezone === undefined
         ? undefined
         : parseTimezone(options.timezone, 'IntervalTrigger: timezone');
-    const zone = this.timezone ?? systemTimezone();
+    const zone = () => this.timezone ?? systemTimezone();
     this.startAt =
       options.startAt === undefined
         ? new Date(Date.now() + this.intervalMs)
