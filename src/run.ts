@@ -96,29 +96,55 @@ async function executeAttempt(request: RunRequest, attempt: number, logger: () =
       signal: abort.signal,
       invoke: async () => runStorage.run(context, () => request.call(context)),
     });
-    return await Promise.race([execution, abort.whenAborted]);
+    return await abort.race(execution);
   } finally {
     abort.dispose?.();
   }
 }
 
-/** An abort signal with a promise that rejects (with its reason) when it aborts. */
+/** An abort signal, and a way to stop waiting for work when it aborts. */
 export interface AbortWatch {
   signal: AbortSignal;
-  /** Rejects with `signal.reason` once the signal aborts; never resolves. Handled: never unhandled. */
-  whenAborted: Promise<never>;
+  /**
+   * Settles like `work`, or rejects with the abort reason as soon as the signal aborts. Each call registers a
+   * waiter that is dropped when `work` settles, so a long-lived watch shared by many runs never accumulates.
+   */
+  race<T>(work: Promise<T>): Promise<T>;
   /** Releases timers and listeners (for per-run watches). */
   dispose?: () => void;
 }
 
-/** Watches `controller`'s signal; used once per scheduler start for the shutdown signal. */
+/** Watches `controller`'s signal; made once per scheduler start for the shutdown signal, shared by runs. */
 export function watchAbort(controller: AbortController): AbortWatch {
-  const whenAborted = new Promise<never>((_, reject) => {
-    if (controller.signal.aborted) reject(controller.signal.reason);
-    else controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-  });
-  whenAborted.catch(() => {});
-  return { signal: controller.signal, whenAborted };
+  const { signal } = controller;
+  const waiters = new Set<(reason: unknown) => void>();
+  signal.addEventListener(
+    'abort',
+    () => {
+      for (const reject of waiters) reject(signal.reason);
+      waiters.clear();
+    },
+    { once: true },
+  );
+  return {
+    signal,
+    race<T>(work: Promise<T>): Promise<T> {
+      if (signal.aborted) return Promise.reject(signal.reason);
+      return new Promise<T>((resolve, reject) => {
+        waiters.add(reject);
+        work.then(
+          (value) => {
+            waiters.delete(reject);
+            resolve(value);
+          },
+          (error: unknown) => {
+            waiters.delete(reject);
+            reject(error);
+          },
+        );
+      });
+    },
+  };
 }
 
 /** A per-attempt signal that aborts on shutdown or, with a `TimeoutError`, after `timeoutMs`. */
