@@ -150,6 +150,8 @@ export class Scheduler implements TaskActions {
   #pending = new Map<string, PendingTask>();
   /** Live lifecycle (generator) tasks, by store alias and id. */
   #lifecycles = new Map<string, LifecycleTask>();
+  /** Numbers this scheduler's runs. */
+  #runSequence = 0;
   /** Runs in progress, by run id. */
   #runs = new Map<string, ActiveRun>();
   /** Tail of the queue that serialises store changes and wake-ups within this process. */
@@ -724,7 +726,8 @@ export class Scheduler implements TaskActions {
     record: TaskRecord,
     scheduledRunTime: Date,
   ): Promise<void> {
-    const runId = crypto.randomUUID();
+    // Unique across every scheduler sharing a store, since schedulerId is; cheaper than a UUID per run.
+    const runId = `${this.schedulerId}:${++this.#runSequence}`;
     let claimed: boolean;
     try {
       claimed = await store.claimRunSlot({

@@ -1,0 +1,108 @@
+/** What a run measures: the cases (a scenario with its sizes), per mode (full or --quick). */
+import { LIBRARIES } from './adapters/adapter.js';
+
+export interface Case {
+  /** Row-group id in the table, e.g. 'S1-100k'. */
+  id: string;
+  scenario: 'S1' | 'S2' | 'S3' | 'S4' | 'S5' | 'S6' | 'S7';
+  title: string;
+  params: Record<string, unknown>;
+  /** Libraries run (others are N/A for this case). */
+  libraries: string[];
+  /** The child is killed after this long. */
+  timeoutMs: number;
+  /** Runs of this case (correctness checks need one). */
+  runs?: number;
+}
+
+/** New York: the zone of S5 (DST gaps and overlaps at 02:00). */
+export const S5_TIMEZONE = 'America/New_York';
+export const S5_EXPRESSIONS = ['*/15 * * * *', '0 9 * * 1-5', '30 2 * * *', '0 0 29 2 *'];
+
+const ALL = [...LIBRARIES];
+const WITH_ONE_SHOT = ALL.filter((name) => name !== 'toad-scheduler');
+const WITH_CRON_ENGINE = ALL.filter((name) => name !== 'toad-scheduler');
+
+export function cases(quick: boolean): Case[] {
+  const big = quick ? 10_000 : 100_000;
+  const small = quick ? 1_000 : 10_000;
+  const label = (n: number) => (n >= 1000 ? `${n / 1000}k` : String(n));
+  const all: Case[] = [
+    {
+      id: `S1-${label(big)}`,
+      scenario: 'S1',
+      title: `S1 schedule cost, ${big.toLocaleString('en')} one-shot tasks due in an hour`,
+      params: { n: big, removeEach: false },
+      libraries: WITH_ONE_SHOT,
+      timeoutMs: 90_000,
+      // The peers take 15–20 s each at this size (and the figures vary little): one run keeps the suite short.
+      runs: 1,
+    },
+    {
+      id: `S1-${label(small)}`,
+      scenario: 'S1',
+      title: `S1 schedule cost, ${small.toLocaleString('en')} one-shot tasks due in an hour`,
+      params: { n: small, removeEach: true },
+      libraries: WITH_ONE_SHOT,
+      timeoutMs: quick ? 20_000 : 60_000,
+    },
+    {
+      id: 'S2',
+      scenario: 'S2',
+      title: `S2 burst, ${small.toLocaleString('en')} one-shot tasks due at the same instant`,
+      params: { n: small, leadMs: quick ? 5000 : 10_000, timeoutMs: quick ? 5000 : 15_000 },
+      libraries: WITH_ONE_SHOT,
+      timeoutMs: quick ? 20_000 : 60_000,
+    },
+    {
+      id: 'S3',
+      scenario: 'S3',
+      title: quick
+        ? 'S3 steady precision, 100 tasks every second for 2 s'
+        : 'S3 steady precision, 1,000 tasks every second for 10 s',
+      params: quick ? { n: 100, seconds: 2 } : { n: 1000, seconds: 10 },
+      libraries: ALL,
+      timeoutMs: quick ? 20_000 : 40_000,
+    },
+    {
+      id: 'S4',
+      scenario: 'S4',
+      title: `S4 idle, ${small.toLocaleString('en')} tasks due tomorrow, held ${quick ? 0.5 : 5} s`,
+      params: { n: small, holdMs: quick ? 500 : 5000 },
+      libraries: [...ALL, 'none'],
+      timeoutMs: quick ? 20_000 : 40_000,
+      // Idle CPU and wake-ups are near-deterministic (0 for a scheduler that does not poll): one run.
+      runs: 1,
+    },
+    {
+      id: 'S5',
+      scenario: 'S5',
+      title: `S5 next fire time, cron in ${S5_TIMEZONE}`,
+      params: { expressions: S5_EXPRESSIONS, timezone: S5_TIMEZONE, budgetMs: quick ? 60 : 300, sample: 200 },
+      libraries: WITH_CRON_ENGINE,
+      timeoutMs: 60_000,
+    },
+    {
+      id: 'S6',
+      scenario: 'S6',
+      title: 'S6 long delay, one task 30 days ahead',
+      params: { holdMs: quick ? 500 : 2000 },
+      libraries: ALL,
+      timeoutMs: 20_000,
+      runs: 1,
+    },
+    {
+      id: 'S7',
+      scenario: 'S7',
+      title: `S7 SQLite store, ${(quick ? 2000 : big).toLocaleString('en')} tasks`,
+      params: quick
+        ? { n: 2_000, burst: 500, catchUp: 200, downDays: 30 }
+        : { n: 100_000, burst: 10_000, catchUp: 1_000, downDays: 30 },
+      libraries: ['kairos'],
+      timeoutMs: quick ? 30_000 : 180_000,
+      runs: 1,
+    },
+  ];
+  // --quick: one S1 size (the small one, which also removes one by one), smaller everything else.
+  return quick ? all.filter((testCase) => testCase.params.n !== big || testCase.scenario !== 'S1') : all;
+}

@@ -1,0 +1,555 @@
+/** Turns the raw results of a run into the markdown of BENCHMARKS.md (medians, ratios, targets, notes). */
+import { readFileSync } from 'node:fs';
+import { cpus, release, totalmem } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
+import { LIBRARIES } from './adapters/adapter.js';
+import { median } from './lib/stats.js';
+
+type Result = Record<string, unknown>;
+
+export interface RunData {
+  mode: 'full' | 'quick';
+  runs: number;
+  date: string;
+  machine: Machine;
+  cases: Array<{
+    id: string;
+    scenario: string;
+    title: string;
+    params: Record<string, unknown>;
+    libraries: string[];
+    /** Runs of this case (fewer than `runs` for the cases that need one). */
+    runs: number;
+  }>;
+  /** By case id, then library: one result per run. */
+  results: Record<string, Record<string, Result[]>>;
+  durationS: number;
+}
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  node: string;
+  os: string;
+  memoryGiB: number;
+  heapLimitMiB: number;
+}
+
+export function machineInfo(): Machine {
+  let cpu = cpus()[0]?.model ?? 'unknown';
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((candidate) => candidate.startsWith('model name'));
+    if (line !== undefined) cpu = line.slice(line.indexOf(':') + 1).trim();
+  } catch {
+    // not Linux: keep os.cpus()'s model
+  }
+  return {
+    cpu,
+    cores: cpus().length,
+    node: process.version,
+    os: `${process.platform} ${release()}`,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20),
+  };
+}
+
+interface Metric {
+  label: string;
+  get: (result: Result) => number | undefined;
+  better: 'lower' | 'higher' | 'none';
+  /** Shown instead of the number. */
+  show?: (value: number, result: Result[]) => string;
+  target?: {
+    text: string;
+    met: (kairos: number, bestPeer: number, context: { baseline: number }) => boolean;
+  };
+}
+
+const num = (key: string) => (result: Result) =>
+  typeof result[key] === 'number' ? (result[key] as number) : undefined;
+
+function metricsFor(scenario: string, params: Record<string, unknown>, data: RunData): Metric[] {
+  switch (scenario) {
+    case 'S1': {
+      const metrics: Metric[] = [
+        { label: 'add all (ms)', get: num('addMs'), better: 'lower' },
+        {
+          label: 'add, µs per task',
+          get: num('addUsPerTask'),
+          better: 'lower',
+          target: { text: '≤ 0.5× best peer', met: (k, best) => k <= 0.5 * best },
+        },
+        {
+          label: 'heap, bytes per task',
+          get: num('heapBytesPerTask'),
+          better: 'lower',
+          target: { text: '≤ 0.5× best peer', met: (k, best) => k <= 0.5 * best },
+        },
+        { label: 'RSS, bytes per task', get: num('rssBytesPerTask'), better: 'lower' },
+        { label: 'remove all (ms)', get: num('removeAllMs'), better: 'lower' },
+      ];
+      if (params.removeEach)
+        metrics.push({ label: 'remove one by one (ms)', get: num('removeEachMs'), better: 'lower' });
+      return metrics;
+    }
+    case 'S2':
+      return [
+        {
+          label: 'last fire after the due instant (ms)',
+          get: num('lastFireMs'),
+          better: 'lower',
+          target: { text: '≤ 0.5× best peer', met: (k, best) => k <= 0.5 * best },
+        },
+        { label: 'lateness p50 (ms)', get: num('p50'), better: 'lower' },
+        {
+          label: 'lateness p99 (ms)',
+          get: num('p99'),
+          better: 'lower',
+          target: { text: '≤ 5 ms', met: (k) => k <= 5 },
+        },
+        { label: `fired (of ${params.n})`, get: num('fired'), better: 'higher' },
+        { label: 'fired early', get: num('early'), better: 'lower' },
+      ];
+    case 'S3':
+      return [
+        { label: 'lateness p50 (ms)', get: num('p50'), better: 'lower' },
+        {
+          label: 'lateness p99 (ms)',
+          get: num('p99'),
+          better: 'lower',
+          target: { text: '≤ 2 ms', met: (k) => k <= 2 },
+        },
+        { label: 'lateness max (ms)', get: num('max'), better: 'lower' },
+        {
+          label: `drift: p50 of last ${driftEdge(params)} s − first ${driftEdge(params)} s (ms)`,
+          get: num('driftP50'),
+          better: 'none',
+          target: { text: '≤ 1 ms (no drift)', met: (k) => k <= 1 },
+        },
+        { label: 'lateness trend (ms per s)', get: num('slopeMsPerS'), better: 'none' },
+        {
+          label: `fires missed (of ${Number(params.n) * Number(params.seconds)})`,
+          get: num('missed'),
+          better: 'lower',
+        },
+        { label: 'fired early', get: num('early'), better: 'lower' },
+      ];
+    case 'S4': {
+      const baseline = median((data.results.S4?.none ?? []).map((r) => num('cpuMs')(r) ?? Number.NaN));
+      return [
+        {
+          label: `CPU time during the hold (ms; node without a scheduler: ${fmt(baseline)})`,
+          get: num('cpuMs'),
+          better: 'lower',
+          target: { text: '≈ 0: ≤ baseline + 5 ms', met: (k, _best, context) => k <= context.baseline + 5 },
+        },
+        {
+          label: 'timer wake-ups per second',
+          get: num('wakeupsPerSecond'),
+          better: 'lower',
+          target: { text: '0 (no polling)', met: (k) => k === 0 },
+        },
+        { label: 'fired (should be 0)', get: num('fired'), better: 'lower' },
+      ];
+    }
+    case 'S5':
+      return ((params.expressions as string[]) ?? []).map((expression) => ({
+        label: `\`${expression}\`, fire times per second`,
+        get: (result: Result) => {
+          const entry = (result.expressions as Record<string, { opsPerSec?: number }> | undefined)?.[
+            expression
+          ];
+          return entry?.opsPerSec;
+        },
+        better: 'higher' as const,
+      }));
+    case 'S6':
+      return [
+        {
+          label: 'arms a 30-day timer correctly',
+          get: num('correct'),
+          better: 'none',
+          show: (value) => (value === 1 ? '✓' : '✗'),
+          target: { text: 'correct', met: (k) => k === 1 },
+        },
+        {
+          label: 'longest setTimeout delay asked (days)',
+          get: (r) => (num('maxDelayMs')(r) ?? Number.NaN) / 86_400_000,
+          better: 'none',
+        },
+      ];
+    case 'S7':
+      return [
+        { label: 'add, µs per task (the SQLite insert included)', get: num('addUsPerTask'), better: 'lower' },
+        { label: 'shutdown with the tasks stored (ms)', get: num('shutdownMs'), better: 'lower' },
+        { label: 'start-up with the tasks stored (ms)', get: num('startMs'), better: 'lower' },
+        {
+          label: `catch-up after ${params.downDays} days down: until each of ${params.catchUp} per-second tasks ran (ms)`,
+          get: num('catchUpMs'),
+          better: 'lower',
+        },
+        { label: 'catch-up: tasks that ran', get: num('caughtUp'), better: 'none' },
+        {
+          label: `catch-up: oldest fire time run, in days before the restart (${params.downDays} if replayed)`,
+          get: num('oldestCatchUpRunDaysAgo'),
+          better: 'none',
+        },
+        {
+          label: `burst of ${params.burst} due tasks: runs per second`,
+          get: num('runsPerSecond'),
+          better: 'higher',
+        },
+      ];
+    default:
+      return [];
+  }
+}
+
+function driftEdge(params: Record<string, unknown>): number {
+  return Math.max(1, Math.min(2, Math.floor(Number(params.seconds) / 3)));
+}
+
+/** Three significant digits, thousands separated; '–' for NaN. */
+export function fmt(value: number): string {
+  if (!Number.isFinite(value)) return '–';
+  if (Number.isInteger(value)) return value.toLocaleString('en');
+  const abs = Math.abs(value);
+  if (abs >= 1000) return Math.round(value).toLocaleString('en');
+  if (abs >= 100) return value.toFixed(0);
+  if (abs >= 10) return value.toFixed(1);
+  if (abs >= 1 || abs === 0) return value.toFixed(2);
+  return value.toPrecision(2);
+}
+
+const PEERS = LIBRARIES.filter((name) => name !== 'kairos');
+
+export function renderReport(data: RunData): string {
+  const lines: string[] = [];
+  const notes: string[] = [];
+  const targets: Array<{ what: string; target: string; kairos: string; ratio: string; met: boolean | null }> =
+    [];
+  const { machine } = data;
+
+  lines.push('# Benchmarks: kairos against the Node schedulers', '');
+  lines.push(
+    '> Generated by `npm run bench` (bench/run.ts); do not edit by hand: re-run it. ' +
+      '`npm run bench -- --quick` is a smoke run with smaller sizes that writes only bench/results/latest.md.',
+    '',
+  );
+  lines.push(
+    `**Run:** ${data.date.slice(0, 16).replace('T', ' ')} UTC, ${data.mode} mode, median of ${data.runs} run(s) ` +
+      `per case unless its heading says otherwise, ${Math.round(data.durationS)} s in all.  `,
+    `**Machine:** ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB RAM (V8 heap limit ${machine.heapLimitMiB} MiB), ${machine.os}, Node ${machine.node}.  `,
+    `**Versions:** ${versions(data)}.`,
+    '',
+  );
+  lines.push('## Results', '');
+  lines.push(
+    'Each cell is the median over the runs of one fresh child process per library and run. ' +
+      '"kairos ÷ best peer" divides kairos\' median by the best peer\'s (lower is better for times, bytes and ' +
+      'lateness; higher for counts per second). N/A: the library has no such feature.',
+    '',
+  );
+
+  for (const testCase of data.cases) {
+    const byLibrary = data.results[testCase.id] ?? {};
+    if (Object.keys(byLibrary).length === 0) continue;
+    const shownLibraries = testCase.scenario === 'S7' ? ['kairos'] : [...LIBRARIES];
+    const runsNote =
+      testCase.runs === data.runs
+        ? ''
+        : testCase.runs === 1
+          ? ' (one run)'
+          : ` (median of ${testCase.runs} runs)`;
+    lines.push(`### ${testCase.title}${runsNote}`, '');
+    const kairosResults = byLibrary.kairos ?? [];
+    const skipped = kairosResults.find((r) => typeof r.skipped === 'string');
+    if (skipped !== undefined) {
+      lines.push(`skipped: ${String(skipped.skipped)}`, '');
+      continue;
+    }
+    const header = [
+      'metric',
+      ...shownLibraries,
+      ...(testCase.scenario === 'S7' ? [] : ['kairos ÷ best peer']),
+      'target',
+      'met',
+    ];
+    lines.push(
+      `| ${header.join(' | ')} |`,
+      `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+    );
+    const baseline = median((data.results.S4?.none ?? []).map((r) => num('cpuMs')(r) ?? Number.NaN));
+    for (const metric of metricsFor(testCase.scenario, testCase.params, data)) {
+      const medians = new Map<string, number>();
+      const cells: string[] = [];
+      for (const library of shownLibraries) {
+        const results = byLibrary[library];
+        if (!testCase.libraries.includes(library) || results === undefined) {
+          cells.push('N/A');
+          continue;
+        }
+        const na = results.find((r) => typeof r.na === 'string');
+        if (na !== undefined) {
+          cells.push('N/A');
+          continue;
+        }
+        const values = results.map((r) => metric.get(r) ?? Number.NaN);
+        const value = median(values);
+        if (!Number.isFinite(value)) {
+          const errored = results.find((r) => typeof r.error === 'string');
+          const error = String(errored?.error ?? '');
+          cells.push(
+            errored === undefined
+              ? '–'
+              : error.includes('out of memory')
+                ? 'out of memory'
+                : error.startsWith('timeout')
+                  ? 'timeout'
+                  : 'error',
+          );
+          continue;
+        }
+        medians.set(library, value);
+        cells.push(metric.show ? metric.show(value, results) : fmt(value));
+      }
+      const kairos = medians.get('kairos');
+      const peerValues = PEERS.map((peer) => medians.get(peer)).filter((v): v is number => v !== undefined);
+      let best = Number.NaN;
+      if (metric.better !== 'none' && peerValues.length > 0) {
+        best = metric.better === 'lower' ? Math.min(...peerValues) : Math.max(...peerValues);
+      }
+      let ratio = '';
+      if (kairos !== undefined && Number.isFinite(best) && metric.better !== 'none') {
+        ratio = best === 0 ? (kairos === 0 ? '–' : '∞') : `${fmt(kairos / best)}×`;
+      }
+      let met: boolean | null = null;
+      if (metric.target !== undefined && kairos !== undefined) {
+        met = metric.target.met(kairos, best, { baseline: Number.isFinite(baseline) ? baseline : 0 });
+        if (metric.target.text.includes('best peer') && !Number.isFinite(best)) met = null;
+      }
+      const row = [metric.label, ...cells];
+      if (testCase.scenario !== 'S7') row.push(ratio);
+      row.push(metric.target?.text ?? '', met === null ? '' : met ? '✓' : '✗');
+      lines.push(`| ${row.join(' | ')} |`);
+      if (metric.target !== undefined) {
+        targets.push({
+          what: `${testCase.id}: ${metric.label}`,
+          target: metric.target.text,
+          kairos: kairos === undefined ? 'error' : metric.show ? metric.show(kairos, []) : fmt(kairos),
+          ratio,
+          met,
+        });
+      }
+    }
+    lines.push('');
+    for (const [library, results] of Object.entries(byLibrary)) {
+      const errors = [
+        ...new Set(results.filter((r) => typeof r.error === 'string').map((r) => String(r.error))),
+      ];
+      for (const error of errors) {
+        notes.push(
+          `${testCase.id}, ${library}: ${(error.split(' | ')[0] ?? error).replace(/^Error: /, '').slice(0, 300)}`,
+        );
+      }
+    }
+    caseNotes(testCase, byLibrary, lines);
+  }
+
+  lines.push('## Targets', '');
+  lines.push('| target | kairos | kairos ÷ best peer | met |', '|---|---:|---:|:---:|');
+  for (const t of targets)
+    lines.push(
+      `| ${t.what}: ${t.target} | ${t.kairos} | ${t.ratio} | ${t.met === null ? '–' : t.met ? '✓' : '✗'} |`,
+    );
+  lines.push('');
+  if (notes.length > 0) {
+    lines.push('Errors in this run:', '', ...notes.map((note) => `- ${note}`), '');
+  }
+  lines.push(EXPLANATION);
+  return `${lines.join('\n')}\n`;
+}
+
+function versions(data: RunData): string {
+  const seen = new Map<string, string>();
+  for (const byLibrary of Object.values(data.results)) {
+    for (const [library, results] of Object.entries(byLibrary)) {
+      for (const result of results) if (typeof result.version === 'string') seen.set(library, result.version);
+    }
+  }
+  if (seen.size === 0) return LIBRARIES.join(', ');
+  return [...LIBRARIES].map((library) => `${library} ${seen.get(library) ?? '?'}`).join(', ');
+}
+
+/** Per-case footnotes: how a library was driven where it differs, S5 agreement, S6 details. */
+function caseNotes(
+  testCase: RunData['cases'][number],
+  byLibrary: Record<string, Result[]>,
+  lines: string[],
+): void {
+  const out: string[] = [];
+  if (testCase.scenario === 'S1') {
+    const how = Object.entries(byLibrary)
+      .map(
+        ([library, results]) =>
+          [library, results.find((r) => typeof r.removeAllHow === 'string')?.removeAllHow] as const,
+      )
+      .filter(([, value]) => value !== undefined)
+      .map(([library, value]) => `${library}: ${value}`);
+    if (how.length > 0) out.push(`Remove all: ${how.join('; ')}.`);
+    const cronerHeap = median((byLibrary.croner ?? []).map((r) => num('heapBytesPerTask')(r) ?? Number.NaN));
+    if (cronerHeap > 50_000) {
+      out.push(
+        `croner needs ~${fmt(cronerHeap / 1000)} KB per one-shot job (each parsed pattern holds two 10,000-entry year ` +
+          'arrays), so 100,000 jobs exhaust the default V8 heap.',
+      );
+    }
+  }
+  if (testCase.scenario === 'S4' || testCase.scenario === 'S6') {
+    const toad = byLibrary['toad-scheduler']?.find((r) => typeof r.how === 'string');
+    if (toad)
+      out.push(
+        `toad-scheduler has no one-shot task: it runs an ${String(toad.how)} whose first run is at that time.`,
+      );
+  }
+  if (testCase.scenario === 'S6') {
+    for (const [library, results] of Object.entries(byLibrary)) {
+      const r = results[0];
+      if (r === undefined || typeof r.error === 'string') continue;
+      const parts = [
+        `fired ${r.fired}`,
+        `overflow warnings ${r.overflowWarnings}`,
+        `setTimeout delays > 2^31−1 ms: ${r.overflowDelays}`,
+        `own next run: ${r.reportedNextRun ?? 'not exposed'}${r.reportedOk === false ? ' (wrong)' : ''}`,
+      ];
+      out.push(`${library}: ${parts.join(', ')}.`);
+    }
+  }
+  if (testCase.scenario === 'S5') {
+    const expressions = (testCase.params.expressions as string[]) ?? [];
+    const sequence = (library: string, expression: string): number[] | undefined => {
+      const entry = (
+        byLibrary[library]?.[0]?.expressions as Record<string, { first?: number[] }> | undefined
+      )?.[expression];
+      return entry?.first;
+    };
+    const hows = Object.entries(byLibrary)
+      .map(([library, results]) => [library, results.find((r) => typeof r.how === 'string')?.how] as const)
+      .filter(([, how]) => how !== undefined)
+      .map(([library, how]) => `${library}: ${how}`);
+    out.push(`Stepping from 2026-01-01 00:00 New York to 2030 and round again. APIs: ${hows.join('; ')}.`);
+    for (const expression of expressions) {
+      const reference = sequence('kairos', expression);
+      if (reference === undefined) continue;
+      for (const peer of PEERS) {
+        const other = sequence(peer, expression);
+        if (other === undefined) continue;
+        const length = Math.min(reference.length, other.length);
+        let differ = 0;
+        let firstDiff = -1;
+        for (let i = 0; i < length; i++) {
+          if (reference[i] !== other[i]) {
+            differ++;
+            if (firstDiff < 0) firstDiff = i;
+          }
+        }
+        if (differ > 0) {
+          const at = firstDiff;
+          const show = (value: number | undefined) =>
+            value === undefined ? 'none' : new Date(value).toISOString().slice(0, 16);
+          out.push(
+            `\`${expression}\`: ${peer} differs from kairos in ${differ} of the first ${length} ` +
+              `fire times compared; first at #${at + 1}: kairos ${show(reference[at])}Z, ${peer} ${show(other[at])}Z.`,
+          );
+        }
+      }
+    }
+  }
+  if (out.length > 0) lines.push(...out.map((line) => `- ${line}`), '');
+}
+
+const EXPLANATION = `## Where kairos loses, and what bounds it
+
+- **S2 burst and S3 steady precision (targets not met).** Every kairos run today goes through the full
+  run machinery: a run slot claimed in the store (so \`maxInstances\` holds across processes), a task lease
+  acquired and released per wake-up, typed events, retries/timeout handling, and \`currentRun()\` through
+  AsyncLocalStorage, whose promise hooks add a cost to every promise in Node 20. That is about eight promise
+  hops and ~25–45 µs of CPU per run, so 10,000 runs due at once drain in a few hundred ms, and 1,000 tasks a
+  second queue up behind each other. The peers call each callback straight from its own timer. The bound
+  measured with kairos' own heap, trigger and \`runStorage.run\` called synchronously is 22 ms for 10,000 runs
+  in a fresh process (7.5 ms warm), so the plan is a synchronous fast path for the common case (a
+  non-shared store, an \`AsyncExecutor\` with free capacity, no timeout/retries, a plain function): claim,
+  call and report without promise hops. The S2 target "p99 ≤ 5 ms for 10,000 tasks due at once" cannot be
+  met even at that bound in a fresh process (22 ms).
+- **S5 cron stepping (no target).** kairos is fastest on \`*/15 * * * *\` and slower on sparse expressions:
+  almost all the time is inside cron-parser's \`next()\` (luxon date arithmetic); kairos' own DST mapping is
+  about 2 %. A native matcher over the UTC-encoded wall time would remove it.
+- **S7 SQLite burst (no target).** Two write transactions per run (claim and release of the run slot);
+  claiming a batch's slots in one transaction is the next step.
+
+## What the numbers mean
+
+- **S1 schedule cost.** One child adds *n* one-shot tasks due an hour ahead (each 1 ms after the previous one,
+  so none fires), with each library's one-shot API (kairos \`addTask(fn, { trigger: new DateTrigger(at), id })\`, awaited
+  one by one; node-schedule \`scheduleJob(date, fn)\`; croner \`new Cron(date, fn)\`; cron \`CronJob.from({ cronTime: date,
+  start: true })\`). *µs per task* is the wall time of the loop divided by *n*; *bytes per task* is the growth of the
+  V8 heap (\`heapUsed\`) and of the resident set after two forced GCs (\`--expose-gc\`), divided by *n*: the memory a
+  pending task costs. *Remove all* empties the scheduler in the library's own way (footnote); *one by one* removes
+  each task by its handle or id. toad-scheduler has no one-shot task: N/A.
+- **S2 burst.** *n* one-shot tasks are all due at one instant, set just far enough ahead to add them all (a pilot
+  of *n*/10 adds, then removed, sizes the lead). Lateness is the
+  moment the task function is called (a sub-millisecond clock on \`Date.now()\`'s timeline) minus that instant;
+  *last fire* is the lateness of the last of the *n*: how long the burst takes to drain. *Fired early* counts calls
+  made while \`Date.now()\` was still before the due instant (must be 0).
+- **S3 steady precision.** *n* tasks each fire every second (kairos \`IntervalTrigger({ seconds: 1 })\` on whole
+  seconds; node-schedule, croner and cron a \`* * * * * *\` cron job; toad-scheduler \`SimpleIntervalJob({ seconds: 1 })\`,
+  whose grid starts when the job is added). Every fire is matched to the grid instant at or before it (a fire up
+  to 50 ms before an instant counts as an early fire of that instant); the fires of the instants within a window of
+  whole seconds count, with lateness as in S2. *Drift* is the median lateness in the last seconds of the window minus that in
+  the first: a scheduler that re-arms from the time its callback ran (setInterval) accumulates lateness here, and the
+  *trend* is the least-squares slope of lateness over the window. Missed fires count grid instants with no call.
+- **S4 idle.** *n* tasks due tomorrow, then the process holds still: \`process.cpuUsage()\` over the hold, and the
+  number of timer callbacks that ran (setTimeout and setInterval are wrapped before the library loads). A scheduler
+  that polls shows both; one that sleeps on one timer until the earliest task shows neither. The baseline is the same
+  child process with no scheduler loaded.
+- **S5 next fire time.** Each library's own cron engine computes the fire time after the previous one, again and
+  again, for a few expressions in America/New_York (across DST changes); the figure is fire times computed per
+  second, single-threaded. The footnotes list where a peer's fire times differ from kairos' (DST rules differ:
+  kairos shifts a time skipped by spring-forward by the gap and fires once on fall-back, as documented).
+- **S6 long delay.** One task 30 days ahead (beyond setTimeout's 2^31−1 ms ≈ 24.8 days). No fake clock: the child
+  watches for ~2 s that nothing fires, that no \`TimeoutOverflowWarning\` is emitted, that the library never asks
+  setTimeout for more than 2^31−1 ms (Node would clamp it to 1 ms and fire at once), and, where the library reports a
+  next run time, that it is the right one. Correct only if all hold.
+- **S7 SQLite store** (kairos only: the peers have no persistent store; one run). *n* tasks due tomorrow are
+  added one by one to a \`SQLiteStore\` file in the OS temp dir by a paused scheduler (*add*: µs per task, of
+  which an autocommit SQLite insert on this disk is most), with the catch-up tasks: interval tasks every second
+  whose stored next run time is 30 days in the past (2.6 million missed fire times each). That scheduler
+  shuts down (timed). A new scheduler's \`start()\` is timed (*start-up*), and *catch-up* is the time from
+  \`start()\` until each catch-up task has run; coalescing makes that one run each, for a fire time within the
+  last second (the *oldest fire time run* shows it), not millions. Then, paused, a burst of tasks due now is
+  added; \`resume()\`; *runs per second* from then until the last of them has run.
+
+## How it runs
+
+\`npm run bench\` (about 7 minutes on the machine above) compiles src/, stores/ and bench/ with TypeScript's own
+emitter (bench/build.ts: what \`npm run build\` ships, so kairos is measured as its users run it, not through tsx)
+into bench/results/build/, then runs every (case, library, run) as a fresh \`node --expose-gc\` child process, one
+at a time, each killed after its case's timeout (bench/config.ts holds the sizes and timeouts). A library that
+crashes or times out in a case is not run again for that case. The medians go into this file (a full run only) and
+into bench/results/latest.md; every raw result is in bench/results/latest.json. Nothing is installed at run time:
+the peers are devDependencies.
+
+- \`npm run bench -- --quick\`: smaller sizes, one run, under a minute (a smoke run for CI); writes only
+  bench/results/latest.md.
+- \`--runs N\`, \`--only S2,S3\` (or a case id such as \`S1-100k\`), \`--libs kairos,croner\`: partial runs, which
+  do not rewrite this file.
+- \`npx tsx bench/profile.ts S2\` (any scenario, optional params JSON, \`--lib\`): a V8 CPU profile of one child,
+  printed by function and source line of the TypeScript (the measured windows only: S1's loops, S2's burst,
+  S3's window, S5's stepping, S7's burst; \`--whole\` for the whole process).
+
+Limits: one machine, one run of medians; timer lateness depends on the load of the machine at the time, and sub-ms
+figures are near the resolution of Node timers (1 ms). Each library runs in a fresh process, one at a time, so no
+run disturbs another. Sizes are fixed in bench/config.ts; every child is killed after its case's timeout.
+`;

@@ -1,0 +1,419 @@
+/**
+ * The scenarios S1–S6, each a function of one adapter; S7 (SQLite, kairos only) is in s7-sqlite.ts.
+ * Every scenario returns a plain JSON object; the runner takes medians and writes the table.
+ */
+import { getHeapStatistics } from 'node:v8';
+import type { Adapter, Fire } from './adapters/adapter.js';
+import { calibrate, sleep, sleepUntil, wallNow } from './lib/clock.js';
+import { slope, summary } from './lib/stats.js';
+import { startWindow, stopWindow } from './lib/window-profiler.js';
+
+const noop: Fire = () => {};
+
+function gc(): void {
+  const collect = (globalThis as { gc?: () => void }).gc;
+  if (collect === undefined) throw new Error('run the child with --expose-gc');
+  collect();
+  collect();
+}
+
+function memory(): { heap: number; rss: number } {
+  gc();
+  const usage = process.memoryUsage();
+  return { heap: usage.heapUsed, rss: usage.rss };
+}
+
+/** `adapter.once`, awaited only if it returned a promise (kairos' addTask is async, the peers' are not). */
+async function addOnce(adapter: Adapter, key: number, at: number, fire: Fire): Promise<void> {
+  const result = adapter.once?.(key, at, fire);
+  if (result !== undefined) await result;
+}
+
+/** A one-shot task at `at`, or for libraries without one-shot tasks an interval whose first run is then. */
+async function addFarAhead(adapter: Adapter, key: number, at: number, fire: Fire): Promise<string> {
+  if (adapter.once !== undefined) {
+    await addOnce(adapter, key, at, fire);
+    return 'one-shot';
+  }
+  if (adapter.intervalFromNow !== undefined) {
+    const result = adapter.intervalFromNow(key, at - Date.now(), fire);
+    if (result !== undefined) await result;
+    return 'interval job';
+  }
+  throw new Error(`${adapter.name} has neither one-shot nor interval tasks`);
+}
+
+export interface S1Params {
+  n: number;
+  /** Also add n tasks again and remove them one by one. */
+  removeEach: boolean;
+}
+
+/** S1, schedule cost: add n one-shot tasks due in an hour (one per ms), measure time and memory; remove them. */
+export async function s1(adapter: Adapter, { n, removeEach }: S1Params) {
+  if (adapter.once === undefined) return { na: 'no one-shot tasks' };
+  await adapter.start();
+  const base = Date.now() + 3_600_000;
+  const before = memory();
+  await startWindow();
+  let started = performance.now();
+  const heapLimit = getHeapStatistics().heap_size_limit;
+  for (let key = 0; key < n; key++) {
+    await addOnce(adapter, key, base + key, noop);
+    // A library that needs more memory than the heap has would thrash the GC for minutes before crashing.
+    if (key % 1000 === 999 && getHeapStatistics().used_heap_size > 0.8 * heapLimit) {
+      const mib = Math.round(heapLimit / 2 ** 20);
+      throw new Error(`out of memory: the V8 heap passed 80% of its ${mib} MiB limit after ${key + 1} tasks`);
+    }
+  }
+  const addMs = performance.now() - started;
+  await stopWindow('S1-add');
+  const after = memory();
+  await startWindow();
+  started = performance.now();
+  await adapter.removeAll();
+  const removeAllMs = performance.now() - started;
+  await stopWindow('S1-removeAll');
+  const result: Record<string, number | string> = {
+    n,
+    addMs,
+    addUsPerTask: (addMs * 1000) / n,
+    heapBytesPerTask: (after.heap - before.heap) / n,
+    rssBytesPerTask: (after.rss - before.rss) / n,
+    removeAllMs,
+    removeAllHow: adapter.removeAllHow,
+  };
+  if (removeEach) {
+    const base2 = Date.now() + 3_600_000;
+    for (let key = 0; key < n; key++) await addOnce(adapter, n + key, base2 + key, noop);
+    await startWindow();
+    started = performance.now();
+    for (let key = 0; key < n; key++) {
+      const removed = adapter.remove(n + key);
+      if (removed !== undefined) await removed;
+    }
+    result.removeEachMs = performance.now() - started;
+    await stopWindow('S1-removeEach');
+  }
+  await adapter.shutdown();
+  return result;
+}
+
+export interface S2Params {
+  n: number;
+  /** At most this long between adding the first task and the due instant (see the pilot below). */
+  leadMs: number;
+  timeoutMs: number;
+}
+
+/** S2, burst: n one-shot tasks due at the same instant; lateness of each fire after that instant. */
+export async function s2(adapter: Adapter, { n, leadMs, timeoutMs }: S2Params) {
+  if (adapter.once === undefined) return { na: 'no one-shot tasks' };
+  await adapter.start();
+  // Pilot: time adding a tenth of the tasks (due in a day, then removed) to choose a lead long enough to add
+  // all n before the due instant, but no longer than needed.
+  // The cost may grow faster than linearly (sorted-array inserts): fit the exponent on the pilot's two halves.
+  const pilot = Math.max(200, Math.floor(n / 10));
+  const pilotDue = Date.now() + 86_400_000;
+  const pilotStart = performance.now();
+  let halfMs = 0;
+  for (let key = 0; key < pilot; key++) {
+    if (key === pilot / 2) halfMs = performance.now() - pilotStart;
+    await addOnce(adapter, n + key, pilotDue, noop);
+  }
+  const pilotMs = performance.now() - pilotStart;
+  await adapter.removeAll();
+  const exponent = Math.min(2, Math.max(1, Math.log2(pilotMs / Math.max(halfMs, 0.001))));
+  const estimateMs = pilotMs * (n / pilot) ** exponent;
+  const lead = Math.min(leadMs, Math.max(800, 500 + 2 * estimateMs));
+  const due = Date.now() + Math.round(lead);
+  const lateness = new Float64Array(n);
+  let fired = 0;
+  let early = 0;
+  let finish: () => void = () => {};
+  const allFired = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+  const fire: Fire = () => {
+    const now = wallNow();
+    if (Date.now() < due) early++;
+    if (fired < n) lateness[fired] = now - due;
+    fired++;
+    if (fired === n) finish();
+  };
+  const started = performance.now();
+  for (let key = 0; key < n; key++) await addOnce(adapter, key, due, fire);
+  const addMs = performance.now() - started;
+  const marginMs = due - Date.now();
+  if (marginMs < 100) {
+    await adapter.shutdown();
+    return { error: `adding ${n} tasks took ${addMs.toFixed(0)} ms, past the due instant; raise leadMs` };
+  }
+  gc();
+  await sleep(Math.max(0, due - Date.now() - 300));
+  calibrate();
+  await startWindow();
+  await Promise.race([allFired, sleep(due + timeoutMs - Date.now())]);
+  await stopWindow('S2-burst');
+  const stats = summary(lateness.subarray(0, Math.min(fired, n)));
+  await adapter.shutdown();
+  return {
+    n,
+    fired: Math.min(fired, n),
+    early,
+    lastFireMs: fired >= n ? stats.max : Number.NaN,
+    p50: stats.p50,
+    p99: stats.p99,
+    max: stats.max,
+    addMs,
+    leadMs: lead,
+  };
+}
+
+/** S3: a fire this much before a grid instant is matched to it (and counted early), not to the one before. */
+const EARLY_TOLERANCE_MS = 50;
+
+export interface S3Params {
+  n: number;
+  seconds: number;
+}
+
+/**
+ * S3, steady precision: n tasks every second; lateness of every fire whose scheduled instant lies in a
+ * window of `seconds` seconds, per second of the window (to see drift).
+ */
+export async function s3(adapter: Adapter, { n, seconds }: S3Params) {
+  if (adapter.everySecond === undefined) return { na: 'no interval or per-second cron tasks' };
+  await adapter.start();
+  const capacity = n * (seconds + 4);
+  const keys = new Int32Array(capacity);
+  const times = new Float64Array(capacity);
+  let count = 0;
+  const origins = new Float64Array(n);
+  const makeFire =
+    (key: number): Fire =>
+    () => {
+      if (count < capacity) {
+        keys[count] = key;
+        times[count] = wallNow();
+      }
+      count++;
+    };
+  for (let key = 0; key < n; key++) {
+    const origin = adapter.everySecond(key, makeFire(key));
+    origins[key] = typeof origin === 'number' ? origin : await origin;
+  }
+  const windowStart = Math.ceil((Date.now() + 400) / 1000) * 1000;
+  const windowEnd = windowStart + seconds * 1000;
+  gc();
+  await sleepUntil(windowStart - 300);
+  calibrate();
+  await startWindow();
+  await sleepUntil(windowEnd + 600);
+  await stopWindow('S3-window');
+  await adapter.shutdown();
+
+  const lateness: number[] = [];
+  const perSecond: number[][] = Array.from({ length: seconds }, () => []);
+  const seen = new Set<number>();
+  let early = 0;
+  let duplicates = 0;
+  const xs: number[] = [];
+  for (let i = 0; i < Math.min(count, capacity); i++) {
+    const key = keys[i] as number;
+    const time = times[i] as number;
+    const origin = origins[key] as number;
+    // The grid instant at or before the fire (a fire up to EARLY_TOLERANCE_MS early counts as early):
+    // lateness may reach most of a second without being mistaken for an early fire of the next instant.
+    const step = Math.floor((time - origin + EARLY_TOLERANCE_MS) / 1000);
+    const scheduled = origin + step * 1000;
+    if (scheduled < windowStart - 0.5 || scheduled >= windowEnd - 0.5) continue;
+    const late = time - scheduled;
+    const mark = key * 100_000 + (step % 100_000);
+    if (seen.has(mark)) {
+      duplicates++;
+      continue;
+    }
+    seen.add(mark);
+    if (late < 0) early++;
+    lateness.push(late);
+    xs.push(scheduled - windowStart);
+    const second = Math.min(seconds - 1, Math.max(0, Math.floor((scheduled - windowStart + 0.5) / 1000)));
+    (perSecond[second] as number[]).push(late);
+  }
+  const stats = summary(lateness);
+  const edge = Math.max(1, Math.min(2, Math.floor(seconds / 3)));
+  const firstSeconds = perSecond.slice(0, edge).flat();
+  const lastSeconds = perSecond.slice(seconds - edge).flat();
+  const first = summary(firstSeconds);
+  const last = summary(lastSeconds);
+  return {
+    n,
+    seconds,
+    expected: n * seconds,
+    fired: lateness.length,
+    missed: n * seconds - lateness.length,
+    duplicates,
+    early,
+    p50: stats.p50,
+    p99: stats.p99,
+    max: stats.max,
+    driftP50: last.p50 - first.p50,
+    driftP99: last.p99 - first.p99,
+    /** ms of lateness gained per second of the window (least squares over every fire). */
+    slopeMsPerS: slope(xs, lateness) * 1000,
+    perSecondP50: perSecond.map((values) => summary(values).p50),
+    perSecondP99: perSecond.map((values) => summary(values).p99),
+  };
+}
+
+/** Counts timers armed and timer callbacks run (installed before the library loads, for S4 and S6). */
+export interface TimerProbe {
+  armed: number;
+  callbacks: number;
+  maxDelay: number;
+  overflowDelays: number;
+  warnings: string[];
+}
+
+export function installTimerProbe(): TimerProbe {
+  const probe: TimerProbe = { armed: 0, callbacks: 0, maxDelay: 0, overflowDelays: 0, warnings: [] };
+  const wrap = <F extends (...args: never[]) => unknown>(original: F): F =>
+    function (this: unknown, callback: unknown, delay?: unknown, ...rest: unknown[]) {
+      probe.armed++;
+      const ms = Number(delay ?? 0);
+      if (ms > probe.maxDelay) probe.maxDelay = ms;
+      if (ms > 2 ** 31 - 1) probe.overflowDelays++;
+      const wrapped =
+        typeof callback === 'function'
+          ? function (this: unknown, ...args: unknown[]) {
+              probe.callbacks++;
+              return (callback as (...a: unknown[]) => unknown).apply(this, args);
+            }
+          : callback;
+      return (original as unknown as (...a: unknown[]) => unknown).call(this, wrapped, delay, ...rest);
+    } as unknown as F;
+  globalThis.setTimeout = Object.assign(wrap(globalThis.setTimeout), {
+    __promisify__: undefined,
+  }) as typeof setTimeout;
+  globalThis.setInterval = wrap(globalThis.setInterval) as typeof setInterval;
+  process.on('warning', (warning) => probe.warnings.push(warning.name));
+  return probe;
+}
+
+export interface S4Params {
+  n: number;
+  holdMs: number;
+}
+
+/** S4, idle: n tasks due tomorrow, then hold: CPU time and timer wake-ups while nothing is due. */
+export async function s4(adapter: Adapter, { n, holdMs }: S4Params, probe: TimerProbe) {
+  await adapter.start();
+  const at = Date.now() + 86_400_000;
+  let fired = 0;
+  const fire: Fire = () => {
+    fired++;
+  };
+  let how = 'none';
+  if (adapter.name !== ('none' as never)) {
+    for (let key = 0; key < n; key++) how = await addFarAhead(adapter, key, at + key, fire);
+  }
+  gc();
+  await sleep(300);
+  const callbacks = probe.callbacks;
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  await sleep(holdMs);
+  const used = process.cpuUsage(cpu);
+  const heldMs = performance.now() - started;
+  // The hold's own sleep timer is one wake-up; report the library's.
+  const wakeups = probe.callbacks - callbacks - 1;
+  await adapter.shutdown();
+  return {
+    n,
+    holdMs: heldMs,
+    cpuMs: (used.user + used.system) / 1000,
+    wakeups,
+    wakeupsPerSecond: (wakeups * 1000) / heldMs,
+    fired,
+    how,
+  };
+}
+
+export interface S5Params {
+  expressions: string[];
+  timezone: string;
+  budgetMs: number;
+  /** How many of the first fire times to return for the cross-library comparison. */
+  sample: number;
+}
+
+/** S5, next-fire-time computation: steps per second through each expression's fire times in a zone. */
+export async function s5(adapter: Adapter, { expressions, timezone, budgetMs, sample }: S5Params) {
+  if (adapter.cronStepper === undefined) return { na: 'no cron engine of its own' };
+  const from = Date.UTC(2026, 0, 1, 5, 0, 0); // 2026-01-01 00:00 in New York
+  const until = Date.UTC(2030, 0, 1, 5, 0, 0); // the cron package refuses dates > 8 years from now
+  const results: Record<string, { opsPerSec: number; steps: number; first: number[] } | { error: string }> =
+    {};
+  for (const expression of expressions) {
+    try {
+      const step = await adapter.cronStepper(expression, timezone);
+      const first: number[] = [];
+      let previous = from;
+      const sampling = performance.now();
+      for (let i = 0; i < sample && performance.now() - sampling < Math.max(budgetMs, 300); i++) {
+        const next = step(previous);
+        if (next === null || next > until) break;
+        first.push(next);
+        previous = next;
+      }
+      previous = from;
+      let steps = 0;
+      await startWindow();
+      const started = performance.now();
+      let elapsed = 0;
+      while (elapsed < budgetMs) {
+        const next = step(previous);
+        previous = next === null || next > until ? from : next;
+        steps++;
+        elapsed = performance.now() - started;
+      }
+      await stopWindow(`S5-${expressions.indexOf(expression) + 1}`);
+      results[expression] = { opsPerSec: (steps * 1000) / elapsed, steps, first };
+    } catch (error) {
+      results[expression] = { error: String((error as Error).message ?? error).split('\n')[0] as string };
+    }
+  }
+  return { timezone, how: adapter.cronHow, expressions: results };
+}
+
+export interface S6Params {
+  holdMs: number;
+}
+
+/** S6, long delay: a task 30 days ahead must arm correctly: no fire, no timer overflow, right next run time. */
+export async function s6(adapter: Adapter, { holdMs }: S6Params, probe: TimerProbe) {
+  await adapter.start();
+  const at = Date.now() + 30 * 86_400_000;
+  let fired = 0;
+  const how = await addFarAhead(adapter, 1, at, () => {
+    fired++;
+  });
+  const reported = await adapter.nextRun(1);
+  await sleep(holdMs);
+  await sleep(0);
+  const overflowWarnings = probe.warnings.filter((name) => name === 'TimeoutOverflowWarning').length;
+  const reportedOk = reported === undefined ? null : Math.abs(reported - at) < 1000;
+  const correct = fired === 0 && overflowWarnings === 0 && probe.overflowDelays === 0 && reportedOk !== false;
+  await adapter.shutdown();
+  return {
+    how,
+    correct: correct ? 1 : 0,
+    fired,
+    overflowWarnings,
+    overflowDelays: probe.overflowDelays,
+    maxDelayMs: probe.maxDelay,
+    reportedNextRun: reported === undefined ? null : new Date(reported).toISOString(),
+    reportedOk,
+  };
+}
