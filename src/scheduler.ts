@@ -673,19 +673,28 @@ export class Scheduler implements TaskActions {
     try {
       return compute();
     } catch (error) {
-      this.logger.error(
-        { err: error, taskId: record.id },
+      const scheduled = new Date(record.nextRunTime as number);
+      this.#reportTaskError(
+        alias,
+        record.id,
+        scheduled,
+        error,
         `task '${record.id}' could not be scheduled; it is paused`,
       );
-      this.#events.emit('task:error', {
-        taskId: record.id,
-        store: alias,
-        scheduledRunTime: new Date(record.nextRunTime as number),
-        error,
-        attempt: 0,
-      });
       return null;
     }
+  }
+
+  /** Logs and emits `task:error` (attempt 0) for a task that could not be run at all. */
+  #reportTaskError(
+    alias: string,
+    taskId: string,
+    scheduledRunTime: Date,
+    error: unknown,
+    message: string,
+  ): void {
+    this.logger.error({ err: error, taskId, store: alias }, message);
+    this.#events.emit('task:error', { taskId, store: alias, scheduledRunTime, error, attempt: 0 });
   }
 
   /**
@@ -703,17 +712,8 @@ export class Scheduler implements TaskActions {
     } catch (error) {
       if (!this.#unresolved.has(key)) {
         this.#unresolved.add(key);
-        this.logger.error(
-          { err: error, taskId: record.id, store: alias },
-          `task '${record.id}': ${(error as Error).message}; it is kept untouched`,
-        );
-        this.#events.emit('task:error', {
-          taskId: record.id,
-          store: alias,
-          scheduledRunTime: new Date(record.nextRunTime as number),
-          error,
-          attempt: 0,
-        });
+        const message = `task '${record.id}': ${(error as Error).message}; it is kept untouched`;
+        this.#reportTaskError(alias, record.id, new Date(record.nextRunTime as number), error, message);
       }
       return true;
     }
@@ -738,14 +738,13 @@ export class Scheduler implements TaskActions {
         maxInstances: record.maxInstances,
       });
     } catch (error) {
-      this.logger.error({ err: error, taskId: record.id }, `task '${record.id}': claiming a run slot failed`);
-      this.#events.emit('task:error', {
-        taskId: record.id,
-        store: alias,
+      this.#reportTaskError(
+        alias,
+        record.id,
         scheduledRunTime,
         error,
-        attempt: 0,
-      });
+        `task '${record.id}': claiming a run slot failed`,
+      );
       return;
     }
     if (!claimed) {
@@ -1142,17 +1141,8 @@ export class Scheduler implements TaskActions {
       logger: this.logger,
       alias,
       reportBrokenRecord: (taskId, error) => {
-        this.logger.error(
-          { err: error, taskId, store: alias },
-          `task '${taskId}' in store '${alias}' cannot be read; it is kept untouched`,
-        );
-        this.#events.emit('task:error', {
-          taskId,
-          store: alias,
-          scheduledRunTime: new Date(),
-          error,
-          attempt: 0,
-        });
+        const message = `task '${taskId}' in store '${alias}' cannot be read; it is kept untouched`;
+        this.#reportTaskError(alias, taskId, new Date(), error, message);
       },
     };
   }
