@@ -10,23 +10,11 @@ import { describeValue } from './time.js';
 import { triggerFromSpec } from './triggers/spec.js';
 import type { Trigger, TriggerSpec } from './triggers/trigger.js';
 
-/** A task as persistent stores keep it: plain JSON. */
-export interface StoredTaskJson {
-  id: string;
-  name: string;
-  /** A name in the scheduler's `functions`, or a module reference (`'./jobs.js#report'`). */
-  fn: string;
-  trigger: TriggerSpec;
-  args: unknown[];
-  executor: string;
-  coalesce: boolean;
-  misfireGraceTime: number | null;
-  maxInstances: number;
-  /** Epoch ms, or null while paused. */
-  nextRunTime: number | null;
-  retries: RetryPolicy | null;
-  timeout: number | null;
-}
+/**
+ * A task as persistent stores keep it: plain JSON. The same fields as `TaskRecord`, except that the function is
+ * a name in the scheduler's `functions` or a module reference (`'./jobs.js#report'`), and the trigger its spec.
+ */
+export type StoredTaskJson = Omit<TaskRecord, 'fn' | 'trigger'> & { fn: string; trigger: TriggerSpec };
 
 /** A stored task without its next run time, for stores that keep the next run time in a column of its own. */
 export type StoredTaskBody = Omit<StoredTaskJson, 'nextRunTime'>;

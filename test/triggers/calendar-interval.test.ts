@@ -2,36 +2,11 @@
  * CalendarIntervalTrigger (API.md, "Triggers"; semantics of APScheduler 4): calendar steps at one
  * wall-clock time, nonexistent dates skipped, the DST rule, serialization and errors.
  */
-import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import { ValueError } from '../../src/errors.js';
 import { CalendarIntervalTrigger } from '../../src/triggers/calendar-interval.js';
+import { fireTimes, valueErrorExpecter } from '../support/triggers.js';
 
-/** The next `count` fire times from `from` (at or after it), as ISO strings with the zone's offset. */
-function fireTimes(trigger: CalendarIntervalTrigger, from: string, count: number): string[] {
-  const zone = trigger.timezone ?? 'UTC';
-  const times: string[] = [];
-  let next = trigger.getNextFireTime(null, DateTime.fromISO(from, { zone }).toJSDate());
-  while (next !== null && times.length < count) {
-    times.push(DateTime.fromJSDate(next, { zone }).toISO({ suppressMilliseconds: true }) as string);
-    next = trigger.getNextFireTime(next, next);
-  }
-  return times;
-}
-
-/** Asserts that `build` throws a ValueError whose message contains every fragment. */
-function expectValueError(build: () => unknown, ...fragments: string[]): void {
-  let caught: unknown;
-  try {
-    build();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(ValueError);
-  const message = (caught as Error).message;
-  expect(message.startsWith('CalendarIntervalTrigger:'), message).toBe(true);
-  for (const fragment of fragments) expect(message).toContain(fragment);
-}
+const expectValueError = valueErrorExpecter('CalendarIntervalTrigger');
 
 const utcFrom = (startAt: string) => ({ startAt, timezone: 'UTC' });
 

@@ -2,41 +2,12 @@
  * CronTrigger (API.md, "Triggers"): expression forms, options, the Trigger contract of
  * src/triggers/trigger.ts, errors, and the DST rule in America/New_York and Europe/Berlin.
  */
-import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import { ValueError } from '../../src/errors.js';
 import { systemTimezone } from '../../src/time.js';
 import { CronTrigger } from '../../src/triggers/cron.js';
+import { fireTimes, valueErrorExpecter } from '../support/triggers.js';
 
-/** The next `count` fire times from `from` (at or after it), as ISO strings with the zone's offset. */
-function fireTimes(
-  trigger: CronTrigger,
-  from: string,
-  count: number,
-  zone = trigger.timezone ?? 'UTC',
-): string[] {
-  const times: string[] = [];
-  let next = trigger.getNextFireTime(null, DateTime.fromISO(from, { zone }).toJSDate());
-  while (next !== null && times.length < count) {
-    times.push(DateTime.fromJSDate(next, { zone }).toISO({ suppressMilliseconds: true }) as string);
-    next = trigger.getNextFireTime(next, next);
-  }
-  return times;
-}
-
-/** Asserts that `build` throws a ValueError whose message contains every fragment. */
-function expectValueError(build: () => unknown, ...fragments: string[]): void {
-  let caught: unknown;
-  try {
-    build();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(ValueError);
-  const message = (caught as Error).message;
-  expect(message.startsWith('CronTrigger:'), message).toBe(true);
-  for (const fragment of fragments) expect(message).toContain(fragment);
-}
+const expectValueError = valueErrorExpecter('CronTrigger');
 
 const utc = (expression: string) => new CronTrigger(expression, { timezone: 'UTC' });
 
