@@ -698,11 +698,11 @@ export class Scheduler implements TaskActions {
   }
 
   /**
-   * True if the task's function cannot be found (renamed in a redeploy, a module that fails to import):
+   * For a function not resolvable without importing: true if it cannot be found (renamed in a redeploy, a module
+   * that fails to import):
    * reported once per task and function, and parked untouched so another deploy, or a later try, picks it up.
    */
   async #isUnresolvable(alias: string, record: TaskRecord): Promise<boolean> {
-    if (this.#resolver.resolveSync(record.fn) !== undefined) return false;
     if (this.#executors.get(record.executor)?.loadsFunctions === true) return false;
     const key = `${taskKey(alias, record.id)}\u0000${FunctionResolver.nameOf(record.fn)}`;
     try {

@@ -418,6 +418,28 @@ describe.each(selectedStores())('$name store: the TaskStore contract', (kind) =>
   });
 
   if (kind.persistent) {
+    it("watch reports another instance's writes (another process) once, ignores the store's own, stops when asked", async () => {
+      const other = backing.open();
+      await other.start(recordingContext().context);
+      try {
+        let calls = 0;
+        const stop = store.watch?.(() => void calls++);
+        expect(stop).toBeTypeOf('function');
+        await store.addTask(makeRecord({ id: 'own' }), { replaceExisting: false });
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(calls).toBe(0);
+        await other.addTask(makeRecord({ id: 'foreign' }), { replaceExisting: false });
+        await expect.poll(() => calls, { timeout: 2000 }).toBe(1);
+        expect((await store.getTasks()).map((record) => record.id).sort()).toEqual(['foreign', 'own']);
+        stop?.();
+        await other.addTask(makeRecord({ id: 'unwatched' }), { replaceExisting: false });
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(calls).toBe(1);
+      } finally {
+        await other.close();
+      }
+    });
+
     describe('unreadable records', () => {
       it('are reported once, kept untouched, and never due, listed or a wake-up', async () => {
         await addAll(makeRecord({ id: 'good', nextRunTime: T0 + 5000 }));

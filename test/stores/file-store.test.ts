@@ -232,26 +232,6 @@ describe('FileStore writes', () => {
   });
 });
 
-describe('FileStore.watch', () => {
-  it("reports another store's writes and ignores its own", async () => {
-    const watching = await started();
-    const other = await started();
-    let calls = 0;
-    const stop = watching.watch(() => void calls++);
-    await watching.addTask(makeRecord({ id: 'own' }), { replaceExisting: false });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(calls).toBe(0);
-    await other.addTask(makeRecord({ id: 'foreign' }), { replaceExisting: false });
-    await expect.poll(() => calls, { timeout: 2000 }).toBeGreaterThan(0);
-    expect((await watching.getTasks()).map((record) => record.id).sort()).toEqual(['foreign', 'own']);
-    stop();
-    const seen = calls;
-    await other.addTask(makeRecord({ id: 'unwatched' }), { replaceExisting: false });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(calls).toBe(seen);
-  });
-});
-
 describe('FileStore lifecycle', () => {
   it('operations before start reject; a store can be started again after close', async () => {
     const store = new FileStore({ path });

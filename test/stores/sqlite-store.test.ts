@@ -237,22 +237,6 @@ describe('SQLiteStore sharing', () => {
     await store.addTask(makeRecord({ id: 'a' }), { replaceExisting: false });
   });
 
-  it("watch reports another connection's commits and ignores the store's own", async () => {
-    const watching = await started();
-    const other = await started();
-    let calls = 0;
-    const stop = watching.watch(() => void calls++);
-    await watching.addTask(makeRecord({ id: 'own' }), { replaceExisting: false });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(calls).toBe(0);
-    await other.addTask(makeRecord({ id: 'foreign' }), { replaceExisting: false });
-    await expect.poll(() => calls, { timeout: 2000 }).toBe(1);
-    stop();
-    await other.addTask(makeRecord({ id: 'unwatched' }), { replaceExisting: false });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(calls).toBe(1);
-  });
-
   it('operations before start reject; a store can be started again after close', async () => {
     const store = new SQLiteStore({ path });
     await expect(store.getTasks()).rejects.toThrow(/not started/);
