@@ -386,8 +386,17 @@ export class FileStore implements TaskStore {
         const count = head.write ? countLeading(this.#queue, (operation) => operation.write) : 1;
         const batch = this.#queue.splice(0, count);
         try {
-          if (head.write) await this.#withLock(() => this.#runWrites(batch));
-          else settle(batch, await this.#fresh());
+          if (head.write) {
+            // Callers hear back only once the lock is released, so "done" never means "still locked".
+            const outcomes = await this.#withLock(() => this.#runWrites(batch));
+            outcomes.forEach((outcome, index) => {
+              const operation = batch[index] as Operation;
+              if (outcome.ok) operation.resolve(outcome.value);
+              else operation.reject(outcome.error);
+            });
+          } else {
+            settle(batch, await this.#fresh());
+          }
         } catch (error) {
           this.#state = null;
           for (const operation of batch) operation.reject(error);
@@ -398,17 +407,16 @@ export class FileStore implements TaskStore {
     }
   }
 
-  /** Applies a batch of writes to a freshly read document and writes it once if any of them changed it. */
-  async #runWrites(batch: Operation[]): Promise<void> {
+  /**
+   * Applies a batch of writes to a freshly read document, writes it once if any of them changed it, and
+   * returns each operation's outcome (settled by the caller after the lock is released).
+   */
+  async #runWrites(batch: Operation[]): Promise<Array<ReturnType<typeof attempt>>> {
     const state = await this.#fresh();
     const change = { dirty: false };
     const outcomes = batch.map((operation) => attempt(() => operation.run(state, change)));
     if (change.dirty) await this.#write(state);
-    outcomes.forEach((outcome, index) => {
-      const operation = batch[index] as Operation;
-      if (outcome.ok) operation.resolve(outcome.value);
-      else operation.reject(outcome.error);
-    });
+    return outcomes;
   }
 
   /** The document as it is on disk now (re-read only if the file changed). */
