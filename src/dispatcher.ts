@@ -29,6 +29,11 @@ export interface DispatchPlan {
   missed: { count: number; exact: boolean; times: Date[] } | null;
   /** The latest due time: the next run time continues from it (`nextRunTimeAfter`). */
   latest: Date;
+  /**
+   * The next run time, when planning had to compute it anyway (`nextRunTimeAfter` then need not run);
+   * undefined otherwise.
+   */
+  next?: number | 'remove';
 }
 
 /**
@@ -89,6 +94,17 @@ export function planDispatch(record: TaskRecord, now: number, wokeAt: number = n
   // Lateness is judged from the moment the scheduler woke: time it spends dispatching a large burst is
   // its own, and must not turn the tail of the burst into misfires.
   const inGrace = (time: Date) => grace === null || wokeAt - time.getTime() <= grace;
+  if (record.trigger.countFireTimes !== undefined) {
+    // The usual case, a task dispatched on time: only `first` is due. Its successor, computed to tell, is then
+    // the next run time (the same as `nextRunTimeAfter` would compute).
+    const after = record.trigger.getNextFireTime(new Date(first), new Date(now));
+    if (after === null || after.getTime() > now) {
+      const latest = new Date(first);
+      const next = after === null ? 'remove' : after.getTime();
+      if (inGrace(latest)) return { runTimes: [latest], missed: null, latest, next };
+      return { runTimes: [], missed: { count: 1, exact: true, times: [latest] }, latest, next };
+    }
+  }
   if (record.coalesce && record.trigger.countFireTimes === undefined) {
     // Coalescing needs only the latest due time; counting the others matters only if it misfired.
     const latest = recentFireTimes(record.trigger, first, now, 1)[0] ?? new Date(first);

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { type RunContext, runStorage } from './context.js';
 import { TimeoutError } from './errors.js';
 import type { EventHub } from './events.js';
-import type { Executor } from './executors/executor.js';
+import { type Executor, isPromiseLike } from './executors/executor.js';
 import type { RetryPolicy, TaskRecord } from './store.js';
 
 /** Everything one run needs. */
@@ -21,85 +21,147 @@ export interface RunRequest {
   shutdown: AbortWatch;
 }
 
-/** How a run ended. */
-export type RunOutcome = { ok: true; result: unknown } | { ok: false; error: unknown };
-
 /** The delay before retry number `attempt` (1-based) under `policy`. */
 export function retryDelay(policy: RetryPolicy, attempt: number): number {
   const grown = Math.min(policy.maxDelayMs, policy.delayMs * policy.backoff ** (attempt - 1));
   return Math.round(policy.jitter ? Math.random() * grown : grown);
 }
 
-/** Executes a run to its end (with retries); never rejects: failures become `task:error` events. */
-export async function executeRun(request: RunRequest): Promise<RunOutcome> {
-  const { record, store, scheduledRunTime, events } = request;
-  const shutdownSignal = request.shutdown.signal;
-  // The task's child logger is built only when something logs (most runs never do).
-  let taskLogger: Logger | undefined;
-  const logger = () => {
-    taskLogger ??= request.logger.child({ taskId: record.id });
-    return taskLogger;
-  };
-  const maxAttempts = 1 + (record.retries?.max ?? 0);
-  for (let attempt = 1; ; attempt++) {
-    const started = performance.now();
+/**
+ * Executes a run to its end (with retries); never throws or rejects: failures become `task:error` events.
+ * A run whose function returns synchronously (and needs no retry) has ended when this returns undefined, and
+ * no promise was made for it; otherwise the returned promise settles when the run has ended.
+ */
+export function executeRun(request: RunRequest): Promise<void> | undefined {
+  return new RunExecution(request).attempt(1);
+}
+
+/** One run's attempts, and the task's child logger, built only if something logs (most runs never do). */
+class RunExecution {
+  readonly request: RunRequest;
+  #logger: Logger | undefined;
+
+  constructor(request: RunRequest) {
+    this.request = request;
+  }
+
+  /** The logger bound to the task id. */
+  get logger(): Logger {
+    this.#logger ??= this.request.logger.child({ taskId: this.request.record.id });
+    return this.#logger;
+  }
+
+  /** Attempt number `attempt` and, if it fails, the retries after it. */
+  attempt(attempt: number): Promise<void> | undefined {
+    const { events } = this.request;
+    const started = events.has('task:executed') ? performance.now() : 0;
+    let result: unknown;
     try {
-      const result = await executeAttempt(request, attempt, logger);
-      events.emit('task:executed', {
-        taskId: record.id,
-        store,
-        scheduledRunTime,
-        result,
-        durationMs: performance.now() - started,
-      });
-      return { ok: true, result };
+      result = startAttempt(this, attempt);
     } catch (error) {
-      if (attempt < maxAttempts && !shutdownSignal.aborted) {
-        const delayMs = retryDelay(record.retries as RetryPolicy, attempt);
-        logger().warn({ err: error, attempt, delayMs }, `task '${record.id}' failed, retrying`);
-        events.emit('task:retry', { taskId: record.id, store, scheduledRunTime, error, attempt, delayMs });
-        if (await sleep(delayMs, shutdownSignal)) continue;
-      }
-      logger().error(
-        { err: error, attempt, scheduledRunTime: scheduledRunTime.toISOString() },
-        `task '${record.id}' run scheduled for ${scheduledRunTime.toISOString()} failed`,
-      );
-      events.emit('task:error', { taskId: record.id, store, scheduledRunTime, error, attempt });
-      return { ok: false, error };
+      return this.#failed(attempt, error);
     }
+    if (!isPromiseLike(result)) {
+      this.#succeeded(result, started);
+      return undefined;
+    }
+    return Promise.resolve(result).then(
+      (value) => this.#succeeded(value, started),
+      (error: unknown) => this.#failed(attempt, error),
+    );
+  }
+
+  #succeeded(result: unknown, started: number): void {
+    const { events, record } = this.request;
+    if (!events.has('task:executed')) return;
+    events.emit('task:executed', {
+      taskId: record.id,
+      store: this.request.store,
+      scheduledRunTime: this.request.scheduledRunTime,
+      result,
+      durationMs: performance.now() - started,
+    });
+  }
+
+  /** Retries after the policy's delay if attempts are left (and no shutdown aborted the run); else reports. */
+  #failed(attempt: number, error: unknown): Promise<void> | undefined {
+    const { record, store, scheduledRunTime, events } = this.request;
+    const shutdownSignal = this.request.shutdown.signal;
+    if (attempt < 1 + (record.retries?.max ?? 0) && !shutdownSignal.aborted) {
+      const delayMs = retryDelay(record.retries as RetryPolicy, attempt);
+      this.logger.warn({ err: error, attempt, delayMs }, `task '${record.id}' failed, retrying`);
+      events.emit('task:retry', { taskId: record.id, store, scheduledRunTime, error, attempt, delayMs });
+      return sleep(delayMs, shutdownSignal).then((slept) =>
+        slept ? this.attempt(attempt + 1) : this.#reportFailure(attempt, error),
+      );
+    }
+    this.#reportFailure(attempt, error);
+    return undefined;
+  }
+
+  /** The run's last attempt failed: log and emit `task:error`. */
+  #reportFailure(attempt: number, error: unknown): void {
+    const { record, store, scheduledRunTime, events } = this.request;
+    this.logger.error(
+      { err: error, attempt, scheduledRunTime: scheduledRunTime.toISOString() },
+      `task '${record.id}' run scheduled for ${scheduledRunTime.toISOString()} failed`,
+    );
+    events.emit('task:error', { taskId: record.id, store, scheduledRunTime, error, attempt });
   }
 }
 
-/** One attempt: settles with the task's result, or rejects with its error, `TimeoutError` or the abort reason. */
-async function executeAttempt(request: RunRequest, attempt: number, logger: () => Logger): Promise<unknown> {
+/** What `currentRun()` returns inside one attempt. */
+class AttemptContext implements RunContext {
+  readonly taskId: string;
+  readonly scheduledRunTime: Date;
+  readonly attempt: number;
+  readonly signal: AbortSignal;
+  readonly #run: RunExecution;
+
+  constructor(run: RunExecution, attempt: number, signal: AbortSignal) {
+    this.taskId = run.request.record.id;
+    this.scheduledRunTime = run.request.scheduledRunTime;
+    this.attempt = attempt;
+    this.signal = signal;
+    this.#run = run;
+  }
+
+  get logger(): Logger {
+    return this.#run.logger;
+  }
+}
+
+/**
+ * Starts one attempt: returns the task's result if it came synchronously, or a promise that settles with it,
+ * or rejects with its error, `TimeoutError` or the abort reason; throws a synchronous failure.
+ */
+function startAttempt(run: RunExecution, attempt: number): unknown {
+  const { request } = run;
   const { record } = request;
   // Without a timeout, the run's signal is the scheduler's shutdown signal itself: no per-run controller,
   // listener or timer on the hot path of a burst.
   const abort =
     record.timeout === null ? request.shutdown : timeoutAbort(request.shutdown, record.id, record.timeout);
-  let runLogger: Logger | undefined;
-  const context: RunContext = {
-    taskId: record.id,
-    scheduledRunTime: request.scheduledRunTime,
-    attempt,
-    signal: abort.signal,
-    get logger() {
-      runLogger ??= logger();
-      return runLogger;
-    },
-  };
+  const context = new AttemptContext(run, attempt, abort.signal);
+  let execution: unknown;
   try {
-    const execution = request.executor.execute({
+    execution = request.executor.execute({
       taskId: record.id,
       fn: record.fn,
       args: record.args,
       signal: abort.signal,
-      invoke: async () => runStorage.run(context, () => request.call(context)),
+      invoke: () => runStorage.run(context, request.call, context),
     });
-    return await abort.race(execution);
-  } finally {
+  } catch (error) {
     abort.dispose?.();
+    throw error;
   }
+  if (!isPromiseLike(execution)) {
+    abort.dispose?.();
+    return execution;
+  }
+  const raced = abort.race(Promise.resolve(execution));
+  return abort.dispose === undefined ? raced : raced.finally(abort.dispose);
 }
 
 /** An abort signal, and a way to stop waiting for work when it aborts. */

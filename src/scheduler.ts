@@ -21,8 +21,9 @@ import { LifecycleTask } from './lifecycle.js';
 import type { FileLock } from './lock.js';
 import { FunctionResolver, isGeneratorFunction } from './references.js';
 import { executeRun, watchAbort } from './run.js';
+import { LocalRunCounts } from './run-counts.js';
 import type { StoreContext, TaskFunction, TaskRecord, TaskRelease, TaskStore } from './store.js';
-import { compareTaskRecords } from './store.js';
+import { compareTaskRecords, isSharedStore } from './store.js';
 import {
   applyTaskChanges,
   buildTaskRecord,
@@ -109,10 +110,13 @@ interface PendingTask {
   explicitNextRunTime: boolean;
 }
 
-/** A run in progress. */
+/** A run in progress that did not end synchronously. */
 interface ActiveRun {
   taskId: string;
   store: string;
+  /** Its run slot in a shared store; null when the run is counted in `#localRuns`. */
+  slotId: string | null;
+  /** Settles when the run has ended and its slot is free. */
   promise: Promise<unknown>;
 }
 
@@ -152,8 +156,10 @@ export class Scheduler implements TaskActions {
   #lifecycles = new Map<string, LifecycleTask>();
   /** Numbers this scheduler's runs. */
   #runSequence = 0;
-  /** Runs in progress, by run id. */
-  #runs = new Map<string, ActiveRun>();
+  /** Runs in progress that did not end synchronously, by run number. */
+  #runs = new Map<number, ActiveRun>();
+  /** Runs in progress per task of the stores that are not shared. */
+  readonly #localRuns = new LocalRunCounts();
   /** Tail of the queue that serialises store changes and wake-ups within this process. */
   #queue: Promise<unknown> = Promise.resolve();
   /** True while a wake-up is queued or running; further requests only set `#dispatchAgain`. */
@@ -235,12 +241,21 @@ export class Scheduler implements TaskActions {
     });
     this.#shutdownController = new AbortController();
     this.#shutdownWatch = watchAbort(this.#shutdownController);
+    // What started, so that a failed start closes only that (never a store another scheduler has open).
+    const stores = new Map<string, TaskStore>();
+    const executors = new Map<string, Executor>();
     try {
-      for (const [alias, store] of this.#stores) await store.start(this.#storeContext(alias));
-      for (const [alias, executor] of this.#executors) await executor.start({ logger: this.logger, alias });
+      for (const [alias, store] of this.#stores) {
+        await store.start(this.#storeContext(alias));
+        stores.set(alias, store);
+      }
+      for (const [alias, executor] of this.#executors) {
+        await executor.start({ logger: this.logger, alias });
+        executors.set(alias, executor);
+      }
       await this.#writePendingTasks();
     } catch (error) {
-      await this.#closeAll(false);
+      await this.#close(executors, stores, false);
       this.#state = 'stopped';
       throw error;
     } finally {
@@ -610,8 +625,9 @@ export class Scheduler implements TaskActions {
   }
 
   /**
-   * Acquires the due tasks of one store in batches; plans and starts their runs first, then computes their
-   * next run times (cron math never delays a run), and releases them. Returns how many it acquired.
+   * Acquires the due tasks of one store in batches; plans and starts their runs first, then computes the
+   * next run times that planning did not (cron math never delays a run), and releases them. Returns how many
+   * it acquired.
    */
   async #dispatchStore(alias: string, store: TaskStore, wokeAt: number): Promise<number> {
     let acquired = 0;
@@ -627,7 +643,7 @@ export class Scheduler implements TaskActions {
       acquired += due.length;
       const releases: TaskRelease[] = [];
       const planned: Array<{ record: TaskRecord; latest: Date }> = [];
-      const submissions: Promise<void>[] = [];
+      const claims: Promise<void>[] = [];
       for (const record of due) {
         const resolvable = this.#resolver.resolveSync(record.fn) !== undefined;
         if (!resolvable && (await this.#isUnresolvable(alias, record))) {
@@ -648,10 +664,14 @@ export class Scheduler implements TaskActions {
             scheduledRunTimes: plan.missed.times,
           });
         }
-        for (const time of plan.runTimes) submissions.push(this.#submitRun(alias, store, record, time));
-        planned.push({ record, latest: plan.latest });
+        for (const time of plan.runTimes) {
+          const claim = this.#submitRun(alias, store, record, time);
+          if (claim !== undefined) claims.push(claim);
+        }
+        if (plan.next !== undefined) releases.push({ id: record.id, nextRunTime: plan.next });
+        else planned.push({ record, latest: plan.latest });
       }
-      await Promise.allSettled(submissions);
+      if (claims.length > 0) await Promise.allSettled(claims);
       for (const { record, latest } of planned) {
         const next = this.#plan(alias, record, () => nextRunTimeAfter(record.trigger, latest, now));
         releases.push({ id: record.id, nextRunTime: next });
@@ -719,79 +739,125 @@ export class Scheduler implements TaskActions {
     }
   }
 
-  /** Claims a run slot (honouring `maxInstances` across schedulers) and starts the run. */
-  async #submitRun(
+  /**
+   * Claims a run slot and starts the run, or reports it skipped at `maxInstances`. For a store only this
+   * scheduler uses, the slot is counted here and the run starts before this returns (a burst starts without
+   * a promise hop per run); a shared store claims the slot itself (so `maxInstances` holds across
+   * schedulers), and the returned promise settles once the run has started or been skipped.
+   */
+  #submitRun(
     alias: string,
     store: TaskStore,
     record: TaskRecord,
     scheduledRunTime: Date,
-  ): Promise<void> {
-    // Unique across every scheduler sharing a store, since schedulerId is; cheaper than a UUID per run.
-    const runId = `${this.schedulerId}:${++this.#runSequence}`;
-    let claimed: boolean;
-    try {
-      claimed = await store.claimRunSlot({
-        taskId: record.id,
-        runId,
-        owner: this.schedulerId,
-        expiresAt: Date.now() + RUN_LEASE_MS,
-        maxInstances: record.maxInstances,
-      });
-    } catch (error) {
-      this.#reportTaskError(
-        alias,
-        record.id,
-        scheduledRunTime,
-        error,
-        `task '${record.id}': claiming a run slot failed`,
-      );
-      return;
+  ): Promise<void> | undefined {
+    if (!isSharedStore(store)) {
+      if (this.#localRuns.running(alias, record.id) < record.maxInstances) {
+        this.#startRun(alias, store, record, scheduledRunTime, null);
+      } else {
+        this.#skipRun(alias, record, scheduledRunTime);
+      }
+      return undefined;
     }
-    if (!claimed) {
-      this.logger.warn(
-        { taskId: record.id, scheduledRunTime },
-        `task '${record.id}' skipped: maxInstances reached`,
-      );
-      this.#events.emit('task:max-instances', { taskId: record.id, store: alias, scheduledRunTime });
-      return;
+    // Unique across every scheduler sharing a store, since schedulerId is; cheaper than a UUID per run.
+    const slotId = `${this.schedulerId}:${++this.#runSequence}`;
+    const claim = {
+      taskId: record.id,
+      runId: slotId,
+      owner: this.schedulerId,
+      expiresAt: Date.now() + RUN_LEASE_MS,
+      maxInstances: record.maxInstances,
+    };
+    return store.claimRunSlot(claim).then(
+      (claimed) => {
+        if (claimed) this.#startRun(alias, store, record, scheduledRunTime, slotId);
+        else this.#skipRun(alias, record, scheduledRunTime);
+      },
+      (error: unknown) => {
+        const message = `task '${record.id}': claiming a run slot failed`;
+        this.#reportTaskError(alias, record.id, scheduledRunTime, error, message);
+      },
+    );
+  }
+
+  /** Reports a run not started because `maxInstances` runs of its task are in progress. */
+  #skipRun(alias: string, record: TaskRecord, scheduledRunTime: Date): void {
+    this.logger.warn(
+      { taskId: record.id, scheduledRunTime },
+      `task '${record.id}' skipped: maxInstances reached`,
+    );
+    this.#events.emit('task:max-instances', { taskId: record.id, store: alias, scheduledRunTime });
+  }
+
+  /**
+   * Starts a run that holds a slot: `slotId` in a shared store; null for a store only this scheduler uses,
+   * whose runs are counted in `#localRuns`. A run that ended synchronously is done with here (it was never
+   * counted: nothing else ran meanwhile); any other is counted and kept in `#runs` until its end is handled.
+   */
+  #startRun(
+    alias: string,
+    store: TaskStore,
+    record: TaskRecord,
+    scheduledRunTime: Date,
+    slotId: string | null,
+  ): void {
+    if (this.#events.has('task:submitted')) {
+      this.#events.emit('task:submitted', { taskId: record.id, store: alias, scheduledRunTime });
     }
     const executor = this.#executors.get(record.executor);
-    this.#events.emit('task:submitted', { taskId: record.id, store: alias, scheduledRunTime });
-    const lifecycle = this.#lifecycles.get(taskKey(alias, record.id));
-    const call = lifecycle !== undefined ? lifecycleCall(lifecycle) : this.#plainCall(record);
-    const promise = (async () => {
-      try {
-        if (executor === undefined) throw new ExecutorLookupError(record.executor);
-        await executeRun({
-          record,
-          store: alias,
-          scheduledRunTime,
-          executor,
-          events: this.#events,
-          logger: this.logger,
-          call,
-          shutdown: this.#shutdownWatch,
-        });
-      } catch (error) {
-        this.logger.error({ err: error, taskId: record.id }, `task '${record.id}' could not run`);
-        this.#events.emit('task:error', {
-          taskId: record.id,
-          store: alias,
-          scheduledRunTime,
-          error,
-          attempt: 1,
-        });
-      } finally {
-        this.#runs.delete(runId);
-        await store
-          .releaseRunSlot(runId)
-          .catch((error: unknown) => this.logger.error({ err: error }, 'releasing a run slot failed'));
-        if (lifecycle?.finished) await this.#endLifecycleTask(alias, store, record.id, lifecycle);
-        if (this.#runs.size === 0) this.#stopRenewal();
-      }
-    })();
-    this.#runs.set(runId, { taskId: record.id, store: alias, promise });
-    if (store.shared) this.#startRenewal();
+    const lifecycle =
+      this.#lifecycles.size === 0 ? undefined : this.#lifecycles.get(taskKey(alias, record.id));
+    let ended: Promise<void> | undefined;
+    if (executor === undefined) {
+      const error = new ExecutorLookupError(record.executor);
+      this.logger.error({ err: error, taskId: record.id }, `task '${record.id}' could not run`);
+      this.#events.emit('task:error', {
+        taskId: record.id,
+        store: alias,
+        scheduledRunTime,
+        error,
+        attempt: 1,
+      });
+    } else {
+      ended = executeRun({
+        record,
+        store: alias,
+        scheduledRunTime,
+        executor,
+        events: this.#events,
+        logger: this.logger,
+        call: lifecycle !== undefined ? lifecycleCall(lifecycle) : this.#plainCall(record),
+        shutdown: this.#shutdownWatch,
+      });
+    }
+    if (ended === undefined && slotId === null) return;
+    if (slotId === null) this.#localRuns.add(alias, record.id);
+    const runId = ++this.#runSequence;
+    const promise = (ended ?? Promise.resolve()).then(() =>
+      this.#endRun(runId, alias, store, record.id, slotId, lifecycle),
+    );
+    this.#runs.set(runId, { taskId: record.id, store: alias, slotId, promise });
+    if (slotId !== null) this.#startRenewal();
+  }
+
+  /** After a run kept in `#runs` ended: frees its slot, and removes a lifecycle task whose generator returned. */
+  async #endRun(
+    runId: number,
+    alias: string,
+    store: TaskStore,
+    taskId: string,
+    slotId: string | null,
+    lifecycle: LifecycleTask | undefined,
+  ): Promise<void> {
+    this.#runs.delete(runId);
+    if (slotId === null) this.#localRuns.release(alias, taskId);
+    else if (isSharedStore(store)) {
+      await store
+        .releaseRunSlot(slotId)
+        .catch((error: unknown) => this.logger.error({ err: error }, 'releasing a run slot failed'));
+    }
+    if (lifecycle?.finished) await this.#endLifecycleTask(alias, store, taskId, lifecycle);
+    if (this.#runs.size === 0) this.#stopRenewal();
   }
 
   /** The per-attempt call of a plain task: resolve its function (importing module references once), call it. */
@@ -1091,12 +1157,21 @@ export class Scheduler implements TaskActions {
   async #closeAll(wait: boolean): Promise<void> {
     this.#stopRenewal();
     await this.#locks?.stop();
-    for (const [alias, executor] of this.#executors) {
+    await this.#close(this.#executors, this.#stores, wait);
+  }
+
+  /** Shuts these executors down and closes these stores; failures are logged. */
+  async #close(
+    executors: Map<string, Executor>,
+    stores: Map<string, TaskStore>,
+    wait: boolean,
+  ): Promise<void> {
+    for (const [alias, executor] of executors) {
       await executor
         .shutdown({ wait })
         .catch((error) => this.logger.error({ err: error, executor: alias }, 'executor shutdown failed'));
     }
-    for (const [alias, store] of this.#stores) {
+    for (const [alias, store] of stores) {
       await store
         .close()
         .catch((error) => this.logger.error({ err: error, store: alias }, 'store close failed'));
@@ -1113,16 +1188,17 @@ export class Scheduler implements TaskActions {
     if (this.#renewal !== undefined) return;
     this.#renewal = setInterval(() => {
       const byStore = new Map<string, string[]>();
-      for (const [runId, run] of this.#runs) {
-        const runIds = byStore.get(run.store);
-        if (runIds === undefined) byStore.set(run.store, [runId]);
-        else runIds.push(runId);
+      for (const run of this.#runs.values()) {
+        if (run.slotId === null) continue;
+        const slotIds = byStore.get(run.store);
+        if (slotIds === undefined) byStore.set(run.store, [run.slotId]);
+        else slotIds.push(run.slotId);
       }
-      for (const [alias, runIds] of byStore) {
+      for (const [alias, slotIds] of byStore) {
         const store = this.#stores.get(alias);
-        if (store?.shared) {
+        if (store !== undefined && isSharedStore(store)) {
           store
-            .renewRunSlots(this.schedulerId, runIds, Date.now() + RUN_LEASE_MS)
+            .renewRunSlots(this.schedulerId, slotIds, Date.now() + RUN_LEASE_MS)
             .catch((error: unknown) =>
               this.logger.error({ err: error, store: alias }, 'renewing run slots failed'),
             );
@@ -1215,12 +1291,16 @@ const STORE_METHODS = [
   'acquireDueTasks',
   'releaseTasks',
   'earliestWakeup',
-  'claimRunSlot',
 ] as const;
+/** What a shared store has besides. */
+const RUN_SLOT_METHODS = ['claimRunSlot', 'renewRunSlots', 'releaseRunSlot'] as const;
 const EXECUTOR_METHODS = ['start', 'shutdown', 'execute'] as const;
 
 function checkStore(alias: string, store: unknown): TaskStore {
   checkShape(`stores.${alias}`, store, 'a TaskStore', STORE_METHODS);
+  if ((store as TaskStore).shared) {
+    checkShape(`stores.${alias}`, store, 'a shared TaskStore (it has no run slots)', RUN_SLOT_METHODS);
+  }
   return store as TaskStore;
 }
 

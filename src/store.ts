@@ -5,8 +5,9 @@
  * Two kinds of lease make sharing a store between schedulers safe:
  * - a *task lease*: `acquireDueTasks` claims due tasks for one owner until `releaseTasks` hands them back
  *   with their new next run time, so each due run is dispatched by exactly one scheduler;
- * - a *run slot*: each run in progress holds one (`claimRunSlot`), renewed while it runs, so that
- *   `maxInstances` counts runs across every scheduler sharing the store. A dead scheduler's leases expire.
+ * - a *run slot*: in a shared store, each run in progress holds one (`claimRunSlot`), renewed while it runs,
+ *   so that `maxInstances` counts runs across every scheduler sharing the store. A dead scheduler's leases
+ *   expire. A store that is not shared has one scheduler, which counts its runs itself.
  */
 import type { Logger } from 'pino';
 import type { Trigger } from './triggers/trigger.js';
@@ -73,16 +74,13 @@ export interface AcquireOptions {
   limit: number;
 }
 
-/** Arguments of `TaskStore.claimRunSlot`. */
+/** Arguments of `RunSlots.claimRunSlot`. */
 export interface RunSlotClaim {
   taskId: string;
   /** Unique id of the run. */
   runId: string;
   owner: string;
-  /**
-   * Epoch ms after which the slot no longer counts unless renewed. Only shared stores honour it (the
-   * scheduler renews slots only there); a non-shared store counts a slot until it is released.
-   */
+  /** Epoch ms after which the slot no longer counts unless its owner renews it. */
   expiresAt: number;
   /** The task's `maxInstances`: claim only if fewer live slots exist. */
   maxInstances: number;
@@ -101,11 +99,27 @@ export interface StoreContext {
   reportBrokenRecord(taskId: string, error: Error): void;
 }
 
-/** A place tasks live. Every method is async; a store validates nothing a scheduler already validated. */
-export interface TaskStore {
+/** The run slots of a shared store: `maxInstances` counted across every scheduler that shares it. */
+export interface RunSlots {
+  /** Takes a run slot if the task has fewer than `maxInstances` live slots; false otherwise. */
+  claimRunSlot(claim: RunSlotClaim): Promise<boolean>;
+  /** Extends `owner`'s slots for these runs to `expiresAt`. */
+  renewRunSlots(owner: string, runIds: readonly string[], expiresAt: number): Promise<void>;
+  /** Frees a run slot (idempotent). */
+  releaseRunSlot(runId: string): Promise<void>;
+}
+
+/**
+ * A place tasks live. Every method is async; a store validates nothing a scheduler already validated.
+ * A shared store also keeps run slots (`RunSlots`); a store that is not shared need not.
+ */
+export interface TaskStore extends Partial<RunSlots> {
   /** True if records outlive the process: `fn` must then be a name or reference and `args` JSON. */
   readonly persistent: boolean;
-  /** True if several schedulers may use the store at once (run slots are then renewed while runs last). */
+  /**
+   * True if several schedulers may use the store at once: it then keeps run slots (`RunSlots`), renewed while
+   * runs last. False: one scheduler uses it at a time, and counts the runs in progress itself.
+   */
   readonly shared: boolean;
 
   /** Opens the store (creating files, tables…). A corrupt or foreign backing file is an error here. */
@@ -146,18 +160,19 @@ export interface TaskStore {
    */
   releaseTasks(owner: string, releases: readonly TaskRelease[]): Promise<void>;
 
-  /** Takes a run slot if the task has fewer than `maxInstances` live slots; false otherwise. */
-  claimRunSlot(claim: RunSlotClaim): Promise<boolean>;
-  /** Extends `owner`'s slots for these runs to `expiresAt`. */
-  renewRunSlots(owner: string, runIds: readonly string[], expiresAt: number): Promise<void>;
-  /** Frees a run slot (idempotent). */
-  releaseRunSlot(runId: string): Promise<void>;
-
   /**
    * Optional: calls `listener` when another process changed the store, so the scheduler re-arms its
    * timer without polling. Returns a function that stops watching.
    */
   watch?(listener: () => void): () => void;
+}
+
+/** A store that several schedulers may share, with its run slots. */
+export type SharedTaskStore = TaskStore & RunSlots;
+
+/** True for a shared store (which then has run slots: the scheduler checks that when it is given one). */
+export function isSharedStore(store: TaskStore): store is SharedTaskStore {
+  return store.shared;
 }
 
 /** Orders records as `getTasks` returns them: next run time ascending, paused (null) last, ties by id. */

@@ -1,9 +1,8 @@
-import { ConflictingIdError, TaskLookupError } from '../src/errors.js';
+import { ConflictingIdError, TaskLookupError, ValueError } from '../src/errors.js';
 import { MinHeap } from '../src/heap.js';
 import {
   type AcquireOptions,
   compareTaskRecords,
-  type RunSlotClaim,
   type StoreContext,
   type TaskRecord,
   type TaskRelease,
@@ -25,13 +24,6 @@ interface StoredTask {
   lease: { owner: string; expiresAt: number; held: boolean } | null;
 }
 
-/** A live run slot. */
-interface RunSlot {
-  taskId: string;
-  owner: string;
-  expiresAt: number;
-}
-
 /**
  * Keeps tasks in process memory: fast, holds any function (closures, lifecycle generators), gone at exit.
  * Due tasks come off a min-heap on next run time, so a wake-up costs O(due · log n), never a scan.
@@ -43,23 +35,34 @@ export class MemoryStore implements TaskStore {
   #tasks = new Map<string, StoredTask>();
   /** Unleased scheduled tasks by next run time; may hold stale entries (see `HeapEntry`). */
   #due = new MinHeap<HeapEntry>();
-  /** Live run slots by run id. */
-  #slots = new Map<string, RunSlot>();
   /** Ids of tasks under a task lease (out of the heap until released). */
   #leased = new Set<string>();
   /** Source of generations: never reused, so a heap entry of a removed task can never match a new one. */
   #lastGeneration = 0;
-  /** Number of run slots per task id. */
-  #slotsPerTask = new Map<string, number>();
 
   /** The alias the scheduler gave this store, for error messages. */
   #alias = 'default';
 
+  /** True between `start()` and `close()`. */
+  #open = false;
+
+  /**
+   * Opens the store for one scheduler. It is not shared (`maxInstances` is counted by the scheduler using
+   * it), so a store already open in another scheduler is a `ValueError`.
+   */
   async start(context: StoreContext): Promise<void> {
+    if (this.#open) {
+      throw new ValueError(
+        `MemoryStore '${context.alias}': this store is already open in a scheduler (as '${this.#alias}'); a MemoryStore serves one scheduler at a time`,
+      );
+    }
+    this.#open = true;
     this.#alias = context.alias;
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.#open = false;
+  }
 
   async addTask(record: TaskRecord, options: { replaceExisting: boolean }): Promise<void> {
     const existing = this.#tasks.get(record.id);
@@ -156,30 +159,6 @@ export class MemoryStore implements TaskStore {
       }
       this.#put({ ...stored.record, nextRunTime }, stored);
     }
-  }
-
-  async claimRunSlot({ taskId, runId, owner, expiresAt, maxInstances }: RunSlotClaim): Promise<boolean> {
-    const live = this.#slotsPerTask.get(taskId) ?? 0;
-    if (live >= maxInstances) return false;
-    this.#slots.set(runId, { taskId, owner, expiresAt });
-    this.#slotsPerTask.set(taskId, live + 1);
-    return true;
-  }
-
-  async renewRunSlots(owner: string, runIds: readonly string[], expiresAt: number): Promise<void> {
-    for (const runId of runIds) {
-      const slot = this.#slots.get(runId);
-      if (slot !== undefined && slot.owner === owner) slot.expiresAt = expiresAt;
-    }
-  }
-
-  async releaseRunSlot(runId: string): Promise<void> {
-    const slot = this.#slots.get(runId);
-    if (slot === undefined) return;
-    this.#slots.delete(runId);
-    const remaining = (this.#slotsPerTask.get(slot.taskId) ?? 1) - 1;
-    if (remaining > 0) this.#slotsPerTask.set(slot.taskId, remaining);
-    else this.#slotsPerTask.delete(slot.taskId);
   }
 
   /** Stores `record`, keeping a lease that is in force, and files it in the heap if it is scheduled and unleased. */

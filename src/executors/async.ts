@@ -1,6 +1,6 @@
 import { ValueError } from '../errors.js';
 import { describeValue } from '../time.js';
-import type { Execution, Executor, ExecutorContext } from './executor.js';
+import { type Execution, type Executor, type ExecutorContext, isPromiseLike } from './executor.js';
 
 /** Options of `AsyncExecutor`. */
 export interface AsyncExecutorOptions {
@@ -41,18 +41,52 @@ export class AsyncExecutor implements Executor {
     await new Promise<void>((resolve) => this.#idle.push(resolve));
   }
 
-  /** Executes now, or after a place frees up; an attempt whose signal aborts while it waits never runs. */
-  async execute(execution: Execution): Promise<unknown> {
-    if (this.#active >= this.concurrency) await this.#waitForPlace(execution.signal);
-    this.#active++;
-    try {
-      return await execution.invoke();
-    } finally {
-      this.#active--;
-      const next = this.#queue.shift();
-      if (next !== undefined) next();
-      else if (this.#active === 0) for (const resolve of this.#idle.splice(0)) resolve();
+  /**
+   * Executes now if a place is free (calling the function before returning, so a sync result comes back as
+   * is), or once a place is handed over to it; an attempt whose signal aborts while it waits never runs.
+   */
+  execute(execution: Execution): unknown {
+    if (this.#active >= this.concurrency) {
+      return this.#waitForPlace(execution.signal).then(() => this.#run(execution));
     }
+    this.#active++;
+    return this.#run(execution);
+  }
+
+  /** Runs an attempt in a place taken for it, and frees the place when the attempt returns or settles. */
+  #run(execution: Execution): unknown {
+    let result: unknown;
+    try {
+      result = execution.invoke();
+    } catch (error) {
+      this.#leave();
+      throw error;
+    }
+    if (!isPromiseLike(result)) {
+      this.#leave();
+      return result;
+    }
+    return Promise.resolve(result).then(
+      (value) => {
+        this.#leave();
+        return value;
+      },
+      (error: unknown) => {
+        this.#leave();
+        throw error;
+      },
+    );
+  }
+
+  /** Frees a place: hands it to the oldest waiting attempt, or tells `shutdown({ wait })` once all is done. */
+  #leave(): void {
+    const next = this.#queue.shift();
+    if (next !== undefined) {
+      next();
+      return;
+    }
+    this.#active--;
+    if (this.#active === 0) for (const resolve of this.#idle.splice(0)) resolve();
   }
 
   /** Waits in the queue; leaves it (rejecting with the abort reason) if `signal` aborts first. */

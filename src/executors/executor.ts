@@ -5,8 +5,11 @@ import type { TaskFunction } from '../store.js';
 /** One attempt of one run, handed to an executor. */
 export interface Execution {
   taskId: string;
-  /** Runs the task function in this process, inside its `currentRun()` context. */
-  invoke(): Promise<unknown>;
+  /**
+   * Runs the task function in this process, inside its `currentRun()` context: returns what the function
+   * returns (a value, or a promise of one), or throws what it throws.
+   */
+  invoke(): unknown;
   /** The stored function (a name or module reference for executors that run elsewhere). */
   fn: string | TaskFunction;
   args: readonly unknown[];
@@ -31,6 +34,20 @@ export interface Executor {
   start(context: ExecutorContext): Promise<void>;
   /** Stops taking work; with `wait`, resolves when accepted work has finished. */
   shutdown(options: { wait: boolean }): Promise<void>;
-  /** Executes one attempt and settles with the function's result or error. */
-  execute(execution: Execution): Promise<unknown>;
+  /**
+   * Executes one attempt: returns the function's result, or a promise that settles with its result or error;
+   * may throw the error of a function that failed synchronously. An executor that can start the attempt at once
+   * in this thread (an `AsyncExecutor` with a free place) calls it before returning, so a burst of runs starts
+   * without a promise hop per run.
+   */
+  execute(execution: Execution): unknown;
+}
+
+/** True for a promise or any other thenable (what `execute` and `invoke` may return for async work). */
+export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }

@@ -302,6 +302,10 @@ describe('bad input: a ValueError naming the bad value, for every option', () =>
     expect(() => new Scheduler({ stores: { default: {} as TaskStore } })).toThrow(
       /stores.default: .* is not a TaskStore/,
     );
+    const sharedWithoutSlots = Object.assign(new MemoryStore(), { shared: true });
+    expect(() => new Scheduler({ stores: { default: sharedWithoutSlots as unknown as TaskStore } })).toThrow(
+      /stores.default: .* is not a shared TaskStore \(it has no run slots\)/,
+    );
     expect(() => new Scheduler({ executors: { default: 1 as never } })).toThrow(
       /executors.default: 1 is not an Executor/,
     );
@@ -314,6 +318,23 @@ describe('bad input: a ValueError naming the bad value, for every option', () =>
     );
     expect(() => new Scheduler({ colour: 'blue' } as never)).toThrow(/unknown option 'colour'/);
     expect(() => new AsyncExecutor({ concurrency: 0 })).toThrow(/concurrency.*got 0/);
+  });
+
+  it('a MemoryStore serves one scheduler at a time (it keeps no run slots: its scheduler counts runs)', async () => {
+    const store = new MemoryStore();
+    const first = new Scheduler({ logger: silentLogger, stores: { default: store } });
+    const second = new Scheduler({ logger: silentLogger, stores: { jobs: store } });
+    await first.start();
+    await expect(second.start()).rejects.toThrow(
+      /MemoryStore 'jobs': this store is already open in a scheduler \(as 'default'\)/,
+    );
+    expect(second.running).toBe(false);
+    // The failed start closed nothing it had not opened: the store is still the first scheduler's.
+    await expect(second.start()).rejects.toThrow(/already open/);
+    await first.shutdown();
+    await second.start();
+    expect(second.running).toBe(true);
+    await second.shutdown();
   });
 
   it('a persistent store refuses closures and non-JSON args with SerializationError naming the task', async () => {

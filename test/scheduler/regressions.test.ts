@@ -42,14 +42,18 @@ describe('regressions (fake timers)', () => {
   });
 
   it('no scheduled time runs twice when a store fails to claim a run slot once', async () => {
-    class FlakyStore extends MemoryStore {
-      failures = 1;
-      override async claimRunSlot(claim: RunSlotClaim): Promise<boolean> {
-        if (claim.taskId === 'bad' && this.failures-- > 0) throw new Error('store hiccup');
-        return super.claimRunSlot(claim);
-      }
-    }
-    scheduler = new Scheduler({ logger: silentLogger, stores: { default: new FlakyStore() } });
+    // A shared store (run slots kept in the store) whose first claim for 'bad' fails.
+    let failures = 1;
+    const flaky = Object.assign(new MemoryStore(), {
+      shared: true,
+      async claimRunSlot(claim: RunSlotClaim): Promise<boolean> {
+        if (claim.taskId === 'bad' && failures-- > 0) throw new Error('store hiccup');
+        return true;
+      },
+      async renewRunSlots(): Promise<void> {},
+      async releaseRunSlot(): Promise<void> {},
+    });
+    scheduler = new Scheduler({ logger: silentLogger, stores: { default: flaky } });
     const seen = recordEvents(scheduler, 'task:executed', 'task:error');
     await scheduler.start();
     await scheduler.addTask(() => 'bad', {

@@ -133,6 +133,23 @@ describe('runs (fake timers)', () => {
     expect((await scheduler.getTask('now'))?.nextRunTime?.getTime()).toBe(T0 + 3_600_000);
   });
 
+  it('sync runs end inside their wake-up: each in its own currentRun, and a finished run frees its place at once', async () => {
+    const seen = recordEvents(scheduler, 'task:max-instances', 'task:executed');
+    const calls: string[] = [];
+    await scheduler.start();
+    for (const id of ['a', 'b']) {
+      await scheduler.addTask(() => calls.push(`${id}:${currentRun()?.taskId}:${currentRun()?.attempt}`), {
+        id,
+        trigger: new IntervalTrigger({ milliseconds: 100 }, { startAt: T0 + 100 }),
+      });
+    }
+    await vi.advanceTimersByTimeAsync(300);
+    expect(calls.sort()).toEqual(['a:a:1', 'a:a:1', 'a:a:1', 'b:b:1', 'b:b:1', 'b:b:1']);
+    expect(payloads(seen, 'task:max-instances')).toEqual([]);
+    expect(payloads(seen, 'task:executed').map((e) => e.result)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(currentRun()).toBeUndefined();
+  });
+
   it('AsyncExecutor concurrency queues runs beyond the limit', async () => {
     scheduler = new Scheduler({
       logger: silentLogger,

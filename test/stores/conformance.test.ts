@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConflictingIdError, SerializationError, TaskLookupError } from '../../src/errors.js';
 import { serializeTask } from '../../src/serialization.js';
-import type { StoreContext, TaskRecord, TaskStore } from '../../src/store.js';
+import type { SharedTaskStore, StoreContext, TaskRecord, TaskStore } from '../../src/store.js';
 import { CalendarIntervalTrigger } from '../../src/triggers/calendar-interval.js';
 import { AndTrigger, OrTrigger } from '../../src/triggers/combining.js';
 import { CronTrigger } from '../../src/triggers/cron.js';
@@ -333,51 +333,53 @@ describe.each(selectedStores())('$name store: the TaskStore contract', (kind) =>
     });
   });
 
-  describe('run slots', () => {
-    const claim = (runId: string, taskId: string, maxInstances: number, owner = 'A') =>
-      store.claimRunSlot({ taskId, runId, owner, expiresAt: Date.now() + 30_000, maxInstances });
+  // A store that is not shared (MemoryStore) has no run slots: its one scheduler counts its runs.
+  if (kind.shared) {
+    describe('shared store: run slots and leases', () => {
+      /** The store as the shared store it is. */
+      const slots = () => store as SharedTaskStore;
+      const claim = (runId: string, taskId: string, maxInstances: number, owner = 'A') =>
+        slots().claimRunSlot({ taskId, runId, owner, expiresAt: Date.now() + 30_000, maxInstances });
 
-    it('maxInstances is counted per task; a released slot frees its place; release is idempotent', async () => {
-      expect(await claim('r1', 'a', 2)).toBe(true);
-      expect(await claim('r2', 'a', 2, 'B')).toBe(true);
-      expect(await claim('r3', 'a', 2)).toBe(false);
-      expect(await claim('r4', 'b', 1)).toBe(true);
-      expect(await claim('r5', 'b', 1)).toBe(false);
-      await store.releaseRunSlot('r1');
-      await store.releaseRunSlot('r1');
-      await store.releaseRunSlot('never-claimed');
-      expect(await claim('r6', 'a', 2)).toBe(true);
-      expect(await claim('r7', 'a', 2)).toBe(false);
-    });
+      it('maxInstances is counted per task; a released slot frees its place; release is idempotent', async () => {
+        expect(await claim('r1', 'a', 2)).toBe(true);
+        expect(await claim('r2', 'a', 2, 'B')).toBe(true);
+        expect(await claim('r3', 'a', 2)).toBe(false);
+        expect(await claim('r4', 'b', 1)).toBe(true);
+        expect(await claim('r5', 'b', 1)).toBe(false);
+        await slots().releaseRunSlot('r1');
+        await slots().releaseRunSlot('r1');
+        await slots().releaseRunSlot('never-claimed');
+        expect(await claim('r6', 'a', 2)).toBe(true);
+        expect(await claim('r7', 'a', 2)).toBe(false);
+      });
 
-    if (kind.name !== 'memory') {
-      // Only shared stores renew slots (the scheduler renews them only there), so only their slots expire.
       it('shared store: an expired slot no longer counts; renewal by its owner extends it', async () => {
         const start = Date.now();
         vi.useFakeTimers({ toFake: ['Date'], now: start });
-        await store.claimRunSlot({
+        await slots().claimRunSlot({
           taskId: 'a',
           runId: 'short',
           owner: 'A',
           expiresAt: start + 1000,
           maxInstances: 1,
         });
-        await store.claimRunSlot({
+        await slots().claimRunSlot({
           taskId: 'b',
           runId: 'renewed',
           owner: 'A',
           expiresAt: start + 1000,
           maxInstances: 1,
         });
-        await store.claimRunSlot({
+        await slots().claimRunSlot({
           taskId: 'c',
           runId: 'foreign',
           owner: 'A',
           expiresAt: start + 1000,
           maxInstances: 1,
         });
-        await store.renewRunSlots('A', ['renewed'], start + 60_000);
-        await store.renewRunSlots('B', ['foreign'], start + 60_000);
+        await slots().renewRunSlots('A', ['renewed'], start + 60_000);
+        await slots().renewRunSlots('B', ['foreign'], start + 60_000);
         vi.setSystemTime(start + 999);
         expect(await claim('a2', 'a', 1)).toBe(false);
         vi.setSystemTime(start + 1000);
@@ -414,8 +416,8 @@ describe.each(selectedStores())('$name store: the TaskStore contract', (kind) =>
         const due = await store.acquireDueTasks({ owner: 'B', now: T0 + 1, leaseMs: 1000, limit: 10 });
         expect(due.map(plain)).toEqual([plain(makeRecord({ id: 'parked', nextRunTime: T0 }))]);
       });
-    }
-  });
+    });
+  }
 
   if (kind.persistent) {
     it("watch reports another instance's writes (another process) once, ignores the store's own, stops when asked", async () => {

@@ -34,6 +34,8 @@ export interface StoreKind {
   name: string;
   /** True for stores whose records outlive the process. */
   persistent: boolean;
+  /** True for stores several schedulers may share (they keep run slots). */
+  shared: boolean;
   /** Creates a fresh, empty backing. */
   setUp(): Promise<StoreBacking>;
 }
@@ -45,6 +47,7 @@ async function tempDir(): Promise<string> {
 const memory: StoreKind = {
   name: 'memory',
   persistent: false,
+  shared: false,
   async setUp() {
     const store = new MemoryStore();
     return { open: () => store, cleanUp: async () => {} };
@@ -54,6 +57,7 @@ const memory: StoreKind = {
 const file: StoreKind = {
   name: 'file',
   persistent: true,
+  shared: true,
   async setUp() {
     const dir = await tempDir();
     const path = join(dir, 'tasks.json');
@@ -78,6 +82,7 @@ const file: StoreKind = {
 const sqlite: StoreKind = {
   name: 'sqlite',
   persistent: true,
+  shared: true,
   async setUp() {
     const dir = await tempDir();
     const path = join(dir, 'tasks.db');

@@ -1,18 +1,18 @@
 // A process that dies holding task leases and run slots (SIGKILL) blocks nobody for longer than their expiry:
 // another process then acquires the tasks and claims slots again.
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TaskStore } from '../../src/store.js';
+import type { SharedTaskStore } from '../../src/store.js';
 import { type Child, killChild, spawnChild } from './children.js';
 import { makeRecord, recordingContext, type StoreBacking, selectedStores } from './harness.js';
 
 const LEASE_MS = 1500;
-const persistent = selectedStores().filter((kind) => kind.persistent);
+const persistent = selectedStores().filter((kind) => kind.persistent && kind.shared);
 
 describe.skipIf(persistent.length === 0).each(persistent)(
   '$name store: leases of a killed process',
   (kind) => {
     let backing: StoreBacking;
-    let store: TaskStore;
+    let store: SharedTaskStore;
     let holder: Child | undefined;
 
     afterEach(async () => {
@@ -23,7 +23,7 @@ describe.skipIf(persistent.length === 0).each(persistent)(
 
     it('are held until they expire, then another process takes the tasks and slots over', async () => {
       backing = await kind.setUp();
-      store = backing.open();
+      store = backing.open() as SharedTaskStore;
       await store.start(recordingContext().context);
       const due = Date.now() - 1000;
       for (const id of ['a', 'b'])

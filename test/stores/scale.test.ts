@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serializeTaskBody } from '../../src/serialization.js';
-import type { TaskStore } from '../../src/store.js';
 import { IntervalTrigger } from '../../src/triggers/interval.js';
 import type { TriggerSpec } from '../../src/triggers/trigger.js';
 import { FileStore } from '../../stores/file.js';
@@ -60,7 +59,7 @@ describe('SQLiteStore with 100,000 tasks', () => {
   const TOTAL = 100_000;
   const DUE = 1000;
   let path: string;
-  let store: TaskStore;
+  let store: SQLiteStore;
 
   beforeAll(async () => {
     path = join(dir, 'tasks.db');
