@@ -86,25 +86,27 @@ function recentFireTimes(trigger: Trigger, after: number, now: number, keep: num
 /**
  * Applies coalesce, misfire grace and the per-wake-up cap to a due task at `now` (`record.nextRunTime` must
  * be <= now); lateness is measured from `wokeAt`, the start of the wake-up. The next run time is left to
- * `nextRunTimeAfter`, so the runs can start before it is computed.
+ * `nextRunTimeAfter` (so the runs can start before it is computed), unless telling the due times apart
+ * computed it anyway (`next`).
  */
 export function planDispatch(record: TaskRecord, now: number, wokeAt: number = now): DispatchPlan {
   const first = record.nextRunTime as number;
   const grace = record.misfireGraceTime;
-  // Lateness is judged from the moment the scheduler woke: time it spends dispatching a large burst is
-  // its own, and must not turn the tail of the burst into misfires.
-  const inGrace = (time: Date) => grace === null || wokeAt - time.getTime() <= grace;
   if (record.trigger.countFireTimes !== undefined) {
     // The usual case, a task dispatched on time: only `first` is due. Its successor, computed to tell, is then
     // the next run time (the same as `nextRunTimeAfter` would compute).
-    const after = record.trigger.getNextFireTime(new Date(first), new Date(now));
+    const latest = new Date(first);
+    const after = record.trigger.getNextFireTime(latest, new Date(now));
     if (after === null || after.getTime() > now) {
-      const latest = new Date(first);
       const next = after === null ? 'remove' : after.getTime();
-      if (inGrace(latest)) return { runTimes: [latest], missed: null, latest, next };
+      if (grace === null || wokeAt - first <= grace)
+        return { runTimes: [latest], missed: null, latest, next };
       return { runTimes: [], missed: { count: 1, exact: true, times: [latest] }, latest, next };
     }
   }
+  // Lateness is judged from the moment the scheduler woke: time it spends dispatching a large burst is
+  // its own, and must not turn the tail of the burst into misfires.
+  const inGrace = (time: Date) => grace === null || wokeAt - time.getTime() <= grace;
   if (record.coalesce && record.trigger.countFireTimes === undefined) {
     // Coalescing needs only the latest due time; counting the others matters only if it misfired.
     const latest = recentFireTimes(record.trigger, first, now, 1)[0] ?? new Date(first);

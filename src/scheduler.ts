@@ -87,8 +87,8 @@ const RUN_LEASE_MS = 30_000;
 const UNRESOLVED_HOLD_MS = 60_000;
 /** The first retry delay after a store failed during a wake-up. */
 const FIRST_FAILURE_BACKOFF_MS = 1000;
-/** Due tasks acquired per store query. */
-const ACQUIRE_BATCH = 512;
+/** Due tasks acquired per store query: a burst of up to this many starts all its runs before any release. */
+const ACQUIRE_BATCH = 2048;
 
 const SCHEDULER_OPTION_KEYS = new Set([
   'stores',
@@ -1001,7 +1001,7 @@ export class Scheduler implements TaskActions {
   #afterRemoved(alias: string, id: string): void {
     const lifecycle = this.#detachLifecycle(alias, id);
     if (lifecycle !== undefined) void this.#closeLifecycle(lifecycle);
-    this.#events.emit('task:removed', { taskId: id, store: alias });
+    if (this.#events.has('task:removed')) this.#events.emit('task:removed', { taskId: id, store: alias });
   }
 
   /** Removes a lifecycle task whose generator ended, unless the task was replaced or removed meanwhile. */

@@ -36,7 +36,7 @@ export class DateTrigger implements Trigger {
    * (inside an `OrTrigger`, `previous` may be another child's fire time); else null.
    */
   getNextFireTime(previous: Date | null, _now: Date): Date | null {
-    return previous === null || previous < this.runAt ? this.runAt : null;
+    return previous === null || previous.getTime() < this.runAt.getTime() ? this.runAt : null;
   }
 
   /** The plain-JSON form. */
@@ -48,7 +48,8 @@ export class DateTrigger implements Trigger {
 
   /** Exactly one fire time: counted in closed form. */
   countFireTimes(from: Date, until: Date, keepRecent: number) {
-    const inside = this.runAt >= from && this.runAt <= until;
+    const at = this.runAt.getTime();
+    const inside = at >= from.getTime() && at <= until.getTime();
     return { count: inside ? 1 : 0, recent: inside && keepRecent > 0 ? [this.runAt] : [] };
   }
 }
