@@ -3,8 +3,8 @@ import type { Logger } from 'pino';
 import { type RunContext, runStorage } from './context.js';
 import { TimeoutError } from './errors.js';
 import type { EventHub } from './events.js';
-import { type Executor, isPromiseLike } from './executors/executor.js';
-import type { RetryPolicy, TaskRecord } from './store.js';
+import { type Execution, type Executor, isPromiseLike } from './executors/executor.js';
+import type { RetryPolicy, TaskFunction, TaskRecord } from './store.js';
 
 /** Everything one run needs. */
 export interface RunRequest {
@@ -131,6 +131,29 @@ class AttemptContext implements RunContext {
   }
 }
 
+/** One attempt as an executor gets it; `invoke()` calls the task inside the attempt's `currentRun()` context. */
+class AttemptExecution implements Execution {
+  readonly taskId: string;
+  readonly fn: string | TaskFunction;
+  readonly args: readonly unknown[];
+  readonly signal: AbortSignal;
+  readonly #context: AttemptContext;
+  readonly #call: (context: RunContext) => unknown;
+
+  constructor(record: TaskRecord, context: AttemptContext, call: (context: RunContext) => unknown) {
+    this.taskId = record.id;
+    this.fn = record.fn;
+    this.args = record.args;
+    this.signal = context.signal;
+    this.#context = context;
+    this.#call = call;
+  }
+
+  invoke(): unknown {
+    return runStorage.run(this.#context, this.#call, this.#context);
+  }
+}
+
 /**
  * Starts one attempt: returns the task's result if it came synchronously, or a promise that settles with it,
  * or rejects with its error, `TimeoutError` or the abort reason; throws a synchronous failure.
@@ -145,13 +168,7 @@ function startAttempt(run: RunExecution, attempt: number): unknown {
   const context = new AttemptContext(run, attempt, abort.signal);
   let execution: unknown;
   try {
-    execution = request.executor.execute({
-      taskId: record.id,
-      fn: record.fn,
-      args: record.args,
-      signal: abort.signal,
-      invoke: () => runStorage.run(context, request.call, context),
-    });
+    execution = request.executor.execute(new AttemptExecution(record, context, request.call));
   } catch (error) {
     abort.dispose?.();
     throw error;
