@@ -53,15 +53,16 @@ class RunExecution {
 
   /** Attempt number `attempt` and, if it fails, the retries after it. */
   attempt(attempt: number): Promise<void> | undefined {
-    const { events } = this.request;
-    const started = events.has('task:executed') ? performance.now() : 0;
+    const started = performance.now();
     let result: unknown;
+    let async: boolean;
     try {
       result = startAttempt(this, attempt);
+      async = isPromiseLike(result);
     } catch (error) {
       return this.#failed(attempt, error);
     }
-    if (!isPromiseLike(result)) {
+    if (!async) {
       this.#succeeded(result, started);
       return undefined;
     }
@@ -74,6 +75,7 @@ class RunExecution {
   #succeeded(result: unknown, started: number): void {
     const { events, record } = this.request;
     if (!events.has('task:executed')) return;
+    // Listeners are isolated by the hub: emitting never throws.
     events.emit('task:executed', {
       taskId: record.id,
       store: this.request.store,
@@ -89,7 +91,7 @@ class RunExecution {
     const shutdownSignal = this.request.shutdown.signal;
     if (attempt < 1 + (record.retries?.max ?? 0) && !shutdownSignal.aborted) {
       const delayMs = retryDelay(record.retries as RetryPolicy, attempt);
-      this.logger.warn({ err: error, attempt, delayMs }, `task '${record.id}' failed, retrying`);
+      this.#log('warn', { err: error, attempt, delayMs }, `task '${record.id}' failed, retrying`);
       events.emit('task:retry', { taskId: record.id, store, scheduledRunTime, error, attempt, delayMs });
       return sleep(delayMs, shutdownSignal).then((slept) =>
         slept ? this.attempt(attempt + 1) : this.#reportFailure(attempt, error),
@@ -102,11 +104,24 @@ class RunExecution {
   /** The run's last attempt failed: log and emit `task:error`. */
   #reportFailure(attempt: number, error: unknown): void {
     const { record, store, scheduledRunTime, events } = this.request;
-    this.logger.error(
+    this.#log(
+      'error',
       { err: error, attempt, scheduledRunTime: scheduledRunTime.toISOString() },
       `task '${record.id}' run scheduled for ${scheduledRunTime.toISOString()} failed`,
     );
     events.emit('task:error', { taskId: record.id, store, scheduledRunTime, error, attempt });
+  }
+
+  /**
+   * Logs a failure. The scheduler's logger cannot throw on an odd error (`withSafeErrorSerializer`), but a
+   * logger can fail for its own reasons: that must never abort the dispatch this run was started from.
+   */
+  #log(level: 'warn' | 'error', fields: Record<string, unknown>, message: string): void {
+    try {
+      this.logger[level](fields, message);
+    } catch {
+      // Nothing left to report it to.
+    }
   }
 }
 
@@ -137,20 +152,15 @@ class AttemptExecution implements Execution {
   readonly fn: string | TaskFunction;
   readonly args: readonly unknown[];
   readonly signal: AbortSignal;
-  readonly #context: AttemptContext;
-  readonly #call: (context: RunContext) => unknown;
+  /** Bound to this attempt, so an executor may pass it on by itself. */
+  readonly invoke: () => unknown;
 
   constructor(record: TaskRecord, context: AttemptContext, call: (context: RunContext) => unknown) {
     this.taskId = record.id;
     this.fn = record.fn;
     this.args = record.args;
     this.signal = context.signal;
-    this.#context = context;
-    this.#call = call;
-  }
-
-  invoke(): unknown {
-    return runStorage.run(this.#context, this.#call, this.#context);
+    this.invoke = () => runStorage.run(context, call, context);
   }
 }
 
@@ -167,13 +177,15 @@ function startAttempt(run: RunExecution, attempt: number): unknown {
     record.timeout === null ? request.shutdown : timeoutAbort(request.shutdown, record.id, record.timeout);
   const context = new AttemptContext(run, attempt, abort.signal);
   let execution: unknown;
+  let async: boolean;
   try {
     execution = request.executor.execute(new AttemptExecution(record, context, request.call));
+    async = isPromiseLike(execution);
   } catch (error) {
     abort.dispose?.();
     throw error;
   }
-  if (!isPromiseLike(execution)) {
+  if (!async) {
     abort.dispose?.();
     return execution;
   }

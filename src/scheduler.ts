@@ -19,6 +19,7 @@ import { AsyncExecutor } from './executors/async.js';
 import type { Executor } from './executors/executor.js';
 import { LifecycleTask } from './lifecycle.js';
 import type { FileLock } from './lock.js';
+import { withSafeErrorSerializer } from './log.js';
 import { FunctionResolver, isGeneratorFunction } from './references.js';
 import { executeRun, watchAbort } from './run.js';
 import { LocalRunCounts } from './run-counts.js';
@@ -138,7 +139,7 @@ export class Scheduler implements TaskActions {
   readonly schedulerId: string;
   /** The zone given to triggers that name none. */
   readonly timezone: string;
-  /** The logger every report goes to. */
+  /** The logger every report goes to: a child of the one given, whose `err` serializer never throws. */
   readonly logger: Logger;
   /** Stores by alias. */
   readonly #stores = new Map<string, TaskStore>();
@@ -196,7 +197,7 @@ export class Scheduler implements TaskActions {
       options.timezone === undefined
         ? systemTimezone()
         : parseTimezone(options.timezone, 'Scheduler: timezone');
-    this.logger = options.logger ?? defaultLogger();
+    this.logger = withSafeErrorSerializer(options.logger ?? defaultLogger());
     this.#defaults = parseTaskDefaults(options.taskDefaults);
     this.#resolver = new FunctionResolver(options.functions);
     this.#events = new EventHub(() => this.logger);
@@ -287,6 +288,8 @@ export class Scheduler implements TaskActions {
     const wait = options.wait ?? true;
     const timeoutMs =
       options.timeout === undefined ? null : parseDuration(options.timeout, 'shutdown: timeout');
+    // With a timeout, everything shutdown waits for (runs, lifecycle cleanups, executors) waits until then at most.
+    const deadline = timeoutMs === null ? null : Date.now() + timeoutMs;
     this.#state = 'stopping';
     this.#timer.cancel();
     for (const unwatch of this.#unwatch.splice(0)) unwatch();
@@ -297,10 +300,11 @@ export class Scheduler implements TaskActions {
     // Once runs were aborted, nothing more is awaited: a task that ignores its signal cannot hold shutdown.
     const waitForCleanup = wait && !this.#shutdownController.signal.aborted;
     for (const lifecycle of this.#lifecycles.values()) {
-      await lifecycle.close(waitForCleanup).catch((error) => this.#logLifecycleError(error));
+      const closed = lifecycle.close(waitForCleanup).catch((error) => this.#logLifecycleError(error));
+      await untilDeadline(closed, deadline);
     }
     this.#lifecycles.clear();
-    await this.#closeAll(waitForCleanup);
+    await this.#closeAll(waitForCleanup, deadline);
     this.#state = 'stopped';
     this.#paused = false;
     this.#events.emit('scheduler:shutdown', { schedulerId: this.schedulerId });
@@ -833,9 +837,11 @@ export class Scheduler implements TaskActions {
     if (ended === undefined && slotId === null) return;
     if (slotId === null) this.#localRuns.add(alias, record.id);
     const runId = ++this.#runSequence;
-    const promise = (ended ?? Promise.resolve()).then(() =>
-      this.#endRun(runId, alias, store, record.id, slotId, lifecycle),
-    );
+    // `executeRun` never rejects; should it ever, the run still ends (its slot freed) and nothing goes unhandled.
+    const end = () => this.#endRun(runId, alias, store, record.id, slotId, lifecycle);
+    const promise = (ended ?? Promise.resolve())
+      .then(end, end)
+      .catch((error: unknown) => this.logger.error({ err: error, taskId: record.id }, 'ending a run failed'));
     this.#runs.set(runId, { taskId: record.id, store: alias, slotId, promise });
     if (slotId !== null) this.#startRenewal();
   }
@@ -867,7 +873,6 @@ export class Scheduler implements TaskActions {
     return async () => (await this.#resolver.resolve(record.fn))(...record.args);
   }
 
-  /** Arms the timer at the earliest wake-up over all stores. */
   /**
    * Arms the timer at the earliest wake-up over all stores. A store that failed (to dispatch, or to answer)
    * is tried again after a backoff that doubles up to the timer cap, instead of at once.
@@ -1154,22 +1159,27 @@ export class Scheduler implements TaskActions {
     if (expired) this.#shutdownController.abort(new SchedulerNotRunningError());
   }
 
-  async #closeAll(wait: boolean): Promise<void> {
+  async #closeAll(wait: boolean, deadline: number | null = null): Promise<void> {
     this.#stopRenewal();
     await this.#locks?.stop();
-    await this.#close(this.#executors, this.#stores, wait);
+    await this.#close(this.#executors, this.#stores, wait, deadline);
   }
 
-  /** Shuts these executors down and closes these stores; failures are logged. */
+  /**
+   * Shuts these executors down (with `wait`, until `deadline` at most: work a timed-out attempt left behind
+   * cannot hold shutdown past its timeout) and closes these stores; failures are logged.
+   */
   async #close(
     executors: Map<string, Executor>,
     stores: Map<string, TaskStore>,
     wait: boolean,
+    deadline: number | null = null,
   ): Promise<void> {
     for (const [alias, executor] of executors) {
-      await executor
+      const stopped = executor
         .shutdown({ wait })
         .catch((error) => this.logger.error({ err: error, executor: alias }, 'executor shutdown failed'));
+      await untilDeadline(stopped, deadline);
     }
     for (const [alias, store] of stores) {
       await store
@@ -1251,6 +1261,20 @@ export class Scheduler implements TaskActions {
     if (executor === undefined) throw new ExecutorLookupError(alias);
     return executor;
   }
+}
+
+/** Settles when `work` settles, or at `deadline` (epoch ms) if that comes first; null: no deadline. */
+async function untilDeadline(work: Promise<unknown>, deadline: number | null): Promise<void> {
+  if (deadline === null) {
+    await work;
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+  });
+  await Promise.race([work, expired]);
+  clearTimeout(timer);
 }
 
 /** True for a trigger that fires only at shutdown. */

@@ -1,4 +1,4 @@
-/** One timer to the next wake-up: safe past setTimeout's 2^31-1 ms limit, and never early. */
+/** One timer to the next wake-up: safe past setTimeout's 2^31-1 ms limit, never early, and late by well under 1 ms. */
 import { MAX_TIMER_DELAY_MS } from './time.js';
 
 /**
@@ -7,14 +7,25 @@ import { MAX_TIMER_DELAY_MS } from './time.js';
  */
 export const MAX_TIMER_WAIT_MS = 60_000;
 
+/**
+ * Node's `setTimeout` fires 1–2.5 ms after its time (libuv keeps loop time in whole, cached milliseconds).
+ * The timer is therefore set this much early, and the rest is waited in event-loop turns (`setImmediate`,
+ * so I/O keeps flowing): at most this long, per wake-up.
+ */
+export const FINAL_APPROACH_MS = 2;
+
 /** Calls `onDue` once the wall clock reaches the armed instant. */
 export class WakeupTimer {
   /** The callback at the armed instant. */
   readonly #onDue: () => void;
   /** The pending Node timer, if armed. */
   #handle: NodeJS.Timeout | undefined;
+  /** The pending event-loop turn of the final approach, if in it. */
+  #turn: NodeJS.Immediate | undefined;
   /** The armed instant (epoch ms), or null. */
   #target: number | null = null;
+  /** True once a final approach gave up for the armed instant: plain timers only, until the next `arm`. */
+  #plain = false;
 
   constructor(onDue: () => void) {
     this.#onDue = onDue;
@@ -29,32 +40,64 @@ export class WakeupTimer {
   arm(at: number | null): void {
     this.cancel();
     this.#target = at;
+    this.#plain = false;
     if (at !== null) this.#schedule();
   }
 
   /** Disarms. */
   cancel(): void {
     if (this.#handle !== undefined) clearTimeout(this.#handle);
+    if (this.#turn !== undefined) clearImmediate(this.#turn);
     this.#handle = undefined;
+    this.#turn = undefined;
     this.#target = null;
   }
 
+  /** Sets the Node timer, `FINAL_APPROACH_MS` early (unless `#plain`), and for at most the longest wait. */
   #schedule(): void {
-    const wait = Math.min(
-      Math.max(0, (this.#target as number) - Date.now()),
-      MAX_TIMER_WAIT_MS,
-      MAX_TIMER_DELAY_MS,
-    );
+    const early = this.#plain ? 0 : FINAL_APPROACH_MS;
+    const remaining = (this.#target as number) - Date.now();
+    const wait = Math.min(Math.max(0, remaining - early), MAX_TIMER_WAIT_MS, MAX_TIMER_DELAY_MS);
     this.#handle = setTimeout(() => this.#tick(), wait);
   }
 
   #tick(): void {
     this.#handle = undefined;
-    if (this.#target === null) return;
-    if (Date.now() < this.#target) {
-      this.#schedule();
-      return;
-    }
+    const target = this.#target;
+    if (target === null) return;
+    const remaining = target - Date.now();
+    if (remaining <= 0) this.#fire();
+    else if (remaining <= FINAL_APPROACH_MS && !this.#plain)
+      this.#approach(performance.now(), performance.now());
+    else this.#schedule();
+  }
+
+  /**
+   * Waits out the last milliseconds in event-loop turns until the wall clock reaches the target. A clock that
+   * does not move between turns (fake timers in tests) or an approach that outlasts its bound (a wall clock that
+   * stands still while time passes) falls back to a plain timer for the rest.
+   */
+  #approach(started: number, previous: number): void {
+    this.#turn = setImmediate(() => {
+      this.#turn = undefined;
+      const target = this.#target;
+      if (target === null) return;
+      const remaining = target - Date.now();
+      if (remaining <= 0) {
+        this.#fire();
+        return;
+      }
+      const now = performance.now();
+      if (now === previous || now - started > 2 * FINAL_APPROACH_MS) {
+        this.#plain = true;
+        this.#schedule();
+        return;
+      }
+      this.#approach(started, now);
+    });
+  }
+
+  #fire(): void {
     this.#target = null;
     this.#onDue();
   }

@@ -56,13 +56,15 @@ export class AsyncExecutor implements Executor {
   /** Runs an attempt in a place taken for it, and frees the place when the attempt returns or settles. */
   #run(execution: Execution): unknown {
     let result: unknown;
+    let async: boolean;
     try {
       result = execution.invoke();
+      async = isPromiseLike(result);
     } catch (error) {
       this.#leave();
       throw error;
     }
-    if (!isPromiseLike(result)) {
+    if (!async) {
       this.#leave();
       return result;
     }

@@ -7,7 +7,7 @@ export interface Execution {
   taskId: string;
   /**
    * Runs the task function in this process, inside its `currentRun()` context: returns what the function
-   * returns (a value, or a promise of one), or throws what it throws. A method: call it on the execution.
+   * returns (a value, or a promise of one), or throws what it throws.
    */
   invoke(): unknown;
   /** The stored function (a name or module reference for executors that run elsewhere). */

@@ -1,4 +1,6 @@
 // Regression tests for defects found in review; each names the rule of API.md it protects.
+
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { planDispatch } from '../../src/dispatcher.js';
 import {
@@ -250,5 +252,156 @@ describe('misfire judgment in a large burst', () => {
     // The dispatcher woke 5 ms after the due time and reached this task 3 s later.
     expect(planDispatch(record, T0 + 3005, T0 + 5).runTimes).toEqual([new Date(T0)]);
     expect(planDispatch(record, T0 + 3005, T0 + 1500).missed?.count).toBe(1);
+  });
+});
+
+describe('failures that cannot be reported, and work that outlives its timeout (fake timers)', () => {
+  /** A logger at the default level ('warn'): warn and error really serialize `err` (and write nowhere). */
+  const warnLogger = pino({ level: 'warn' }, pino.destination({ dest: '/dev/null', sync: true }));
+  /** An error pino's standard serializer cannot read: an enumerable getter that throws. */
+  function unloggableError(): Error {
+    return Object.defineProperty(new Error('x'), 'detail', {
+      enumerable: true,
+      get() {
+        throw new Error('getter');
+      },
+    });
+  }
+  let scheduler: Scheduler | undefined;
+  beforeEach(() => {
+    vi.useFakeTimers({ now: T0 });
+  });
+  afterEach(async () => {
+    if (scheduler?.running) await scheduler.shutdown({ wait: false });
+    vi.useRealTimers();
+  });
+
+  it('a sync failure that cannot be logged neither stops the rest of the wake-up nor runs a time twice', async () => {
+    scheduler = new Scheduler({ logger: warnLogger, timezone: 'UTC' });
+    const seen = recordEvents(scheduler, 'task:error');
+    const ran: string[] = [];
+    await scheduler.start();
+    const ok = (id: string) => () => void ran.push(`${id}@${Date.now() - T0}`);
+    const due = { trigger: new DateTrigger(T0 + 1000), misfireGraceTime: null };
+    await scheduler.addTask(ok('a'), { id: 'a-ok', ...due });
+    await scheduler.addTask(
+      () => {
+        throw unloggableError();
+      },
+      { id: 'b-poison', ...due },
+    );
+    await scheduler.addTask(ok('c'), { id: 'c-ok', ...due });
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(ran.sort()).toEqual(['a@1000', 'c@1000']);
+    expect(payloads(seen, 'task:error').map((e) => e.taskId)).toEqual(['b-poison']);
+    expect(await scheduler.getTasks()).toEqual([]);
+  });
+
+  it('a logger that throws for its own reasons never stops dispatch', async () => {
+    const broken = pino(
+      { level: 'warn' },
+      {
+        write() {
+          throw new Error('disk full');
+        },
+      },
+    );
+    scheduler = new Scheduler({ logger: broken, timezone: 'UTC' });
+    const ran: number[] = [];
+    await scheduler.start();
+    await scheduler.addTask(
+      () => {
+        throw new Error('task failed');
+      },
+      { id: 'a-fails', trigger: new IntervalTrigger({ seconds: 1 }, { startAt: T0 + 1000 }) },
+    );
+    await scheduler.addTask(() => void ran.push(Date.now() - T0), {
+      id: 'b-ok',
+      trigger: new IntervalTrigger({ seconds: 1 }, { startAt: T0 + 1000 }),
+    });
+    await vi.advanceTimersByTimeAsync(3500);
+    expect(ran).toEqual([1000, 2000, 3000]);
+  });
+
+  it('an async failure that cannot be logged still ends its run, so maxInstances does not skip later fires', async () => {
+    scheduler = new Scheduler({ logger: warnLogger, timezone: 'UTC' });
+    const seen = recordEvents(scheduler, 'task:max-instances', 'task:error');
+    let runs = 0;
+    await scheduler.start();
+    await scheduler.addTask(
+      async () => {
+        runs++;
+        throw unloggableError();
+      },
+      { trigger: new IntervalTrigger({ seconds: 1 }, { startAt: T0 + 1000 }) },
+    );
+    await vi.advanceTimersByTimeAsync(5500);
+    expect(payloads(seen, 'task:max-instances')).toEqual([]);
+    expect(runs).toBe(5);
+    expect(payloads(seen, 'task:error')).toHaveLength(5);
+  });
+
+  it('task:executed durationMs is the run time, even with a listener added while the run was going', async () => {
+    scheduler = new Scheduler({ logger: silentLogger, timezone: 'UTC' });
+    await scheduler.start();
+    let finish: () => void = () => {};
+    await scheduler.addTask(() => new Promise<void>((resolve) => (finish = resolve)), {
+      trigger: new DateTrigger(T0 + 1000),
+    });
+    await vi.advanceTimersByTimeAsync(60_000);
+    const seen = recordEvents(scheduler, 'task:executed');
+    await vi.advanceTimersByTimeAsync(2000);
+    finish();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(payloads(seen, 'task:executed').map((e) => Math.round(e.durationMs / 100) * 100)).toEqual([
+      61_000,
+    ]);
+  });
+
+  it('a result whose then getter throws fails the run and frees its AsyncExecutor place', async () => {
+    scheduler = new Scheduler({
+      logger: silentLogger,
+      timezone: 'UTC',
+      executors: { default: new AsyncExecutor({ concurrency: 1 }) },
+    });
+    const seen = recordEvents(scheduler, 'task:error');
+    const ran: string[] = [];
+    await scheduler.start();
+    await scheduler.addTask(
+      () => ({
+        // biome-ignore lint/suspicious/noThenProperty: a thenable whose then cannot be read is the case under test.
+        get then() {
+          throw new Error('hostile thenable');
+        },
+      }),
+      { id: 'a', trigger: new DateTrigger(T0 + 1000) },
+    );
+    await scheduler.addTask(() => void ran.push('b'), { id: 'b', trigger: new DateTrigger(T0 + 2000) });
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(ran).toEqual(['b']);
+    expect(payloads(seen, 'task:error').map((e) => (e.error as Error).message)).toEqual(['hostile thenable']);
+    let done = false;
+    void scheduler.shutdown({ wait: true }).then(() => (done = true));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(done).toBe(true);
+  });
+
+  it('shutdown({ wait, timeout }) returns by its timeout although a timed-out attempt never settles', async () => {
+    scheduler = new Scheduler({ logger: silentLogger, timezone: 'UTC' });
+    const seen = recordEvents(scheduler, 'task:error');
+    await scheduler.start();
+    await scheduler.addTask(() => new Promise(() => {}), {
+      trigger: new DateTrigger(T0 + 1000),
+      timeout: 100,
+    });
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(payloads(seen, 'task:error').map((e) => e.error)).toEqual([expect.any(TimeoutError)]);
+    let done = false;
+    void scheduler.shutdown({ wait: true, timeout: 1000 }).then(() => (done = true));
+    await vi.advanceTimersByTimeAsync(999);
+    expect(done).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(done).toBe(true);
+    expect(scheduler.running).toBe(false);
   });
 });
