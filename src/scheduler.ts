@@ -24,7 +24,7 @@ import { FunctionResolver, isGeneratorFunction } from './references.js';
 import { executeRun, watchAbort } from './run.js';
 import { LocalRunCounts } from './run-counts.js';
 import type { StoreContext, TaskFunction, TaskRecord, TaskRelease, TaskStore } from './store.js';
-import { compareTaskRecords, isSharedStore } from './store.js';
+import { compareTaskRecords, copyTaskRecord, isSharedStore } from './store.js';
 import {
   applyTaskChanges,
   buildTaskRecord,
@@ -454,7 +454,7 @@ export class Scheduler implements TaskActions {
 
   /** Pauses a task: its next run time becomes null. */
   pauseTask(id: string, options: StoreSelector = {}): Promise<Task> {
-    return this.#modify(id, options.store, (record) => ({ ...record, nextRunTime: null }), true);
+    return this.#modify(id, options.store, (record) => copyTaskRecord(record, null), true);
   }
 
   /**
@@ -465,7 +465,7 @@ export class Scheduler implements TaskActions {
     const resumed = await this.#modify(
       id,
       options.store,
-      (record, context) => ({ ...record, nextRunTime: firstRunTime(record.trigger, context.now) }),
+      (record, context) => copyTaskRecord(record, firstRunTime(record.trigger, context.now)),
       false,
     );
     if (resumed.nextRunTime === null && !firesAtShutdown(resumed.trigger))
@@ -1076,7 +1076,7 @@ export class Scheduler implements TaskActions {
     for (const [key, pending] of this.#pending) {
       const record = pending.explicitNextRunTime
         ? pending.record
-        : { ...pending.record, nextRunTime: firstRunTime(pending.record.trigger, now) };
+        : copyTaskRecord(pending.record, firstRunTime(pending.record.trigger, now));
       await this.#getStore(pending.store).addTask(record, { replaceExisting: pending.replaceExisting });
       this.#noteShutdownTask(pending.store, record);
       this.#pending.delete(key);

@@ -1,7 +1,7 @@
 /** Task options: the public shapes, their defaults and validation, and the `Task` snapshot. */
 import { ValueError } from './errors.js';
 import { assertJsonArgs, FunctionResolver, isGeneratorFunction } from './references.js';
-import type { RetryPolicy, TaskFunction, TaskRecord } from './store.js';
+import { copyTaskRecord, type RetryPolicy, type TaskFunction, type TaskRecord } from './store.js';
 import { type DateInput, type DurationInput, describeValue, parseDate, parseDuration } from './time.js';
 import { toTrigger } from './triggers/spec.js';
 import type { Trigger, TriggerSpec } from './triggers/trigger.js';
@@ -217,7 +217,7 @@ export function applyTaskChanges(
   context: TaskBuildContext,
 ): TaskRecord {
   const id = record.id;
-  const next: TaskRecord = { ...record };
+  const next = copyTaskRecord(record);
   if (changes.fn !== undefined)
     next.fn = context.resolver.toStoredFunction(changes.fn, id, context.persistent);
   if (changes.name !== undefined) next.name = parseNonEmptyString(changes.name, `task '${id}': name`);

@@ -3,6 +3,7 @@ import { MinHeap } from '../src/heap.js';
 import {
   type AcquireOptions,
   compareTaskRecords,
+  copyTaskRecord,
   type StoreContext,
   type TaskRecord,
   type TaskRelease,
@@ -157,7 +158,7 @@ export class MemoryStore implements TaskStore {
         this.#tasks.delete(id);
         continue;
       }
-      this.#put({ ...stored.record, nextRunTime }, stored);
+      this.#put(copyTaskRecord(stored.record, nextRunTime), stored);
     }
   }
 
