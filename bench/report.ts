@@ -491,9 +491,8 @@ const EXPLANATION = `## Where kairos loses, and what bounds it
   set by the first seconds of a fresh process (cold code, as in S2, and a scavenge landing in a burst of
   1,000 runs: 10–25 ms), where toad-scheduler's per-task \`setInterval\` callbacks cost less to warm up. p99 ≤ 2 ms
   with 1,000 runs due in the same millisecond would need each run to start in under 2 µs from cold.
-- **S5 cron stepping (no target).** kairos is about as fast as croner on \`*/15 * * * *\` (0.9–1.1× across runs) and slower on sparse
-  expressions:
-  almost all the time is inside cron-parser's \`next()\` (luxon date arithmetic); kairos' own DST mapping is
+- **S5 cron stepping (no target).** kairos is about as fast as croner on \`*/15 * * * *\` (0.9–1.1× across runs) and slower on
+  sparse expressions: almost all the time is inside cron-parser's \`next()\` (luxon date arithmetic); kairos' own DST mapping is
   about 2 %. A native matcher over the UTC-encoded wall time would remove it.
 - **S7 SQLite burst (no target).** Two write transactions per run (claim and release of the run slot);
   claiming a batch's slots in one transaction is the next step.
