@@ -104,6 +104,14 @@ export function planDispatch(record: TaskRecord, now: number, wokeAt: number = n
       return { runTimes: [], missed: { count: 1, exact: true, times: [latest] }, latest, next };
     }
   }
+  const spacing = record.trigger.minimumSpacingMs;
+  if (spacing !== undefined && now - first < spacing) {
+    // No other fire time can lie in (first, now]: only `first` is due, and no trigger math runs before the run
+    // (a cron task dispatched on time); its next run time comes from `nextRunTimeAfter` once runs have started.
+    const latest = new Date(first);
+    if (grace === null || wokeAt - first <= grace) return { runTimes: [latest], missed: null, latest };
+    return { runTimes: [], missed: { count: 1, exact: true, times: [latest] }, latest };
+  }
   // Lateness is judged from the moment the scheduler woke: time it spends dispatching a large burst is
   // its own, and must not turn the tail of the burst into misfires.
   const inGrace = (time: Date) => grace === null || wokeAt - time.getTime() <= grace;

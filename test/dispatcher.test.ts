@@ -9,6 +9,7 @@ import {
   RUNS_PER_WAKEUP_CAP,
 } from '../src/dispatcher.js';
 import type { TaskRecord } from '../src/store.js';
+import { CronTrigger } from '../src/triggers/cron.js';
 import { DateTrigger } from '../src/triggers/date.js';
 import { IntervalTrigger } from '../src/triggers/interval.js';
 import type { Trigger } from '../src/triggers/trigger.js';
@@ -135,5 +136,52 @@ describe('collectDueTimes for triggers without a closed form', () => {
     const plan = planDispatch(record(steppingTrigger(1000)), now);
     expect(plan.runTimes.map((t) => t.getTime())).toEqual([now - 500]);
     expect(nextRunTimeAfter(steppingTrigger(1000), plan.latest, now)).toBe(now + 500);
+  });
+});
+
+describe('triggers with a minimum spacing between fire times (cron)', () => {
+  /** `steppingTrigger(1000)` that counts its calls and says its fire times are at least 1 s apart. */
+  function spacedTrigger(): Trigger & { calls: number } {
+    const inner = steppingTrigger(1000);
+    const trigger = {
+      calls: 0,
+      minimumSpacingMs: 1000,
+      getNextFireTime(previous: Date | null, now: Date) {
+        trigger.calls++;
+        return inner.getNextFireTime(previous, now);
+      },
+      toJSON: () => inner.toJSON(),
+    };
+    return trigger;
+  }
+
+  it('dispatched within the spacing: only the next run time is due, and no trigger math runs before the run', () => {
+    const onTime = spacedTrigger();
+    expect(planDispatch(record(onTime), T0 + 999, T0 + 3)).toEqual({
+      runTimes: [new Date(T0)],
+      missed: null,
+      latest: new Date(T0),
+    });
+    const late = spacedTrigger();
+    expect(planDispatch(record(late, { misfireGraceTime: 100 }), T0 + 999, T0 + 500)).toEqual({
+      runTimes: [],
+      missed: { count: 1, exact: true, times: [new Date(T0)] },
+      latest: new Date(T0),
+    });
+    expect(onTime.calls + late.calls).toBe(0);
+  });
+
+  it('dispatched past the spacing: the due times are stepped as before (coalesced to the latest)', () => {
+    const trigger = spacedTrigger();
+    const plan = planDispatch(record(trigger, { misfireGraceTime: null }), T0 + 2500, T0 + 2500);
+    expect(plan.runTimes).toEqual([new Date(T0 + 2000)]);
+    expect(trigger.calls).toBeGreaterThan(0);
+  });
+
+  it('CronTrigger: fire times are distinct whole seconds, so 1 s apart less the jitter; none from 1 s of jitter', () => {
+    expect(new CronTrigger('* * * * * *').minimumSpacingMs).toBe(1000);
+    expect(new CronTrigger('0 9 * * *', { jitter: 250 }).minimumSpacingMs).toBe(750);
+    expect(new CronTrigger('0 9 * * *', { jitter: { seconds: 1 } }).minimumSpacingMs).toBeUndefined();
+    expect(CronTrigger.fromJSON({ type: 'cron', expression: '*/5 * * * * *' }).minimumSpacingMs).toBe(1000);
   });
 });

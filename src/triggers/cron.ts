@@ -110,6 +110,10 @@ export class CronTrigger implements Trigger {
   readonly timezone: string | undefined;
   /** The largest random delay added to each fire time, in ms. */
   readonly jitter: number;
+  /**
+   * Fire times are distinct whole seconds, so at least 1 s apart, less the jitter (none if jitter reaches 1 s).
+   */
+  readonly minimumSpacingMs: number | undefined;
   /** The options as given, so that `withDefaultTimezone` can re-read zone-less date strings. */
   readonly #options: CronTriggerOptions;
   /** The zone the wall clock is read in. */
@@ -145,6 +149,7 @@ export class CronTrigger implements Trigger {
       );
     }
     this.jitter = options.jitter === undefined ? 0 : parseDuration(options.jitter, 'CronTrigger: jitter');
+    this.minimumSpacingMs = this.jitter < 1000 ? 1000 - this.jitter : undefined;
   }
 
   /**

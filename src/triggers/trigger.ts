@@ -98,6 +98,12 @@ export interface Trigger {
   countFireTimes?(from: Date, until: Date, keepRecent: number): FireTimeCount;
 
   /**
+   * Optional: no two fire times are closer than this many ms. A task dispatched sooner than this after its
+   * next run time then has that one time due, known without any trigger math before its run starts.
+   */
+  readonly minimumSpacingMs?: number;
+
+  /**
    * Returns this trigger with `timezone` filled in where the user gave none (the scheduler's zone),
    * so that what is stored says which zone it computes in. Triggers without a zone return themselves.
    */
