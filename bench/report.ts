@@ -494,8 +494,9 @@ const EXPLANATION = `## Where kairos loses, and what bounds it
 - **S5 cron stepping (no target).** kairos is about as fast as croner on \`*/15 * * * *\` (0.9–1.1× across runs) and slower on
   sparse expressions: almost all the time is inside cron-parser's \`next()\` (luxon date arithmetic); kairos' own DST mapping is
   about 2 %. A native matcher over the UTC-encoded wall time would remove it.
-- **S7 SQLite burst (no target).** Two write transactions per run (claim and release of the run slot);
-  claiming a batch's slots in one transaction is the next step.
+- **S7 SQLite burst (no target).** The run slots claimed and freed in one tick go through one transaction
+  (they used to cost two write transactions per run); what is left per run is the slot rows themselves and
+  the task lease rows of each batch of 2,048.
 
 ## What the numbers mean
 

@@ -130,6 +130,9 @@ interface Statements {
   deleteSlot: BetterSqlite3.Statement<[string]>;
 }
 
+/** A run-slot change waiting for the next batch: a claim, or the release of a slot. */
+type SlotOp = { claim: RunSlotClaim; runId?: undefined } | { claim?: undefined; runId: string };
+
 /** Everything that exists only while the store is open. */
 interface OpenState {
   db: Database;
@@ -138,7 +141,8 @@ interface OpenState {
   /** Leases `owner` up to `limit` due rows; one transaction. */
   acquire: (owner: string, now: number, leaseMs: number, limit: number) => TaskRecord[];
   release: (owner: string, releases: readonly TaskRelease[]) => void;
-  claim: (claim: RunSlotClaim, now: number) => boolean;
+  /** Claims and frees run slots in call order, in one transaction; a claim's result is whether it got one. */
+  slotOps: (ops: readonly SlotOp[], now: number) => boolean[];
   renew: (owner: string, runIds: readonly string[], expiresAt: number) => void;
   remove: (id: string) => TaskRecord;
   removeAll: () => string[];
@@ -157,6 +161,9 @@ export class SQLiteStore implements TaskStore {
   /** The busy timeout in ms. */
   readonly busyTimeoutMs: number;
   #open: OpenState | null = null;
+  /** Run-slot changes waiting for this tick's transaction (`#batchSlotOp`). */
+  #slotBatch: Array<{ op: SlotOp; resolve: (claimed: boolean) => void; reject: (error: unknown) => void }> =
+    [];
   /** Rows known to be unreadable, by id, with the content they were found unreadable in. */
   #broken = new Map<string, string>();
   /** Owners that acquired tasks through this instance: their leases end at `close()`. */
@@ -282,7 +289,7 @@ export class SQLiteStore implements TaskStore {
   }
 
   async claimRunSlot(claim: RunSlotClaim): Promise<boolean> {
-    return this.#state().claim(claim, Date.now());
+    return this.#batchSlotOp({ claim });
   }
 
   async renewRunSlots(owner: string, runIds: readonly string[], expiresAt: number): Promise<void> {
@@ -290,7 +297,33 @@ export class SQLiteStore implements TaskStore {
   }
 
   async releaseRunSlot(runId: string): Promise<void> {
-    this.#state().statements.deleteSlot.run(runId);
+    await this.#batchSlotOp({ runId });
+  }
+
+  /**
+   * Queues a run-slot change; the changes made in one tick (a burst of runs claiming or freeing slots) run in
+   * call order in one transaction, and each caller hears back once it has committed.
+   */
+  #batchSlotOp(op: SlotOp): Promise<boolean> {
+    const open = this.#state();
+    return new Promise<boolean>((resolve, reject) => {
+      this.#slotBatch.push({ op, resolve, reject });
+      if (this.#slotBatch.length > 1) return;
+      queueMicrotask(() => {
+        const batch = this.#slotBatch.splice(0);
+        let results: boolean[];
+        try {
+          results = open.slotOps(
+            batch.map((entry) => entry.op),
+            Date.now(),
+          );
+        } catch (error) {
+          for (const entry of batch) entry.reject(error);
+          return;
+        }
+        for (const [index, entry] of batch.entries()) entry.resolve(results[index] as boolean);
+      });
+    });
   }
 
   /**
@@ -415,11 +448,14 @@ export class SQLiteStore implements TaskStore {
           statements.endLease.run(item.id, owner);
       }
     };
-    const claim = ({ taskId, runId, owner, expiresAt, maxInstances }: RunSlotClaim, now: number): boolean => {
-      statements.pruneSlots.run(now);
-      if ((statements.countSlots.get(taskId, now) ?? 0) >= maxInstances) return false;
-      statements.insertSlot.run(runId, taskId, owner, expiresAt);
-      return true;
+    const slotOps = (ops: readonly SlotOp[], now: number): boolean[] => {
+      if (ops.some((op) => op.claim !== undefined)) statements.pruneSlots.run(now);
+      return ops.map(({ claim, runId }) => {
+        if (claim === undefined) return statements.deleteSlot.run(runId).changes > 0;
+        if ((statements.countSlots.get(claim.taskId, now) ?? 0) >= claim.maxInstances) return false;
+        statements.insertSlot.run(claim.runId, claim.taskId, claim.owner, claim.expiresAt);
+        return true;
+      });
     };
     const renew = (owner: string, runIds: readonly string[], expiresAt: number): void => {
       for (const runId of runIds) statements.renewSlot.run(expiresAt, runId, owner);
@@ -447,7 +483,7 @@ export class SQLiteStore implements TaskStore {
       context,
       acquire: db.transaction(acquire).immediate,
       release: db.transaction(release).immediate,
-      claim: db.transaction(claim).immediate,
+      slotOps: db.transaction(slotOps).immediate,
       renew: db.transaction(renew).immediate,
       remove: db.transaction(remove).immediate,
       removeAll: db.transaction(removeAll).immediate,

@@ -341,6 +341,21 @@ describe.each(selectedStores())('$name store: the TaskStore contract', (kind) =>
       const claim = (runId: string, taskId: string, maxInstances: number, owner = 'A') =>
         slots().claimRunSlot({ taskId, runId, owner, expiresAt: Date.now() + 30_000, maxInstances });
 
+      it('claims and releases made at once are applied in call order (a store may batch them)', async () => {
+        const results = await Promise.all([
+          claim('r1', 'a', 1),
+          claim('r2', 'a', 1),
+          slots()
+            .releaseRunSlot('r1')
+            .then(() => 'released'),
+          claim('r3', 'a', 1),
+          claim('r4', 'b', 2),
+          claim('r5', 'b', 2),
+          claim('r6', 'b', 2),
+        ]);
+        expect(results).toEqual([true, false, 'released', true, true, true, false]);
+      });
+
       it('maxInstances is counted per task; a released slot frees its place; release is idempotent', async () => {
         expect(await claim('r1', 'a', 2)).toBe(true);
         expect(await claim('r2', 'a', 2, 'B')).toBe(true);
