@@ -43,21 +43,37 @@ describe('WakeupTimer', () => {
     expect(calls).toEqual([1_000_100, 1_000_200]);
   });
 
-  it('a wall clock that stands still (only Date faked) never makes it spin: it waits on plain timers', async () => {
+  it('a wall clock that stands still (only Date faked) ends the final approach: then it waits on plain timers', async () => {
     vi.useFakeTimers({ toFake: ['Date'], now: 5_000_000 });
+    const turns = vi.spyOn(globalThis, 'setImmediate');
     let calls = 0;
     const timer = new WakeupTimer(() => calls++);
     timer.arm(5_000_001);
-    const cpu = process.cpuUsage();
-    await sleep(60);
-    const used = process.cpuUsage(cpu);
-    const usedMs = (used.user + used.system) / 1000;
+    await sleep(40);
+    // The approach turned the event loop for at most a few ms, then gave up: no further turns.
+    const afterApproach = turns.mock.calls.length;
+    expect(afterApproach).toBeGreaterThan(0);
+    await sleep(40);
+    expect(turns.mock.calls.length).toBe(afterApproach);
     expect(calls).toBe(0);
-    // A final approach that kept spinning would use about all of the 60 ms.
-    expect(usedMs).toBeLessThan(30);
     vi.setSystemTime(5_000_001);
     await sleep(20);
     expect(calls).toBe(1);
+    turns.mockRestore();
+  });
+
+  it('a clock that does not move between turns (fake timers) ends the approach at once', async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'performance'], now: 7_000_000 });
+    const turns = vi.spyOn(globalThis, 'setImmediate');
+    let calls = 0;
+    new WakeupTimer(() => calls++).arm(7_000_001);
+    await sleep(30);
+    expect(turns.mock.calls.length).toBeLessThanOrEqual(2);
+    expect(calls).toBe(0);
+    vi.setSystemTime(7_000_001);
+    await sleep(20);
+    expect(calls).toBe(1);
+    turns.mockRestore();
   });
 
   it('a far target waits in steps of at most a minute and never overflows setTimeout', async () => {
