@@ -479,14 +479,14 @@ const EXPLANATION = `## Where kairos loses, and what bounds it
   about 2 µs of work per run once V8 has optimized the code (10,000 runs in ~20 ms in a warm process) and
   2–3× that in a fresh one, where the first thousands of runs execute in V8's interpreter and baseline tiers
   and young-generation collections (2–5 ms each on this machine) land inside the burst. The same case
-  measured 40–81 ms for kairos and 68–135 ms for \`cron\` in fresh processes over one day on this 2-core
+  measured 40–81 ms for kairos and 64–135 ms for \`cron\` in fresh processes over one day on this 2-core
   machine: the spread between runs is as large as the gap to 0.5×. **p99 ≤ 5 ms for 10,000 due at once cannot be met
   by any serial dispatcher in a fresh process**: the 99th percentile is the 9,900th call, at least 9,900 ×
   2 µs ≈ 20 ms even fully optimized. A fair restatement: p99 ≤ 5 ms for 1,000 due at once, which kairos
   meets once warm (S3's later seconds).
 - **S3 steady precision (p99 target not met; p50 met).** Node's \`setTimeout\` fires 1–2.5 ms late (libuv
   loop time in whole, cached milliseconds), so kairos sets its timer 2 ms early and waits the rest in
-  event-loop turns: its median lateness is about 1 ms (a quarter of toad-scheduler's), and from the third or
+  event-loop turns: its median lateness is 1–2 ms (a quarter to a third of toad-scheduler's), and from the third or
   fourth second on its per-second p99 is 1–8 ms, mostly 1–3 ms, against toad-scheduler's 3–11 ms. The p99 over the 10 s window is
   set by the first seconds of a fresh process (cold code, as in S2, and a scavenge landing in a burst of
   1,000 runs: 10–25 ms), where toad-scheduler's per-task \`setInterval\` callbacks cost less to warm up. p99 ≤ 2 ms
