@@ -98,19 +98,14 @@ export function planDispatch(record: TaskRecord, now: number, wokeAt: number = n
     const latest = new Date(first);
     const after = record.trigger.getNextFireTime(latest, new Date(now));
     if (after === null || after.getTime() > now) {
-      const next = after === null ? 'remove' : after.getTime();
-      if (grace === null || wokeAt - first <= grace)
-        return { runTimes: [latest], missed: null, latest, next };
-      return { runTimes: [], missed: { count: 1, exact: true, times: [latest] }, latest, next };
+      return onlyFirstDue(latest, grace, wokeAt, after === null ? 'remove' : after.getTime());
     }
   }
   const spacing = record.trigger.minimumSpacingMs;
   if (spacing !== undefined && now - first < spacing) {
     // No other fire time can lie in (first, now]: only `first` is due, and no trigger math runs before the run
     // (a cron task dispatched on time); its next run time comes from `nextRunTimeAfter` once runs have started.
-    const latest = new Date(first);
-    if (grace === null || wokeAt - first <= grace) return { runTimes: [latest], missed: null, latest };
-    return { runTimes: [], missed: { count: 1, exact: true, times: [latest] }, latest };
+    return onlyFirstDue(new Date(first), grace, wokeAt, undefined);
   }
   // Lateness is judged from the moment the scheduler woke: time it spends dispatching a large burst is
   // its own, and must not turn the tail of the burst into misfires.
@@ -142,6 +137,21 @@ export function planDispatch(record: TaskRecord, now: number, wokeAt: number = n
       ? { count: missedCount, exact: due.exact, times: missedTimes.slice(-MISSED_TIMES_LISTED) }
       : null;
   return { runTimes, missed, latest };
+}
+
+/** The plan when only the stored next run time `first` is due: run it if in grace, else report it missed. */
+function onlyFirstDue(
+  first: Date,
+  grace: number | null,
+  wokeAt: number,
+  next: DispatchPlan['next'],
+): DispatchPlan {
+  const plan: DispatchPlan =
+    grace === null || wokeAt - first.getTime() <= grace
+      ? { runTimes: [first], missed: null, latest: first }
+      : { runTimes: [], missed: { count: 1, exact: true, times: [first] }, latest: first };
+  if (next !== undefined) plan.next = next;
+  return plan;
 }
 
 /** The trigger's first fire time after `now`, continuing from the last due time `latest`. */

@@ -709,16 +709,20 @@ export class Scheduler implements TaskActions {
     }
   }
 
-  /** Logs and emits `task:error` (attempt 0) for a task that could not be run at all. */
+  /**
+   * Logs and emits `task:error` for a task that could not be run: attempt 0 when it could not be scheduled at
+   * all, 1 when its run found no executor.
+   */
   #reportTaskError(
     alias: string,
     taskId: string,
     scheduledRunTime: Date,
     error: unknown,
     message: string,
+    attempt = 0,
   ): void {
     this.logger.error({ err: error, taskId, store: alias }, message);
-    this.#events.emit('task:error', { taskId, store: alias, scheduledRunTime, error, attempt: 0 });
+    this.#events.emit('task:error', { taskId, store: alias, scheduledRunTime, error, attempt });
   }
 
   /**
@@ -814,14 +818,14 @@ export class Scheduler implements TaskActions {
     let ended: Promise<void> | undefined;
     if (executor === undefined) {
       const error = new ExecutorLookupError(record.executor);
-      this.logger.error({ err: error, taskId: record.id }, `task '${record.id}' could not run`);
-      this.#events.emit('task:error', {
-        taskId: record.id,
-        store: alias,
+      this.#reportTaskError(
+        alias,
+        record.id,
         scheduledRunTime,
         error,
-        attempt: 1,
-      });
+        `task '${record.id}' could not run`,
+        1,
+      );
     } else {
       ended = executeRun({
         record,
