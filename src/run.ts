@@ -1,9 +1,11 @@
 /** Running one run of a task: attempts, retries with backoff, timeout, abort, events. */
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { type RunContext, runStorage } from './context.js';
 import { TimeoutError } from './errors.js';
 import type { EventHub } from './events.js';
-import { type Execution, type Executor, isPromiseLike } from './executors/executor.js';
+import { type Execution, type Executor, isPromiseLike, onAbort } from './executors/executor.js';
+import { setLongTimeout, sleep } from './long-timeout.js';
 import type { RetryPolicy, TaskFunction, TaskRecord } from './store.js';
 
 /** Everything one run needs. */
@@ -205,9 +207,14 @@ export interface AbortWatch {
   dispose?: () => void;
 }
 
-/** Watches `controller`'s signal; made once per scheduler start for the shutdown signal, shared by runs. */
+/**
+ * Watches `controller`'s signal; made once per scheduler start for the shutdown signal, shared by runs. The
+ * signal is the `currentRun().signal` of every run without a timeout, so any number of listeners may be on it
+ * at once (tasks passing it to `fetch`, executors): Node's MaxListenersExceededWarning is turned off for it.
+ */
 export function watchAbort(controller: AbortController): AbortWatch {
   const { signal } = controller;
+  setMaxListeners(0, signal);
   const waiters = new Set<(reason: unknown) => void>();
   signal.addEventListener(
     'abort',
@@ -238,34 +245,19 @@ export function watchAbort(controller: AbortController): AbortWatch {
   };
 }
 
-/** A per-attempt signal that aborts on shutdown or, with a `TimeoutError`, after `timeoutMs`. */
+/**
+ * A per-attempt signal that aborts on shutdown or, with a `TimeoutError`, after `timeoutMs` (any length). It
+ * follows the shutdown signal through `onAbort`, not a listener on it: many runs in flight add nothing there.
+ */
 function timeoutAbort(shutdown: AbortWatch, taskId: string, timeoutMs: number): AbortWatch {
   const controller = new AbortController();
-  const abortOnShutdown = () => controller.abort(shutdown.signal.reason);
-  if (shutdown.signal.aborted) abortOnShutdown();
-  else shutdown.signal.addEventListener('abort', abortOnShutdown, { once: true });
-  const timer = setTimeout(() => controller.abort(new TimeoutError(taskId, timeoutMs)), timeoutMs);
+  const stopFollowing = onAbort(shutdown.signal, () => controller.abort(shutdown.signal.reason));
+  const timer = setLongTimeout(() => controller.abort(new TimeoutError(taskId, timeoutMs)), timeoutMs);
   return {
     ...watchAbort(controller),
     dispose: () => {
-      clearTimeout(timer);
-      shutdown.signal.removeEventListener('abort', abortOnShutdown);
+      timer.clear();
+      stopFollowing();
     },
   };
-}
-
-/** Waits `ms`; resolves true when the time passed, false when `signal` aborted first. */
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

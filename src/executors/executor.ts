@@ -51,3 +51,58 @@ export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
     typeof (value as { then?: unknown }).then === 'function'
   );
 }
+
+/** The listeners of `onAbort`, per signal: one real 'abort' listener per signal fans out to them. */
+const abortListeners = new WeakMap<AbortSignal, Set<() => void>>();
+
+/**
+ * Calls `listener` once when `signal` aborts (at once, synchronously, if it already has) and returns a function
+ * that unsubscribes it; give each subscription its own function (one subscribed twice is called once). Unlike
+ * `addEventListener`, which walks every listener already on the signal, this costs O(1) however many attempts
+ * share one signal (a scheduler's runs without a timeout share its shutdown signal): `AsyncExecutor`'s waiting
+ * attempts and the runs with a timeout follow that signal this way, and unsubscribe when they stop waiting.
+ * @example const off = onAbort(execution.signal, giveUp); ... off();
+ */
+export function onAbort(signal: AbortSignal, listener: () => void): () => void {
+  if (signal.aborted) {
+    listener();
+    return () => {};
+  }
+  const listeners = abortListeners.get(signal) ?? fanOut(signal);
+  listeners.add(listener);
+  return () => {
+    listeners.delete(listener);
+  };
+}
+
+/** Adds the one real 'abort' listener of `signal`, which calls every `onAbort` listener of it. */
+function fanOut(signal: AbortSignal): Set<() => void> {
+  const listeners = new Set<() => void>();
+  abortListeners.set(signal, listeners);
+  signal.addEventListener(
+    'abort',
+    () => {
+      abortListeners.delete(signal);
+      for (const listener of listeners) callIsolated(listener);
+      listeners.clear();
+    },
+    { once: true },
+  );
+  return listeners;
+}
+
+/** How many `onAbort` listeners wait on `signal` (for tests and diagnostics: settled work must leave none). */
+export function pendingAbortListeners(signal: AbortSignal): number {
+  return abortListeners.get(signal)?.size ?? 0;
+}
+
+/** Calls `listener`; an error it throws is reported as uncaught (as an EventTarget does) without stopping the others. */
+function callIsolated(listener: () => void): void {
+  try {
+    listener();
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
+}

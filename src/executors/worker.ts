@@ -11,6 +11,7 @@ import type { Piscina } from 'piscina';
 import { KairosError, SerializationError, ValueError } from '../errors.js';
 import { isModuleReference } from '../references.js';
 import type { TaskFunction } from '../store.js';
+import { rejectUnknownKeys } from '../task.js';
 import { type DurationInput, describeValue, MAX_TIMER_DELAY_MS, parseDuration } from '../time.js';
 import type { Execution, Executor, ExecutorContext } from './executor.js';
 import type { SerializedError, WorkerRequest, WorkerResponse } from './worker-entry.js';
@@ -19,14 +20,18 @@ import type { SerializedError, WorkerRequest, WorkerResponse } from './worker-en
 export interface WorkerExecutorOptions {
   /** The most worker threads, so the most attempts running at once; more wait in order. @default os.availableParallelism() */
   threads?: number;
-  /** How long a thread may stay idle before it exits (threads are started on demand). @default 30 s */
+  /**
+   * How long a thread may stay idle before it exits (threads are started on demand). piscina's timer cannot
+   * wait longer than 2^31-1 ms (about 24.8 days): a longer idleTimeout is accepted and lets idle threads exit
+   * after that long. @default 30 s
+   */
   idleTimeout?: DurationInput;
 }
 
 /** The default `idleTimeout`. */
 const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 
-const OPTION_KEYS = new Set(['threads', 'idleTimeout']);
+const OPTION_KEYS: ReadonlySet<string> = new Set(['threads', 'idleTimeout']);
 
 /** A piscina pool as this executor uses it. */
 type Pool = Piscina<WorkerRequest, WorkerResponse>;
@@ -41,7 +46,7 @@ export class WorkerExecutor implements Executor {
   readonly loadsFunctions = true;
   /** The most worker threads. */
   readonly threads: number;
-  /** How long an idle thread lives, in milliseconds. */
+  /** How long an idle thread lives, in milliseconds (at most `2 ** 31 - 1`, the longest piscina's timer waits). */
   readonly idleTimeoutMs: number;
   /** The pool, between `start()` and `shutdown()`. */
   #pool: Pool | undefined;
@@ -53,11 +58,7 @@ export class WorkerExecutor implements Executor {
     if (typeof options !== 'object' || options === null || Array.isArray(options)) {
       throw new ValueError(`WorkerExecutor: options must be an object, got ${describeValue(options)}`);
     }
-    for (const key of Object.keys(options)) {
-      if (!OPTION_KEYS.has(key)) {
-        throw new ValueError(`WorkerExecutor: unknown option '${key}' (expected threads, idleTimeout)`);
-      }
-    }
+    rejectUnknownKeys(options, OPTION_KEYS, 'WorkerExecutor');
     const threads = options.threads ?? availableParallelism();
     if (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1) {
       throw new ValueError(
@@ -68,13 +69,8 @@ export class WorkerExecutor implements Executor {
       options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS,
       'WorkerExecutor: idleTimeout',
     );
-    if (idleTimeoutMs > MAX_TIMER_DELAY_MS) {
-      throw new ValueError(
-        `WorkerExecutor: idleTimeout ${describeValue(options.idleTimeout)} is longer than the ${MAX_TIMER_DELAY_MS} ms a timer can wait`,
-      );
-    }
     this.threads = threads;
-    this.idleTimeoutMs = idleTimeoutMs;
+    this.idleTimeoutMs = Math.min(idleTimeoutMs, MAX_TIMER_DELAY_MS);
   }
 
   /** Loads piscina and creates the pool (threads start when work arrives). */

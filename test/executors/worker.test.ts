@@ -173,9 +173,11 @@ describe('WorkerExecutor on its own', () => {
       [{ threads: '2' }, /threads .* got "2"/],
       [{ idleTimeout: -1 }, /^WorkerExecutor: idleTimeout: -1/],
       [{ idleTimeout: 'soon' }, /^WorkerExecutor: idleTimeout: "soon"/],
-      [{ idleTimeout: 2 ** 31 }, /^WorkerExecutor: idleTimeout 2147483648 is longer/],
       [{ maxThreads: 4 }, /^WorkerExecutor: unknown option 'maxThreads'/],
+      [{ idleTimout: 1000 }, /^WorkerExecutor: unknown option 'idleTimout'/],
       [null, /^WorkerExecutor: options must be an object, got null/],
+      ['fast', /^WorkerExecutor: options must be an object, got "fast"/],
+      [[], /^WorkerExecutor: options must be an object/],
     ];
     for (const [options, message] of bad) {
       expect(() => new WorkerExecutor(options as never), JSON.stringify(options)).toThrow(ValueError);
@@ -184,6 +186,11 @@ describe('WorkerExecutor on its own', () => {
     const executor = new WorkerExecutor({ idleTimeout: { seconds: 5 } });
     expect(executor.idleTimeoutMs).toBe(5000);
     expect(executor.threads).toBeGreaterThanOrEqual(1);
+  });
+
+  it('accepts an idleTimeout past the 2^31-1 ms piscina can wait, capped to that (about 24.8 days)', () => {
+    expect(new WorkerExecutor({ idleTimeout: { days: 30 } }).idleTimeoutMs).toBe(2 ** 31 - 1);
+    expect(new WorkerExecutor({ idleTimeout: 2 ** 31 - 1 }).idleTimeoutMs).toBe(2 ** 31 - 1);
   });
 
   it('reports a module that fails to import or an export that is not a function in the worker; refuses work when stopped', async () => {
