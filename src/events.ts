@@ -1,5 +1,7 @@
 /** The typed event map of the scheduler, and a small emitter whose listeners can never break dispatch. */
 import type { Logger } from 'pino';
+import { ValueError } from './errors.js';
+import { describeValue } from './time.js';
 
 /** Payload shared by every `task:*` event. */
 export interface TaskEvent {
@@ -55,6 +57,12 @@ export interface AliasEvent {
   alias: string;
 }
 
+/** Payload of `store:error`: a store operation failed; the scheduler retries it with backoff. */
+export interface StoreErrorEvent extends AliasEvent {
+  /** What the store threw. */
+  error: unknown;
+}
+
 /** Payload of `scheduler:*` events. */
 export interface SchedulerEvent {
   schedulerId: string;
@@ -80,10 +88,44 @@ export interface SchedulerEvents {
   'task:retry': TaskRetryEvent;
   'task:missed': TaskMissedEvent;
   'task:max-instances': TaskRunEvent;
+  'store:error': StoreErrorEvent;
 }
 
 /** A scheduler event name. */
 export type SchedulerEventName = keyof SchedulerEvents;
+
+/** Every key of `SchedulerEvents`, once: the compiler rejects a name missing here or one too many. */
+const EVENT_NAME_FLAGS = {
+  'scheduler:started': true,
+  'scheduler:shutdown': true,
+  'scheduler:paused': true,
+  'scheduler:resumed': true,
+  'store:added': true,
+  'store:removed': true,
+  'executor:added': true,
+  'executor:removed': true,
+  'task:added': true,
+  'task:modified': true,
+  'task:removed': true,
+  'tasks:removed-all': true,
+  'task:submitted': true,
+  'task:executed': true,
+  'task:error': true,
+  'task:retry': true,
+  'task:missed': true,
+  'task:max-instances': true,
+  'store:error': true,
+} as const satisfies Record<SchedulerEventName, true>;
+
+/** The names of every scheduler event, at run time (the keys of `SchedulerEvents`). */
+export const SCHEDULER_EVENT_NAMES: readonly SchedulerEventName[] = Object.freeze(
+  Object.keys(EVENT_NAME_FLAGS) as SchedulerEventName[],
+);
+
+/** True when `name` is a scheduler event name. */
+export function isSchedulerEventName(name: unknown): name is SchedulerEventName {
+  return typeof name === 'string' && Object.hasOwn(EVENT_NAME_FLAGS, name);
+}
 
 /** A listener of event `E`; a returned promise is awaited only to log its rejection. */
 export type SchedulerListener<E extends SchedulerEventName> = (event: SchedulerEvents[E]) => unknown;
@@ -99,15 +141,23 @@ export class EventHub {
     this.#logger = logger;
   }
 
-  /** Adds a listener. */
+  /**
+   * Adds a listener (`once`: removed before its first call).
+   * @throws ValueError naming an unknown event name or a listener that is not a function.
+   */
   on<E extends SchedulerEventName>(name: E, listener: SchedulerListener<E>, once = false): void {
+    checkSubscription(once ? 'once' : 'on', name, listener);
     const list = this.#listeners.get(name) ?? [];
     list.push({ listener: listener as SchedulerListener<never>, once });
     this.#listeners.set(name, list);
   }
 
-  /** Removes a listener (the first registration of it). */
+  /**
+   * Removes a listener (the first registration of it); one never added is ignored.
+   * @throws ValueError naming an unknown event name or a listener that is not a function.
+   */
   off<E extends SchedulerEventName>(name: E, listener: SchedulerListener<E>): void {
+    checkSubscription('off', name, listener);
     const list = this.#listeners.get(name);
     const index = list?.findIndex((entry) => entry.listener === listener) ?? -1;
     if (list && index >= 0) list.splice(index, 1);
@@ -135,5 +185,19 @@ export class EventHub {
 
   #report(name: SchedulerEventName, error: unknown): void {
     this.#logger().error({ err: error, event: name }, `a listener of '${name}' threw`);
+  }
+}
+
+/** Throws a `ValueError` for an unknown event name or a listener that is not a function. */
+function checkSubscription(method: 'on' | 'once' | 'off', name: unknown, listener: unknown): void {
+  if (!isSchedulerEventName(name)) {
+    throw new ValueError(
+      `Scheduler.${method}: unknown event ${describeValue(name)} (expected one of ${SCHEDULER_EVENT_NAMES.join(', ')})`,
+    );
+  }
+  if (typeof listener !== 'function') {
+    throw new ValueError(
+      `Scheduler.${method}: the listener of '${name}' must be a function, got ${describeValue(listener)}`,
+    );
   }
 }

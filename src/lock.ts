@@ -7,6 +7,7 @@ import { mkdir, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { lock as properLock } from 'proper-lockfile';
 import { KairosError, TimeoutError, ValueError } from './errors.js';
+import { rejectUnknownKeys } from './task.js';
 import { type DurationInput, describeValue, MAX_TIMER_DELAY_MS, parseDuration } from './time.js';
 
 /** The smallest `stale` proper-lockfile honours (it silently raises smaller values), in ms. */
@@ -18,6 +19,10 @@ const DEFAULT_STALE_MS = 10_000;
 /** First and largest delay between two attempts of `acquire()`, in ms. */
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 250;
+
+const LOCK_OPTION_KEYS: ReadonlySet<string> = new Set(['stale', 'update']);
+const ACQUIRE_OPTION_KEYS: ReadonlySet<string> = new Set(['timeout', 'signal']);
+const WITH_LOCK_OPTION_KEYS: ReadonlySet<string> = new Set(['wait', 'timeout', 'signal']);
 
 /** Options of `new FileLock(path, options)`. Every process that shares a lock must use the same values. */
 export interface FileLockOptions {
@@ -161,34 +166,39 @@ export class FileLock {
   #body: Promise<void> | undefined;
   readonly #listeners = new Set<Listener<'compromised'>>();
 
-  /** Validates the options (a `ValueError` naming the bad value) and resolves the path; takes no lock. */
+  /**
+   * Validates the options and resolves the path; takes no lock.
+   * @throws ValueError naming the bad value: a bad path, a non-object, an unknown option, a bad `stale`/`update`.
+   */
   constructor(path: string, options: FileLockOptions = {}) {
     if (typeof path !== 'string' || path.trim() === '') {
-      throw new ValueError(`path: ${describeValue(path)} is not a lock path (expected a non-empty string)`);
-    }
-    if (typeof options !== 'object' || options === null) {
-      throw new ValueError(`options: ${describeValue(options)} is not an options object`);
-    }
-    const staleMs = options.stale === undefined ? DEFAULT_STALE_MS : parseDuration(options.stale, 'stale');
-    if (staleMs < MIN_LOCK_STALE_MS) {
       throw new ValueError(
-        `stale: ${describeValue(options.stale)} is ${staleMs} ms, below proper-lockfile's minimum of ${MIN_LOCK_STALE_MS} ms`,
+        `FileLock: path: ${describeValue(path)} is not a lock path (expected a non-empty string)`,
       );
     }
-    const updateMs = options.update === undefined ? staleMs / 2 : parseDuration(options.update, 'update');
+    checkOptions(options, LOCK_OPTION_KEYS, 'FileLock');
+    const staleMs =
+      options.stale === undefined ? DEFAULT_STALE_MS : parseDuration(options.stale, 'FileLock: stale');
+    if (staleMs < MIN_LOCK_STALE_MS) {
+      throw new ValueError(
+        `FileLock: stale: ${describeValue(options.stale)} is ${staleMs} ms, below proper-lockfile's minimum of ${MIN_LOCK_STALE_MS} ms`,
+      );
+    }
+    const updateMs =
+      options.update === undefined ? staleMs / 2 : parseDuration(options.update, 'FileLock: update');
     if (updateMs < MIN_LOCK_UPDATE_MS) {
       throw new ValueError(
-        `update: ${describeValue(options.update)} is ${updateMs} ms, below proper-lockfile's minimum of ${MIN_LOCK_UPDATE_MS} ms`,
+        `FileLock: update: ${describeValue(options.update)} is ${updateMs} ms, below proper-lockfile's minimum of ${MIN_LOCK_UPDATE_MS} ms`,
       );
     }
     if (updateMs > staleMs / 2) {
       throw new ValueError(
-        `update: ${describeValue(options.update)} is ${updateMs} ms, more than stale / 2 (${staleMs / 2} ms)`,
+        `FileLock: update: ${describeValue(options.update)} is ${updateMs} ms, more than stale / 2 (${staleMs / 2} ms)`,
       );
     }
     if (updateMs > MAX_TIMER_DELAY_MS) {
       throw new ValueError(
-        `update: ${updateMs} ms (from stale ${describeValue(options.stale)}) exceeds the timer limit of ${MAX_TIMER_DELAY_MS} ms`,
+        `FileLock: update: ${updateMs} ms (from stale ${describeValue(options.stale)}) exceeds the timer limit of ${MAX_TIMER_DELAY_MS} ms`,
       );
     }
     this.staleMs = staleMs;
@@ -216,10 +226,13 @@ export class FileLock {
    * Waits until this instance holds the lock. Retries with a backoff from 50 to 250 ms (a file lock
    * released by another process gives no notification). With `timeout`, rejects with a
    * `LockTimeoutError` naming the path; with `signal`, rejects with its reason when it aborts.
+   * Bad options (a non-object, an unknown key, a bad `timeout` or `signal`) reject with a `ValueError`.
    */
   async acquire(options: AcquireOptions = {}): Promise<void> {
-    const timeoutMs = options.timeout === undefined ? undefined : parseDuration(options.timeout, 'timeout');
-    const { signal } = options;
+    checkOptions(options, ACQUIRE_OPTION_KEYS, 'FileLock.acquire');
+    const timeoutMs =
+      options.timeout === undefined ? undefined : parseDuration(options.timeout, 'FileLock.acquire: timeout');
+    const signal = checkSignal(options.signal, 'FileLock.acquire');
     const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
     let delay = RETRY_MIN_MS;
     for (;;) {
@@ -258,6 +271,8 @@ export class FileLock {
    * held elsewhere (asyncz's `protected(False)`). Calls on one instance run one at a time. If this
    * instance already holds the lock (through `acquire()`), `fn` runs and the lock is kept afterwards.
    * `fn` receives a signal that aborts (with a `LockLostError`) if the lock is compromised while it runs.
+   * Bad arguments (`fn` not a function, options that are not an object or have an unknown key or a bad
+   * value) reject with a `ValueError`.
    */
   withLock<T>(
     fn: (signal: AbortSignal) => T | PromiseLike<T>,
@@ -271,10 +286,16 @@ export class FileLock {
     fn: (signal: AbortSignal) => T | PromiseLike<T>,
     options: WithLockOptions = {},
   ): Promise<T | undefined> {
-    if (typeof fn !== 'function') throw new ValueError(`fn: ${describeValue(fn)} is not a function`);
+    if (typeof fn !== 'function') {
+      throw new ValueError(`FileLock.withLock: fn: ${describeValue(fn)} is not a function`);
+    }
+    checkOptions(options, WITH_LOCK_OPTION_KEYS, 'FileLock.withLock');
     const wait = options.wait ?? true;
-    if (typeof wait !== 'boolean') throw new ValueError(`wait: ${describeValue(wait)} is not a boolean`);
-    if (options.timeout !== undefined) parseDuration(options.timeout, 'timeout');
+    if (typeof wait !== 'boolean') {
+      throw new ValueError(`FileLock.withLock: wait: ${describeValue(wait)} is not a boolean`);
+    }
+    if (options.timeout !== undefined) parseDuration(options.timeout, 'FileLock.withLock: timeout');
+    checkSignal(options.signal, 'FileLock.withLock');
 
     while (this.#body !== undefined) {
       if (!wait) return undefined;
@@ -328,8 +349,11 @@ export class FileLock {
   }
 
   #checkEvent(event: string): void {
-    if (event !== 'compromised')
-      throw new ValueError(`event: ${describeValue(event)} is not a FileLock event`);
+    if (event !== 'compromised') {
+      throw new ValueError(
+        `FileLock: event: ${describeValue(event)} is not a FileLock event (expected 'compromised')`,
+      );
+    }
   }
 
   #serial<R>(operation: () => Promise<R>): Promise<R> {
@@ -397,6 +421,20 @@ export class FileLock {
     this.#generation++;
     holding.controller.abort(reason);
   }
+}
+
+/** Throws a `ValueError` unless `options` is an object whose keys are all in `allowed`; `what` names the method. */
+function checkOptions(options: unknown, allowed: ReadonlySet<string>, what: string): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new ValueError(`${what}: options must be an object, got ${describeValue(options)}`);
+  }
+  rejectUnknownKeys(options, allowed, what);
+}
+
+/** The `signal` option: `undefined` or an `AbortSignal`, else a `ValueError`. */
+function checkSignal(signal: unknown, what: string): AbortSignal | undefined {
+  if (signal === undefined || signal instanceof AbortSignal) return signal;
+  throw new ValueError(`${what}: signal must be an AbortSignal, got ${describeValue(signal)}`);
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {

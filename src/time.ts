@@ -14,6 +14,12 @@ export type DateInput = Date | number | string | DateTime;
 /** The largest delay `setTimeout` accepts (2^31-1 ms, about 24.8 days). */
 export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
+/** The largest distance from the epoch a `Date` can hold, in ms (about 273,790 years either way). */
+export const MAX_INSTANT_MS = 8.64e15;
+
+/** The longest duration accepted, in ms: the largest safe integer (about 285,616 years). */
+export const MAX_DURATION_MS = Number.MAX_SAFE_INTEGER;
+
 /** Renders a user-supplied value for an error message. */
 export function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
@@ -53,7 +59,10 @@ export function parseTimezone(zone: unknown, what = 'timezone'): string {
   return zone;
 }
 
-/** Converts a `DurationInput` to whole milliseconds; negative, NaN or malformed input is a `ValueError`. */
+/**
+ * Converts a `DurationInput` to whole milliseconds; negative, NaN, malformed input or one longer than
+ * `MAX_DURATION_MS` is a `ValueError`.
+ */
 export function parseDuration(input: unknown, what = 'duration'): number {
   let ms: number;
   if (typeof input === 'number') {
@@ -85,11 +94,34 @@ export function parseDuration(input: unknown, what = 'duration'): number {
   if (!Number.isFinite(ms) || ms < 0) {
     throw new ValueError(`${what}: ${describeValue(input)} must be a finite, non-negative duration`);
   }
+  if (Math.round(ms) > MAX_DURATION_MS) {
+    throw new ValueError(
+      `${what}: ${describeValue(input)} is ${ms} ms, longer than the longest supported duration (${MAX_DURATION_MS} ms)`,
+    );
+  }
   return Math.round(ms);
 }
 
 /** A full ISO 8601 date-time with `Z` or a numeric offset, as `Date.prototype.toISOString` writes. */
 const ISO_WITH_OFFSET = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?)(Z|([+-])(\d{2}):(\d{2}))$/;
+
+/** The UTC offset at the end of an ISO date-time (`+05:30`, `+0530`, `+05`), in the forms luxon reads. */
+const ISO_TRAILING_OFFSET = /[Tt][\d:.,]+([+-](\d{2})(?::?(\d{2}))?)$/;
+
+/**
+ * Throws a `ValueError` when an ISO date-time ends in an offset that cannot exist (hours above 23 or
+ * minutes above 59, the RFC 3339 bounds): `Date.parse` and luxon would read `+25:00` or `+05:60`.
+ */
+function checkIsoOffset(input: string, what: string): void {
+  const match = ISO_TRAILING_OFFSET.exec(input);
+  if (match === null) return;
+  const [, offset, hours, minutes] = match as unknown as [string, string, string, string?];
+  if (Number(hours) > 23 || Number(minutes ?? 0) > 59) {
+    throw new ValueError(
+      `${what}: ${describeValue(input)} has an impossible UTC offset '${offset}' (expected hours 00-23 and minutes 00-59)`,
+    );
+  }
+}
 
 /**
  * Epoch ms of an ISO date-time with an explicit offset (the form stores write), or null for any other
@@ -118,7 +150,7 @@ function parseIsoWithOffset(input: string): number | null {
 /**
  * Converts a `DateInput` to a `Date`. An ISO string without an offset is read as wall-clock time in `zone`
  * (given, or computed only when needed).
- * An invalid input is a `ValueError` naming `what`.
+ * An invalid input (an impossible offset included) is a `ValueError` naming `what`.
  */
 export function parseDate(input: unknown, zone: string | (() => string), what = 'date'): Date {
   let ms: number;
@@ -126,17 +158,8 @@ export function parseDate(input: unknown, zone: string | (() => string), what = 
     ms = input.getTime();
   } else if (typeof input === 'number') {
     ms = input;
-  } else if (typeof input === 'string' && parseIsoWithOffset(input) !== null) {
-    ms = parseIsoWithOffset(input) as number;
   } else if (typeof input === 'string') {
-    const parsed = DateTime.fromISO(input, {
-      zone: typeof zone === 'string' ? zone : zone(),
-      setZone: false,
-    });
-    if (!parsed.isValid) {
-      throw new ValueError(`${what}: ${describeValue(input)} is not an ISO 8601 date-time`);
-    }
-    ms = parsed.toMillis();
+    ms = parseDateString(input, zone, what);
   } else if (DateTime.isDateTime(input)) {
     if (!input.isValid) throw new ValueError(`${what}: invalid luxon DateTime (${input.invalidReason})`);
     ms = input.toMillis();
@@ -145,8 +168,23 @@ export function parseDate(input: unknown, zone: string | (() => string), what = 
       `${what}: ${describeValue(input)} is not a date (expected a Date, epoch ms, ISO string or DateTime)`,
     );
   }
-  if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) {
+  if (!Number.isFinite(ms) || Math.abs(ms) > MAX_INSTANT_MS) {
     throw new ValueError(`${what}: ${describeValue(input)} is not a valid instant`);
   }
   return new Date(ms);
+}
+
+/** Epoch ms of an ISO 8601 string; one without an offset is read as wall-clock time in `zone`. */
+function parseDateString(input: string, zone: string | (() => string), what: string): number {
+  checkIsoOffset(input, what);
+  const withOffset = parseIsoWithOffset(input);
+  if (withOffset !== null) return withOffset;
+  const parsed = DateTime.fromISO(input, {
+    zone: typeof zone === 'string' ? zone : zone(),
+    setZone: false,
+  });
+  if (!parsed.isValid) {
+    throw new ValueError(`${what}: ${describeValue(input)} is not an ISO 8601 date-time`);
+  }
+  return parsed.toMillis();
 }

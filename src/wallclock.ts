@@ -103,7 +103,8 @@ export function wallToInstant(wall: number, zone: string): number {
  * A wall time skipped by a gap fires shifted forward by the gap; a wall time repeated by a
  * fall-back fires at its first occurrence (`repeated: 'first'`) or at both (`'every'`). Equal
  * instants are one fire time. The work is a few `findWallTime` calls per segment of constant
- * offset crossed, so a per-second schedule costs microseconds.
+ * offset crossed, so a per-second schedule costs microseconds; segments that lie wholly before the
+ * next matching wall time are jumped over, so a fire time years away costs what a near one does.
  */
 export function firstFireInstant(
   from: number,
@@ -122,9 +123,23 @@ export function firstFireInstant(
       earliest = earlierOf(earliest, wall - segment.offset);
     }
     if (wall === null || (earliest !== null && earliest < segment.end)) return earliest;
-    cursor = segment.end;
+    const next = nextCursor(segment.end, findCached);
+    if (next === null) return earliest;
+    cursor = next;
   }
   return earliest;
+}
+
+/**
+ * Where the search goes on after a segment that ends at `segmentEnd` held no fire time: the segment
+ * end, or later when the next matching wall time is far off (a yearly or far-year schedule), so that
+ * the blocks in between are never computed. Every fire time at or after an instant `t` comes from a
+ * wall time at or after `t - MAX_OFFSET_MS` (its own, or the skipped one it was shifted from) and lies
+ * after that wall time `- MAX_OFFSET_MS`. `null` when no wall time matches any more.
+ */
+function nextCursor(segmentEnd: number, findWallTime: WallTimeFinder): number | null {
+  const firstWall = findWallTime(segmentEnd - MAX_OFFSET_MS);
+  return firstWall === null ? null : Math.max(segmentEnd, firstWall - MAX_OFFSET_MS);
 }
 
 /** The first wall time to look at for real (unshifted) fire times in `segment` from `cursor` on. */

@@ -228,6 +228,35 @@ describe('FileLock in one process', () => {
     expect(() => lock.on('gone' as 'compromised', () => {})).toThrow(/event: "gone"/);
   });
 
+  it('rejects an unknown option key or a non-object with a ValueError naming it', async () => {
+    const path = join(dir, 'a');
+    const typo = <T>(options: object) => options as T;
+    expect(() => new FileLock(path, typo({ stael: 1 }))).toThrow(ValueError);
+    expect(() => new FileLock(path, typo({ stael: 1 }))).toThrow(
+      /^FileLock: unknown option 'stael' \(expected one of stale, update\)$/,
+    );
+    expect(() => new FileLock(path, null as never)).toThrow(
+      /^FileLock: options must be an object, got null$/,
+    );
+    expect(() => new FileLock(path, 'fast' as never)).toThrow(ValueError);
+    const lock = makeLock(path);
+    await expect(lock.acquire(typo({ timeOut: 100 }))).rejects.toThrow(
+      /^FileLock\.acquire: unknown option 'timeOut' \(expected one of timeout, signal\)$/,
+    );
+    await expect(lock.acquire(null as never)).rejects.toThrow(ValueError);
+    await expect(lock.acquire({ signal: 'stop' as never })).rejects.toThrow(/signal must be an AbortSignal/);
+    let ran = false;
+    const body = () => {
+      ran = true;
+    };
+    await expect(lock.withLock(body, typo({ wiat: false }))).rejects.toThrow(
+      /^FileLock\.withLock: unknown option 'wiat' \(expected one of wait, timeout, signal\)$/,
+    );
+    await expect(lock.withLock(body, null as never)).rejects.toThrow(ValueError);
+    expect(ran).toBe(false);
+    expect(lock.held).toBe(false);
+  });
+
   it('substitutes {pgrp} with the process group id', () => {
     const pgrp = processGroupId();
     expect(Number.isSafeInteger(pgrp) && pgrp > 0).toBe(true);

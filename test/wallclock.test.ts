@@ -2,6 +2,7 @@
  * src/wallclock.ts: offsets, and wall-clock times mapped to instants with the DST rule of API.md
  * ("Triggers"): a gap shifts forward by its length, an overlap gives the first (or every) occurrence.
  */
+import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
 import {
   firstFireInstant,
@@ -190,5 +191,34 @@ describe('firstFireInstant', () => {
       '2025-07-01T10:00:00.000Z',
     );
     expect(firstFireInstant(from, 'Europe/Berlin', () => null, 'first')).toBeNull();
+  });
+
+  it('jumps to a wall time thousands of years ahead and still applies the DST rule there (luxon agrees)', () => {
+    const zone = 'America/New_York';
+    const from = Date.parse('2026-01-01T00:00:00Z');
+    /** A finder with exactly the given wall times, all far in the future. */
+    const only =
+      (...walls: number[]) =>
+      (fromWall: number) =>
+        walls.find((w) => w >= fromWall) ?? null;
+    // The spring-forward Sunday of March 9996 (second Sunday), found with luxon.
+    const march = DateTime.fromObject({ year: 9996, month: 3, day: 1 }, { zone });
+    const springDay = march.plus({ days: (7 - (march.weekday % 7)) % 7 }).plus({ weeks: 1 });
+    const gapWall = wall(`${springDay.toISODate()}T02:30:00`);
+    const shifted = DateTime.fromObject({ ...springDay.toObject(), hour: 3, minute: 30 }, { zone });
+    expect(firstFireInstant(from, zone, only(gapWall), 'first')).toBe(shifted.toMillis());
+    const plain = wall('9996-06-15T12:00:00');
+    const expected = DateTime.fromObject({ year: 9996, month: 6, day: 15, hour: 12 }, { zone });
+    expect(firstFireInstant(from, zone, only(plain), 'first')).toBe(expected.toMillis());
+    // A near wall time already fired (before `from`) does not stop the search for the far one.
+    expect(firstFireInstant(from, zone, only(wall('2025-12-31T18:00:00'), plain), 'first')).toBe(
+      expected.toMillis(),
+    );
+    expect(firstFireInstant(from, zone, only(wall('9999-12-31T23:59:59')), 'every')).toBe(
+      DateTime.fromObject(
+        { year: 9999, month: 12, day: 31, hour: 23, minute: 59, second: 59 },
+        { zone },
+      ).toMillis(),
+    );
   });
 });

@@ -11,6 +11,7 @@
 import { ValueError } from '../errors.js';
 import { type DateInput, describeValue, parseDate, parseTimezone, systemTimezone } from '../time.js';
 import { wallClockAt, wallToInstant } from '../wallclock.js';
+import { checkKeys, checkSpec } from './options.js';
 import type { CalendarIntervalTriggerSpec, Trigger } from './trigger.js';
 
 /** The calendar step between two fire dates; at least one part must be positive. */
@@ -52,6 +53,26 @@ export interface CalendarIntervalTriggerOptions {
 
 const DAY_MS = 86_400_000;
 const INTERVAL_PARTS = ['years', 'months', 'weeks', 'days'] as const;
+const INTERVAL_KEYS: ReadonlySet<string> = new Set(INTERVAL_PARTS);
+const OPTION_KEYS: ReadonlySet<string> = new Set([
+  'hour',
+  'minute',
+  'second',
+  'startAt',
+  'endAt',
+  'timezone',
+]);
+const SPEC_KEYS: ReadonlySet<string> = new Set(['type', ...INTERVAL_KEYS, ...OPTION_KEYS]);
+/** The largest value of each interval part: about 10,000 years, the span of dates supported. */
+const MAX_PARTS: Readonly<Record<(typeof INTERVAL_PARTS)[number], number>> = {
+  years: 10_000,
+  months: 120_000,
+  weeks: 522_000,
+  days: 3_653_000,
+};
+/** The first and last dates supported, 0001-01-01 and 9999-12-31, as days since 1970-01-01. */
+const MIN_DAY = utcDayNumber(1, 0, 1);
+const MAX_DAY = utcDayNumber(9999, 11, 31);
 /**
  * How far before the day of the search start a fire date may lie and still fire after it: a gap
  * shifts a fire time by at most a day, and offsets differ by at most a day across one.
@@ -88,14 +109,16 @@ export class CalendarIntervalTrigger implements Trigger {
   readonly #endDay: number | undefined;
   /** The options as given, so that `withDefaultTimezone` can re-read them in the new zone. */
   readonly #options: CalendarIntervalTriggerOptions;
+  /** Whether `startAt` is a declaration (given, or inherited as given), not today's date by default. */
+  #startAtGiven: boolean;
 
-  /** @throws ValueError naming the bad part of the interval or the bad option. */
+  /**
+   * @throws ValueError naming the bad part of the interval or the bad option: an unknown key, a
+   *   non-object, a part above about 10,000 years, a date outside years 1 to 9999.
+   */
   constructor(interval: CalendarInterval, options: CalendarIntervalTriggerOptions = {}) {
-    if (typeof interval !== 'object' || interval === null) {
-      throw new ValueError(
-        `CalendarIntervalTrigger: interval must be an object, got ${describeValue(interval)}`,
-      );
-    }
+    checkKeys(interval, INTERVAL_KEYS, 'CalendarIntervalTrigger', 'interval');
+    checkKeys(options, OPTION_KEYS, 'CalendarIntervalTrigger');
     this.years = countOption(interval.years, 'years');
     this.months = countOption(interval.months, 'months');
     this.weeks = countOption(interval.weeks, 'weeks');
@@ -114,6 +137,7 @@ export class CalendarIntervalTrigger implements Trigger {
         : parseTimezone(options.timezone, 'CalendarIntervalTrigger: timezone');
     this.#zone = this.timezone ?? systemTimezone();
     this.#options = { ...options };
+    this.#startAtGiven = options.startAt !== undefined;
     this.#startDay =
       options.startAt === undefined
         ? dayOfWall(wallClockAt(Date.now(), this.#zone))
@@ -126,13 +150,9 @@ export class CalendarIntervalTrigger implements Trigger {
     }
   }
 
-  /** Rebuilds a trigger from its `toJSON()` form. */
+  /** Rebuilds a trigger from its `toJSON()` form; an unknown key is a `ValueError` naming it. */
   static fromJSON(spec: CalendarIntervalTriggerSpec): CalendarIntervalTrigger {
-    if (typeof spec !== 'object' || spec === null || spec.type !== 'calendarinterval') {
-      throw new ValueError(
-        `CalendarIntervalTrigger: not a calendar interval trigger spec: ${describeValue(spec)}`,
-      );
-    }
+    checkSpec(spec, 'calendarinterval', SPEC_KEYS, 'CalendarIntervalTrigger', 'calendar interval');
     const interval = { years: spec.years, months: spec.months, weeks: spec.weeks, days: spec.days };
     const options: CalendarIntervalTriggerOptions = {
       hour: spec.hour,
@@ -153,7 +173,7 @@ export class CalendarIntervalTrigger implements Trigger {
     const from = previous === null ? now.getTime() : previous.getTime() + 1;
     let day = this.#firstDayOnOrAfter(dayOfWall(wallClockAt(from, this.#zone)) - SEARCH_MARGIN_DAYS);
     for (;;) {
-      if (this.#endDay !== undefined && day > this.#endDay) return null;
+      if (day > (this.#endDay ?? MAX_DAY)) return null;
       const fireTime = wallToInstant(day * DAY_MS + this.#timeOfDayMs(), this.#zone);
       if (fireTime >= from) return new Date(fireTime);
       day = this.#nextDay(day);
@@ -175,15 +195,27 @@ export class CalendarIntervalTrigger implements Trigger {
     return spec;
   }
 
-  /** This trigger with `timezone` set when none was given; a default `startAt` (today) is kept. */
+  /** `toJSON()` without `startAt` when it was not given (today's date at construction, not a declaration). */
+  definition(): CalendarIntervalTriggerSpec {
+    const spec = this.toJSON();
+    if (!this.#startAtGiven) delete spec.startAt;
+    return spec;
+  }
+
+  /**
+   * This trigger with `timezone` set when none was given; a default `startAt` (today) is kept, and
+   * still left out of `definition()`.
+   */
   withDefaultTimezone(timezone: string): CalendarIntervalTrigger {
     if (this.timezone !== undefined) return this;
     const interval = { years: this.years, months: this.months, weeks: this.weeks, days: this.days };
-    return new CalendarIntervalTrigger(interval, {
+    const trigger = new CalendarIntervalTrigger(interval, {
       ...this.#options,
       startAt: this.#options.startAt ?? this.startAt,
       timezone,
     });
+    trigger.#startAtGiven = this.#startAtGiven;
+    return trigger;
   }
 
   #timeOfDayMs(): number {
@@ -197,9 +229,29 @@ export class CalendarIntervalTrigger implements Trigger {
       const stepDays = this.weeks * 7 + this.days;
       return this.#startDay + Math.ceil((target - this.#startDay) / stepDays) * stepDays;
     }
+    if (this.weeks === 0 && this.days === 0) return this.#firstMonthlyDayOnOrAfter(target);
     let day = this.#startDay;
-    while (day < target) day = this.#nextDay(day);
+    while (day < target && day <= MAX_DAY) day = this.#nextDay(day);
     return day;
+  }
+
+  /**
+   * `#firstDayOnOrAfter` for a step of whole months (and years), in closed form: the dates are the start
+   * date's day of month in every step-th month that has that day; the search starts a step before `target`.
+   */
+  #firstMonthlyDayOnOrAfter(target: number): number {
+    const start = new Date(this.#startDay * DAY_MS);
+    const dayOfMonth = start.getUTCDate();
+    const startMonth = start.getUTCFullYear() * 12 + start.getUTCMonth();
+    const targetDate = new Date(target * DAY_MS);
+    const targetMonth = targetDate.getUTCFullYear() * 12 + targetDate.getUTCMonth();
+    const step = this.years * 12 + this.months;
+    for (let k = Math.max(0, Math.floor((targetMonth - startMonth) / step)); ; k++) {
+      const monthIndex = startMonth + k * step;
+      if (dayOfMonth > daysInMonth(monthIndex)) continue;
+      const day = utcDayNumber(Math.floor(monthIndex / 12), monthIndex % 12, dayOfMonth);
+      if (day >= target) return day;
+    }
   }
 
   /** The date after `day` in the sequence: add years and months until the date exists, then weeks and days. */
@@ -212,7 +264,7 @@ export class CalendarIntervalTrigger implements Trigger {
       do {
         monthIndex += this.years * 12 + this.months;
       } while (dayOfMonth > daysInMonth(monthIndex));
-      next = Date.UTC(Math.floor(monthIndex / 12), monthIndex % 12, dayOfMonth) / DAY_MS;
+      next = utcDayNumber(Math.floor(monthIndex / 12), monthIndex % 12, dayOfMonth);
     }
     return next + this.weeks * 7 + this.days;
   }
@@ -220,7 +272,16 @@ export class CalendarIntervalTrigger implements Trigger {
 
 /** The number of days in the month `monthIndex` (year * 12 + zero-based month). */
 function daysInMonth(monthIndex: number): number {
-  return new Date(Date.UTC(Math.floor(monthIndex / 12), (monthIndex % 12) + 1, 0)).getUTCDate();
+  const year = Math.floor(monthIndex / 12);
+  const month = monthIndex % 12;
+  return utcDayNumber(year, month + 1, 1) - utcDayNumber(year, month, 1);
+}
+
+/** A calendar date as days since 1970-01-01 (years below 100 are years, not 1900 + year as in `Date.UTC`). */
+function utcDayNumber(year: number, month: number, day: number): number {
+  const date = new Date(0);
+  date.setUTCFullYear(year, month, day);
+  return date.getTime() / DAY_MS;
 }
 
 /** The date of a wall-clock time, as days since 1970-01-01. */
@@ -232,18 +293,29 @@ function formatDay(day: number): string {
   return new Date(day * DAY_MS).toISOString().slice(0, 10);
 }
 
-/** Reads a date option: a `DateInput` (a `YYYY-MM-DD` string is midnight in `zone`), as its date in `zone`. */
+/**
+ * Reads a date option: a `DateInput` (a `YYYY-MM-DD` string is midnight in `zone`), as its date in `zone`;
+ * a date outside years 1 to 9999 is a `ValueError`.
+ */
 function dayOption(input: DateInput, zone: string, name: string): number {
-  const instant = parseDate(input, zone, `CalendarIntervalTrigger: ${name}`);
-  return dayOfWall(wallClockAt(instant.getTime(), zone));
+  const what = `CalendarIntervalTrigger: ${name}`;
+  const instant = parseDate(input, zone, what);
+  // Outside this window the zone's wall clock is not read (the date is out of range anyway).
+  const inRange = Math.abs(instant.getTime()) <= (MAX_DAY + 2) * DAY_MS;
+  const day = inRange ? dayOfWall(wallClockAt(instant.getTime(), zone)) : Number.NaN;
+  if (!(day >= MIN_DAY && day <= MAX_DAY)) {
+    throw new ValueError(`${what}: ${describeValue(input)} is outside the years 1 to 9999`);
+  }
+  return day;
 }
 
-/** A non-negative integer part of the interval (`undefined` is 0). */
-function countOption(value: unknown, name: string): number {
+/** A non-negative integer part of the interval, at most `MAX_PARTS[name]` (`undefined` is 0). */
+function countOption(value: unknown, name: (typeof INTERVAL_PARTS)[number]): number {
   if (value === undefined) return 0;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+  const max = MAX_PARTS[name];
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
     throw new ValueError(
-      `CalendarIntervalTrigger: ${name} must be a non-negative integer, got ${describeValue(value)}`,
+      `CalendarIntervalTrigger: ${name} must be a non-negative integer of at most ${max}, got ${describeValue(value)}`,
     );
   }
   return value;

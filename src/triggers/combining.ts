@@ -1,7 +1,11 @@
 import { ValueError } from '../errors.js';
 import { describeValue } from '../time.js';
+import { triggerDefinition } from './definition.js';
+import { checkSpec } from './options.js';
 import { toTrigger } from './spec.js';
 import type { CombiningTriggerSpec, Trigger, TriggerSpec } from './trigger.js';
+
+const SPEC_KEYS: ReadonlySet<string> = new Set(['type', 'triggers']);
 
 /** How many rounds `AndTrigger` tries before it gives up looking for a common fire time. */
 export const AND_TRIGGER_MAX_ITERATIONS = 10_000;
@@ -23,8 +27,9 @@ export class AndTrigger implements Trigger {
     this.triggers = Object.freeze(checkChildren('AndTrigger', triggers));
   }
 
-  /** Rebuilds an `AndTrigger` from its spec. */
+  /** Rebuilds an `AndTrigger` from its spec; an unknown key is a `ValueError` naming it. */
   static fromJSON(spec: CombiningTriggerSpec): AndTrigger {
+    checkSpec(spec, 'and', SPEC_KEYS, 'AndTrigger');
     return new AndTrigger(spec.triggers);
   }
 
@@ -56,6 +61,11 @@ export class AndTrigger implements Trigger {
     return { type: 'and', triggers: this.triggers.map((child) => child.toJSON()) };
   }
 
+  /** The children's definitions (see `Trigger.definition`). */
+  definition(): CombiningTriggerSpec {
+    return { type: 'and', triggers: this.triggers.map(triggerDefinition) };
+  }
+
   /** Fills in the zone of every child that has none. */
   withDefaultTimezone(timezone: string): AndTrigger {
     return new AndTrigger(this.triggers.map((child) => child.withDefaultTimezone?.(timezone) ?? child));
@@ -72,8 +82,9 @@ export class OrTrigger implements Trigger {
     this.triggers = Object.freeze(checkChildren('OrTrigger', triggers));
   }
 
-  /** Rebuilds an `OrTrigger` from its spec. */
+  /** Rebuilds an `OrTrigger` from its spec; an unknown key is a `ValueError` naming it. */
   static fromJSON(spec: CombiningTriggerSpec): OrTrigger {
+    checkSpec(spec, 'or', SPEC_KEYS, 'OrTrigger');
     return new OrTrigger(spec.triggers);
   }
 
@@ -90,6 +101,11 @@ export class OrTrigger implements Trigger {
   /** The plain-JSON form. */
   toJSON(): CombiningTriggerSpec {
     return { type: 'or', triggers: this.triggers.map((child) => child.toJSON()) };
+  }
+
+  /** The children's definitions (see `Trigger.definition`). */
+  definition(): CombiningTriggerSpec {
+    return { type: 'or', triggers: this.triggers.map(triggerDefinition) };
   }
 
   /** Fills in the zone of every child that has none. */

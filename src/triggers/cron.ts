@@ -4,7 +4,9 @@
  * cron-parser finds the matching wall-clock times in a frame without DST (UTC, wall time encoded as
  * if it were UTC); `src/wallclock.ts` maps them to instants with the DST rule of API.md. Two parts of
  * the syntax that cron-parser lacks are added here as filters over its matches: a trailing year
- * field (7 fields, Quartz style) and the `W` (nearest weekday) day of month.
+ * field (7 fields, Quartz style) and the `W` (nearest weekday) day of month. Searches start in the
+ * first allowed year, on the first day the month and day fields allow (`./cron-days.ts`), so that
+ * cron-parser never steps through years of days that cannot match.
  */
 import { type CronExpression, CronExpressionParser } from 'cron-parser';
 import { ValueError } from '../errors.js';
@@ -12,12 +14,15 @@ import {
   type DateInput,
   type DurationInput,
   describeValue,
+  MAX_INSTANT_MS,
   parseDate,
   parseDuration,
   parseTimezone,
   systemTimezone,
 } from '../time.js';
 import { firstFireInstant, type RepeatedWallTimes } from '../wallclock.js';
+import { PossibleDays } from './cron-days.js';
+import { checkKeys, checkSpec } from './options.js';
 import type { CronTriggerSpec, Trigger } from './trigger.js';
 
 /** Options of a `CronTrigger`. */
@@ -85,6 +90,9 @@ const NICKNAMES: Readonly<Record<string, string>> = {
   '@hourly': '0 0 * * * *',
 };
 
+const OPTION_KEYS: ReadonlySet<string> = new Set(['startAt', 'endAt', 'timezone', 'jitter']);
+const SPEC_KEYS: ReadonlySet<string> = new Set(['type', 'expression', ...OPTION_KEYS]);
+
 const MIN_YEAR = 1970;
 const MAX_YEAR = 9999;
 /** How many times the year and `W` filters may send cron-parser further before giving up. */
@@ -129,12 +137,13 @@ export class CronTrigger implements Trigger {
    *   no fire in a month without day n) and `LW`; dayOfWeek takes `5L` (last Friday) and `1#2` (second
    *   Monday), 0 or 7 being Sunday. When both day and dayOfWeek are restricted, either one matching is
    *   enough (as in Vixie cron). cron-parser's `H` is not supported.
-   * @throws ValueError naming the bad part of the expression or the bad option.
+   * @throws ValueError naming the bad part of the expression or the bad option (an unknown key included).
    */
   constructor(expression: string, options: CronTriggerOptions = {}) {
     if (typeof expression !== 'string') {
       throw new ValueError(`CronTrigger: expression must be a string, got ${describeValue(expression)}`);
     }
+    checkKeys(options, OPTION_KEYS, 'CronTrigger');
     this.expression = expression.trim().split(/\s+/).join(' ');
     this.#schedule = new CronSchedule(this.expression);
     this.#options = { ...options };
@@ -162,11 +171,9 @@ export class CronTrigger implements Trigger {
     return new CronTrigger(expressionFromFields(fields), options);
   }
 
-  /** Rebuilds a trigger from its `toJSON()` form. */
+  /** Rebuilds a trigger from its `toJSON()` form; an unknown key is a `ValueError` naming it. */
   static fromJSON(spec: CronTriggerSpec): CronTrigger {
-    if (typeof spec !== 'object' || spec === null || spec.type !== 'cron') {
-      throw new ValueError(`CronTrigger: not a cron trigger spec: ${describeValue(spec)}`);
-    }
+    checkSpec(spec, 'cron', SPEC_KEYS, 'CronTrigger');
     const options: CronTriggerOptions = {};
     if (spec.startAt !== undefined) options.startAt = spec.startAt;
     if (spec.endAt !== undefined) options.endAt = spec.endAt;
@@ -186,7 +193,7 @@ export class CronTrigger implements Trigger {
     const fireTime = firstFireInstant(from, this.#zone, this.#schedule.findWallTime, this.#schedule.repeated);
     if (fireTime === null) return null;
     if (this.endAt !== undefined && fireTime > this.endAt.getTime()) return null;
-    return new Date(fireTime + randomDelay(this.jitter));
+    return new Date(Math.min(fireTime + randomDelay(this.jitter), MAX_INSTANT_MS));
   }
 
   /** The plain-JSON form: `{ type: 'cron', expression, startAt?, endAt?, timezone?, jitter? }`. */
@@ -221,6 +228,8 @@ class CronSchedule {
   readonly #years: number[] | null;
   /** The `W` rule of the day field, if any. */
   readonly #nearestWeekday: NearestWeekdayRule | null;
+  /** The days the month and day fields allow, to start searches on; `null` when every day is possible. */
+  readonly #possibleDays: PossibleDays | null;
 
   constructor(expression: string) {
     const fields = splitExpression(expression);
@@ -234,28 +243,49 @@ class CronSchedule {
       parseWithCronParser({ ...fields, day: this.#nearestWeekday.namedDayField }, expression);
       this.#matcher = parseWithCronParser({ ...fields, day: '*' }, expression);
     }
+    this.#possibleDays = PossibleDays.of(this.#matcher.fields);
     this.repeated = fields.hour === '*' || fields.hour === '?' ? 'every' : 'first';
     this.findWallTime = (fromWall) => this.#firstWallTimeFrom(fromWall);
   }
 
-  /** The first wall time at or after `fromWall` that all fields, year and `W` included, match. */
+  /**
+   * The first wall time at or after `fromWall` that all fields, year and `W` included, match; `null`
+   * when there is none up to the end of year 9999. A search starts in the first allowed year, on the
+   * first possible day, so a far year or a leap day costs what a near, daily one does.
+   */
   #firstWallTimeFrom(fromWall: number): number | null {
-    let from = fromWall;
-    for (let round = 0; round < MAX_FILTER_ROUNDS; round++) {
+    let from: number | null = this.#firstPossibleWallTime(fromWall);
+    for (let round = 0; round < MAX_FILTER_ROUNDS && from !== null; round++) {
       const candidate = this.#cronParserMatchFrom(from);
       if (candidate === null) return null;
       const date = new Date(candidate);
+      if (date.getUTCFullYear() > MAX_YEAR) return null;
       if (this.#years !== null && !this.#years.includes(date.getUTCFullYear())) {
-        const nextYear = this.#years.find((year) => year > date.getUTCFullYear());
-        if (nextYear === undefined) return null;
-        from = Date.UTC(nextYear, 0, 1);
+        from = this.#firstPossibleWallTime(Date.UTC(date.getUTCFullYear() + 1, 0, 1));
       } else if (this.#nearestWeekday !== null && !this.#nearestWeekday.matches(date)) {
-        from = this.#nearestWeekday.nextPossibleDay(date);
+        from = this.#firstPossibleWallTime(this.#nearestWeekday.nextPossibleDay(date));
       } else {
         return candidate;
       }
     }
     return null;
+  }
+
+  /**
+   * The first wall time at or after `fromWall` that is in an allowed year and on a possible day (the
+   * start of that year or day when it is later); `null` when no allowed year is left.
+   */
+  #firstPossibleWallTime(fromWall: number): number | null {
+    const from = this.#firstAllowedWallTime(fromWall);
+    return from === null || this.#possibleDays === null ? from : this.#possibleDays.firstFrom(from);
+  }
+
+  /** `fromWall`, or the start of the first allowed year after it when its year is not allowed; `null`: none. */
+  #firstAllowedWallTime(fromWall: number): number | null {
+    const year = new Date(fromWall).getUTCFullYear();
+    if (this.#years === null || this.#years.includes(year)) return fromWall;
+    const nextYear = this.#years.find((allowed) => allowed > year);
+    return nextYear === undefined ? null : Date.UTC(nextYear, 0, 1);
   }
 
   /**

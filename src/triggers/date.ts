@@ -1,5 +1,5 @@
-import { ValueError } from '../errors.js';
-import { type DateInput, describeValue, parseDate, parseTimezone, systemTimezone } from '../time.js';
+import { type DateInput, parseDate, parseTimezone, systemTimezone } from '../time.js';
+import { checkKeys, checkSpec } from './options.js';
 import type { DateTriggerSpec, Trigger } from './trigger.js';
 
 /** Options of `DateTrigger`. */
@@ -8,6 +8,9 @@ export interface DateTriggerOptions {
   timezone?: string;
 }
 
+const OPTION_KEYS: ReadonlySet<string> = new Set(['timezone']);
+const SPEC_KEYS: ReadonlySet<string> = new Set(['type', 'runAt', 'timezone']);
+
 /** Fires once, at `runAt`. */
 export class DateTrigger implements Trigger {
   /** The instant the trigger fires at. */
@@ -15,19 +18,21 @@ export class DateTrigger implements Trigger {
   /** The zone the user gave, if any. */
   readonly timezone: string | undefined;
 
-  /** @example new DateTrigger('2026-12-01T09:00', { timezone: 'Europe/Berlin' }) */
+  /**
+   * @example new DateTrigger('2026-12-01T09:00', { timezone: 'Europe/Berlin' })
+   * @throws ValueError naming a bad date, zone or an unknown option.
+   */
   constructor(runAt: DateInput, options: DateTriggerOptions = {}) {
-    if (typeof options !== 'object' || options === null) {
-      throw new ValueError(`DateTrigger: options must be an object, got ${describeValue(options)}`);
-    }
+    checkKeys(options, OPTION_KEYS, 'DateTrigger');
     this.timezone =
       options.timezone === undefined ? undefined : parseTimezone(options.timezone, 'DateTrigger: timezone');
     // The zone matters only for a string without an offset; looking up the system zone costs a little.
     this.runAt = parseDate(runAt, () => this.timezone ?? systemTimezone(), 'DateTrigger: runAt');
   }
 
-  /** Rebuilds a `DateTrigger` from its spec. */
+  /** Rebuilds a `DateTrigger` from its spec; an unknown key is a `ValueError` naming it. */
   static fromJSON(spec: DateTriggerSpec): DateTrigger {
+    checkSpec(spec, 'date', SPEC_KEYS, 'DateTrigger');
     return new DateTrigger(spec.runAt, spec.timezone === undefined ? {} : { timezone: spec.timezone });
   }
 

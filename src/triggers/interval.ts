@@ -4,11 +4,14 @@ import {
   type DateInput,
   type DurationInput,
   describeValue,
+  MAX_DURATION_MS,
+  MAX_INSTANT_MS,
   parseDate,
   parseDuration,
   parseTimezone,
   systemTimezone,
 } from '../time.js';
+import { checkKeys, checkSpec } from './options.js';
 import type { FireTimeCount, IntervalTriggerSpec, Trigger } from './trigger.js';
 
 /** The length of an `IntervalTrigger`; all parts add up (fixed real-time units: a day is 24 h). */
@@ -34,6 +37,8 @@ export interface IntervalTriggerOptions {
 }
 
 const LENGTH_UNITS = ['weeks', 'days', 'hours', 'minutes', 'seconds', 'milliseconds'] as const;
+const OPTION_KEYS: ReadonlySet<string> = new Set(['startAt', 'endAt', 'timezone', 'jitter']);
+const SPEC_KEYS: ReadonlySet<string> = new Set(['type', ...LENGTH_UNITS, ...OPTION_KEYS]);
 
 /**
  * Fires at `startAt + k·interval` for k = 0, 1, 2…: a fixed grid of real time that never drifts with
@@ -52,47 +57,27 @@ export class IntervalTrigger implements Trigger {
   readonly timezone: string | undefined;
   /** Maximum random delay added to each fire time, in milliseconds (0: none). */
   readonly jitterMs: number;
+  /** Whether the user gave `startAt` (else it is one interval after construction, left out of `definition()`). */
+  readonly #startAtGiven: boolean;
 
-  /** @example new IntervalTrigger({ minutes: 5 }) */
+  /**
+   * @example new IntervalTrigger({ minutes: 5 })
+   * @throws ValueError naming the bad part: an unknown unit or option, a non-object, an empty interval or
+   *   one longer than `MAX_DURATION_MS`, a bad date, `endAt` before `startAt`, jitter not below the interval.
+   */
   constructor(length: IntervalLength, options: IntervalTriggerOptions = {}) {
-    if (typeof length !== 'object' || length === null) {
-      throw new ValueError(
-        `IntervalTrigger: the interval must be an object like { minutes: 5 }, got ${describeValue(length)}`,
-      );
-    }
-    const kept: IntervalLength = {};
-    for (const key of Object.keys(length)) {
-      if (!(LENGTH_UNITS as readonly string[]).includes(key)) {
-        throw new ValueError(
-          `IntervalTrigger: unknown interval unit '${key}' (expected one of ${LENGTH_UNITS.join(', ')})`,
-        );
-      }
-    }
-    for (const unit of LENGTH_UNITS) {
-      const value = length[unit];
-      if (value === undefined) continue;
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-        throw new ValueError(
-          `IntervalTrigger: ${unit} must be a finite non-negative number, got ${describeValue(value)}`,
-        );
-      }
-      kept[unit] = value;
-    }
-    this.length = Object.freeze(kept);
-    this.intervalMs = Math.round(Duration.fromObject(kept).toMillis());
-    if (!(this.intervalMs > 0)) {
-      throw new ValueError(
-        `IntervalTrigger: the interval ${describeValue(length)} is empty; it must be longer than 0 ms`,
-      );
-    }
+    this.length = Object.freeze(checkLength(length));
+    this.intervalMs = intervalMsOf(this.length, length);
+    checkKeys(options, OPTION_KEYS, 'IntervalTrigger');
     this.timezone =
       options.timezone === undefined
         ? undefined
         : parseTimezone(options.timezone, 'IntervalTrigger: timezone');
     const zone = () => this.timezone ?? systemTimezone();
+    this.#startAtGiven = options.startAt !== undefined;
     this.startAt =
       options.startAt === undefined
-        ? new Date(Date.now() + this.intervalMs)
+        ? defaultStartAt(this.intervalMs, length)
         : parseDate(options.startAt, zone, 'IntervalTrigger: startAt');
     this.endAt =
       options.endAt === undefined ? null : parseDate(options.endAt, zone, 'IntervalTrigger: endAt');
@@ -110,8 +95,9 @@ export class IntervalTrigger implements Trigger {
     }
   }
 
-  /** Rebuilds an `IntervalTrigger` from its spec. */
+  /** Rebuilds an `IntervalTrigger` from its spec; an unknown key is a `ValueError` naming it. */
   static fromJSON(spec: IntervalTriggerSpec): IntervalTrigger {
+    checkSpec(spec, 'interval', SPEC_KEYS, 'IntervalTrigger');
     const { type: _type, startAt, endAt, timezone, jitter, ...length } = spec;
     const options: IntervalTriggerOptions = {};
     if (startAt !== undefined) options.startAt = startAt;
@@ -131,15 +117,16 @@ export class IntervalTrigger implements Trigger {
       steps = now.getTime() <= start ? 0 : Math.ceil((now.getTime() - start) / this.intervalMs);
     }
     const base = start + steps * this.intervalMs;
-    if (this.endAt !== null && base > this.endAt.getTime()) return null;
-    return new Date(this.jitterMs === 0 ? base : base + Math.floor(Math.random() * (this.jitterMs + 1)));
+    if (base > MAX_INSTANT_MS || (this.endAt !== null && base > this.endAt.getTime())) return null;
+    if (this.jitterMs === 0) return new Date(base);
+    return new Date(Math.min(base + Math.floor(Math.random() * (this.jitterMs + 1)), MAX_INSTANT_MS));
   }
 
   /** Grid points in `[from, until]`, in closed form: O(keepRecent), whatever the span. */
   countFireTimes(from: Date, until: Date, keepRecent: number): FireTimeCount {
     const start = this.startAt.getTime();
     const low = Math.max(from.getTime(), start);
-    const high = this.endAt === null ? until.getTime() : Math.min(until.getTime(), this.endAt.getTime());
+    const high = Math.min(until.getTime(), this.endAt?.getTime() ?? MAX_INSTANT_MS, MAX_INSTANT_MS);
     if (high < low) return { count: 0, recent: [] };
     const firstStep = Math.ceil((low - start) / this.intervalMs);
     const lastStep = Math.floor((high - start) / this.intervalMs);
@@ -163,4 +150,66 @@ export class IntervalTrigger implements Trigger {
     if (this.jitterMs !== 0) spec.jitter = this.jitterMs;
     return spec;
   }
+
+  /** `toJSON()` without `startAt` when it was not given (one interval after construction, not a declaration). */
+  definition(): IntervalTriggerSpec {
+    const spec = this.toJSON();
+    if (!this.#startAtGiven) delete spec.startAt;
+    return spec;
+  }
+}
+
+/** The interval's parts, checked: an object of known units, each a finite non-negative number. */
+function checkLength(length: unknown): IntervalLength {
+  if (typeof length !== 'object' || length === null || Array.isArray(length)) {
+    throw new ValueError(
+      `IntervalTrigger: the interval must be an object like { minutes: 5 }, got ${describeValue(length)}`,
+    );
+  }
+  for (const key of Object.keys(length)) {
+    if (!(LENGTH_UNITS as readonly string[]).includes(key)) {
+      throw new ValueError(
+        `IntervalTrigger: unknown interval unit '${key}' (expected one of ${LENGTH_UNITS.join(', ')})`,
+      );
+    }
+  }
+  const kept: IntervalLength = {};
+  for (const unit of LENGTH_UNITS) {
+    const value = (length as IntervalLength)[unit];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+      throw new ValueError(
+        `IntervalTrigger: ${unit} must be a finite non-negative number, got ${describeValue(value)}`,
+      );
+    }
+    kept[unit] = value;
+  }
+  return kept;
+}
+
+/** The length in whole ms: above 0 and at most `MAX_DURATION_MS` (`given` is quoted in errors). */
+function intervalMsOf(length: IntervalLength, given: unknown): number {
+  const ms = Math.round(Duration.fromObject(length).toMillis());
+  if (!(ms > 0)) {
+    throw new ValueError(
+      `IntervalTrigger: the interval ${describeValue(given)} is empty; it must be longer than 0 ms`,
+    );
+  }
+  if (!Number.isFinite(ms) || ms > MAX_DURATION_MS) {
+    throw new ValueError(
+      `IntervalTrigger: the interval ${describeValue(given)} is ${ms} ms, longer than the longest supported (${MAX_DURATION_MS} ms)`,
+    );
+  }
+  return ms;
+}
+
+/** One interval from now, the default `startAt`; a `ValueError` when that is past the last valid date. */
+function defaultStartAt(intervalMs: number, given: unknown): Date {
+  const startAt = Date.now() + intervalMs;
+  if (startAt > MAX_INSTANT_MS) {
+    throw new ValueError(
+      `IntervalTrigger: the interval ${describeValue(given)} is too long: one interval from now (the default startAt) is past the last valid date`,
+    );
+  }
+  return new Date(startAt);
 }

@@ -104,8 +104,18 @@ export interface Trigger {
   readonly minimumSpacingMs?: number;
 
   /**
+   * Optional: the spec without values computed at construction from the clock (an `IntervalTrigger`'s
+   * default `startAt`, one interval after creation); two triggers with equal definitions are the same
+   * declaration (used by `replaceExisting` to keep a stored schedule). Without it, `toJSON()` is the
+   * definition (see `triggerDefinition`).
+   */
+  definition?(): TriggerSpec;
+
+  /**
    * Returns this trigger with `timezone` filled in where the user gave none (the scheduler's zone),
    * so that what is stored says which zone it computes in. Triggers without a zone return themselves.
    */
   withDefaultTimezone?(timezone: string): Trigger;
 }
+
+export { sameTriggerDeclaration, triggerDefinition } from './definition.js';

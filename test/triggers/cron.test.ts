@@ -2,6 +2,8 @@
  * CronTrigger (API.md, "Triggers"): expression forms, options, the Trigger contract of
  * src/triggers/trigger.ts, errors, and the DST rule in America/New_York and Europe/Berlin.
  */
+import { CronExpressionParser } from 'cron-parser';
+import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
 import { systemTimezone } from '../../src/time.js';
 import { CronTrigger } from '../../src/triggers/cron.js';
@@ -436,5 +438,93 @@ describe('CronTrigger across DST (API.md rule), America/New_York and Europe/Berl
     }
     // 6000 steps: microseconds each, not a scan of hours (generous bound for a loaded machine).
     expect(performance.now() - started).toBeLessThan(3000);
+  });
+});
+
+describe('CronTrigger far years, leap days and sparse days (expectations from luxon and cron-parser)', () => {
+  const zones = ['UTC', 'Europe/Berlin', 'America/New_York', 'Pacific/Kiritimati', 'Asia/Kathmandu'];
+  /** The instant of a wall-clock time in a zone, computed by luxon (independent of src/wallclock.ts). */
+  const luxonInstant = (zone: string, year: number, month: number, day: number, hour = 0) =>
+    DateTime.fromObject({ year, month, day, hour }, { zone }).toJSDate();
+  const from = new Date('2026-01-01T00:00:00Z');
+
+  it('a year field jumps to its year: 0 0 0 29 2 * 9996 and 0 0 0 1 1 * 9999', () => {
+    for (const zone of zones) {
+      const leap = new CronTrigger('0 0 0 29 2 * 9996', { timezone: zone });
+      const first = leap.getNextFireTime(null, from);
+      expect(first, zone).toEqual(luxonInstant(zone, 9996, 2, 29));
+      expect(leap.getNextFireTime(first, first as Date), zone).toBeNull();
+      const lastYear = new CronTrigger('0 0 0 1 1 * 9999', { timezone: zone });
+      expect(lastYear.getNextFireTime(null, from), zone).toEqual(luxonInstant(zone, 9999, 1, 1));
+    }
+  });
+
+  it('a list of a near and a far year fires in both, then never', () => {
+    const trigger = new CronTrigger('0 0 12 29 2 * 2028,9996', { timezone: 'Europe/Berlin' });
+    const times = [trigger.getNextFireTime(null, from)];
+    times.push(trigger.getNextFireTime(times[0] as Date, times[0] as Date));
+    times.push(trigger.getNextFireTime(times[1] as Date, times[1] as Date));
+    expect(times).toEqual([
+      luxonInstant('Europe/Berlin', 2028, 2, 29, 12),
+      luxonInstant('Europe/Berlin', 9996, 2, 29, 12),
+      null,
+    ]);
+  });
+
+  it('a leap day fires on every Feb 29 (2100 is no leap year), each from the one before', () => {
+    for (const zone of zones) {
+      const trigger = new CronTrigger('0 6 29 2 *', { timezone: zone });
+      let previous = trigger.getNextFireTime(null, new Date('2090-01-01T00:00:00Z'));
+      const years: number[] = [];
+      while (previous !== null && years.length < 5) {
+        expect(previous, zone).toEqual(luxonInstant(zone, previous.getUTCFullYear(), 2, 29, 6));
+        years.push(DateTime.fromJSDate(previous, { zone }).year);
+        previous = trigger.getNextFireTime(previous, previous);
+      }
+      expect(years, zone).toEqual([2092, 2096, 2104, 2108, 2112]);
+    }
+  });
+
+  it('nothing after the end of year 9999 (no fire time in year 10000)', () => {
+    const everySecond = new CronTrigger('* * * * * *', { timezone: 'UTC' });
+    expect(everySecond.getNextFireTime(new Date('9999-12-31T23:59:59Z'), from)).toBeNull();
+    const yearly = new CronTrigger('0 0 1 1 *', { timezone: 'Pacific/Honolulu' });
+    expect(yearly.getNextFireTime(null, new Date('9999-06-01T00:00:00Z'))).toBeNull();
+  });
+
+  it('sparse month and day fields match cron-parser’s own iteration, from many starting points', () => {
+    const expressions = [
+      '0 0 29 2 *',
+      '0 12 L 2 *',
+      '30 6 31 * *',
+      '0 0 1,15 1,7 *',
+      '*/30 22-23 30,L 2,4 *',
+      '0 0 ? 2 *',
+      '15 10 L * *',
+      '0 0 29 2 1',
+      '59 59 23 31 12 *',
+      '0 0 0 1-3 JUN,DEC *',
+    ];
+    const starts = [
+      '2024-02-29T00:00:00Z',
+      '2024-02-29T23:59:59Z',
+      '2025-07-01T12:34:56.789Z',
+      '2027-12-31T23:59:59.500Z',
+    ];
+    for (const expression of expressions) {
+      const ours = new CronTrigger(expression, { timezone: 'UTC' });
+      const theirs = CronExpressionParser.parse(expression, { tz: 'UTC', currentDate: 0 });
+      for (const start of starts) {
+        theirs.reset(new Date(Date.parse(start) - 1));
+        const expected = Array.from({ length: 12 }, () => theirs.next().toDate().toISOString());
+        const actual: string[] = [];
+        let previous: Date | null = null;
+        for (let i = 0; i < 12; i++) {
+          previous = ours.getNextFireTime(previous, new Date(start));
+          actual.push((previous as Date).toISOString());
+        }
+        expect(actual, `${expression} from ${start}`).toEqual(expected);
+      }
+    }
   });
 });
