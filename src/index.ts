@@ -20,6 +20,7 @@ export type {
   SchedulerEventName,
   SchedulerEvents,
   SchedulerListener,
+  StoreErrorEvent,
   TaskErrorEvent,
   TaskEvent,
   TaskExecutedEvent,
@@ -46,7 +47,10 @@ export type {
   AcquireOptions,
   RetryPolicy,
   RunSlotClaim,
+  SharedTaskStore,
   StoreContext,
+  StoredTaskState,
+  TaskChange,
   TaskFunction,
   TaskRecord,
   TaskRelease,
@@ -58,6 +62,7 @@ export { CalendarIntervalTrigger } from './triggers/calendar-interval.js';
 export { AndTrigger, OrTrigger } from './triggers/combining.js';
 export { CronTrigger } from './triggers/cron.js';
 export { DateTrigger, type DateTriggerOptions } from './triggers/date.js';
+export { sameTriggerDeclaration, triggerDefinition } from './triggers/definition.js';
 export { type IntervalLength, IntervalTrigger, type IntervalTriggerOptions } from './triggers/interval.js';
 export { ShutdownTrigger } from './triggers/shutdown.js';
 export { isTrigger, triggerFromSpec } from './triggers/spec.js';

@@ -3,11 +3,13 @@ import { hostname } from 'node:os';
 import { type Logger, pino } from 'pino';
 import { MemoryStore } from '../stores/memory.js';
 import type { RunContext } from './context.js';
+import { declare } from './declaration.js';
 import { DispatchLocks } from './dispatch-lock.js';
-import { nextRunTimeAfter, planDispatch } from './dispatcher.js';
+import { type DispatchPlan, nextRunTimeAfter, planDispatch } from './dispatcher.js';
 import {
   ConflictingIdError,
   ExecutorLookupError,
+  KairosError,
   SchedulerAlreadyRunningError,
   SchedulerNotRunningError,
   StoreLookupError,
@@ -20,18 +22,30 @@ import type { Executor } from './executors/executor.js';
 import { LifecycleTask } from './lifecycle.js';
 import type { FileLock } from './lock.js';
 import { withSafeErrorSerializer } from './log.js';
+import { setLongTimeout } from './long-timeout.js';
 import { FunctionResolver, isGeneratorFunction } from './references.js';
 import { executeRun, watchAbort } from './run.js';
 import { LocalRunCounts } from './run-counts.js';
-import type { StoreContext, TaskFunction, TaskRecord, TaskRelease, TaskStore } from './store.js';
+import type {
+  SharedTaskStore,
+  StoreContext,
+  StoredTaskState,
+  TaskFunction,
+  TaskRecord,
+  TaskRelease,
+  TaskStore,
+} from './store.js';
 import { compareTaskRecords, copyTaskRecord, isSharedStore } from './store.js';
+import { StoreLane } from './store-lane.js';
 import {
   applyTaskChanges,
   buildTaskRecord,
+  checkTaskChanges,
   firstRunTime,
   parseTaskDefaults,
   type ResolvedTaskDefaults,
   rejectUnknownKeys,
+  rescheduledRunTime,
   Task,
   type TaskActions,
   type TaskBuildContext,
@@ -40,7 +54,7 @@ import {
   type TaskOptions,
 } from './task.js';
 import { type DurationInput, describeValue, parseDuration, parseTimezone, systemTimezone } from './time.js';
-import { MAX_TIMER_WAIT_MS, WakeupTimer } from './timer.js';
+import { WakeupTimer } from './timer.js';
 import { ShutdownTrigger } from './triggers/shutdown.js';
 import type { Trigger, TriggerSpec } from './triggers/trigger.js';
 
@@ -65,6 +79,17 @@ export interface SchedulerOptions {
   lock?: FileLock | string;
   /** Identifies this scheduler as the owner of leases in shared stores. @default hostname-pid-random */
   schedulerId?: string;
+  /**
+   * Module references (`'./jobs/x.js#fn'`) must resolve inside this folder (symlinks resolved), never into
+   * `node_modules`: a store row can then choose only among registered functions and the modules under it.
+   * @default the working directory
+   */
+  moduleRoot?: string;
+  /**
+   * How long a task lease and a run slot of this scheduler outlive it in a shared store if it dies (runs renew
+   * their slots every third of it). At least 1 s. @default 30 s
+   */
+  leaseTime?: DurationInput;
 }
 
 /** Options of `shutdown()`. */
@@ -80,14 +105,14 @@ export interface StoreSelector {
   store?: string;
 }
 
-/** How long a task lease lasts if its scheduler never releases it (it dies mid-wake-up). */
-const TASK_LEASE_MS = 30_000;
-/** How long a run slot lasts without renewal; renewed every third of it while the run lasts. */
-const RUN_LEASE_MS = 30_000;
+/** The default `leaseTime`. */
+const DEFAULT_LEASE_MS = 30_000;
+/** The shortest `leaseTime`: a lease must outlast a wake-up. */
+const MIN_LEASE_MS = 1000;
 /** How long a task whose function cannot be resolved stays parked before it is tried again. */
 const UNRESOLVED_HOLD_MS = 60_000;
-/** The first retry delay after a store failed during a wake-up. */
-const FIRST_FAILURE_BACKOFF_MS = 1000;
+/** How many times `replaceExisting` tries again when the task is added or removed by someone else meanwhile. */
+const DECLARE_ATTEMPTS = 5;
 /** Due tasks acquired per store query: a burst of up to this many starts all its runs before any release. */
 const ACQUIRE_BATCH = 2048;
 
@@ -100,7 +125,11 @@ const SCHEDULER_OPTION_KEYS = new Set([
   'functions',
   'lock',
   'schedulerId',
+  'moduleRoot',
+  'leaseTime',
 ]);
+/** What a `logger` option must have. */
+const LOGGER_METHODS = ['child', 'trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
 
 /** A task added before `start()`, waiting to be written to its store. */
 interface PendingTask {
@@ -128,6 +157,17 @@ interface Located {
   record: TaskRecord;
 }
 
+/** A run that a wake-up of a shared store claimed a slot for, started once the task's release went through. */
+interface ClaimedRun {
+  record: TaskRecord;
+  scheduledRunTime: Date;
+  /** Its run slot, or null when the task had `maxInstances` runs in progress (the run is skipped). */
+  slotId: string | null;
+}
+
+/** What a change made in a store's transaction computes, given the task as it is now. */
+type StoredChange = (record: TaskRecord, state: StoredTaskState, context: TaskBuildContext) => TaskRecord;
+
 type State = 'stopped' | 'starting' | 'running' | 'stopping';
 
 /**
@@ -141,15 +181,19 @@ export class Scheduler implements TaskActions {
   readonly timezone: string;
   /** The logger every report goes to: a child of the one given, whose `err` serializer never throws. */
   readonly logger: Logger;
-  /** Stores by alias. */
-  readonly #stores = new Map<string, TaskStore>();
+  /** How long task leases and run slots outlive this scheduler in a shared store, in ms. */
+  readonly leaseTimeMs: number;
+  /** Stores by alias, each with its queue of work and next wake-up. */
+  readonly #lanes = new Map<string, StoreLane>();
   /** Executors by alias. */
   readonly #executors = new Map<string, Executor>();
   readonly #defaults: ResolvedTaskDefaults;
   readonly #resolver: FunctionResolver;
   readonly #events: EventHub;
-  readonly #timer = new WakeupTimer(() => void this.#dispatch());
+  readonly #timer = new WakeupTimer(() => this.#onTimer());
   #state: State = 'stopped';
+  /** True once `start()` succeeded: a stopped scheduler then cannot see its stores' tasks. */
+  #startedOnce = false;
   #paused = false;
   /** Tasks added before start, by store alias and id. */
   #pending = new Map<string, PendingTask>();
@@ -161,11 +205,6 @@ export class Scheduler implements TaskActions {
   #runs = new Map<number, ActiveRun>();
   /** Runs in progress per task of the stores that are not shared. */
   readonly #localRuns = new LocalRunCounts();
-  /** Tail of the queue that serialises store changes and wake-ups within this process. */
-  #queue: Promise<unknown> = Promise.resolve();
-  /** True while a wake-up is queued or running; further requests only set `#dispatchAgain`. */
-  #dispatching = false;
-  #dispatchAgain = false;
   /** Aborted when shutdown stops waiting for runs. */
   #shutdownController = new AbortController();
   /** The shutdown signal with a promise that rejects when it aborts, shared by every run. */
@@ -176,8 +215,6 @@ export class Scheduler implements TaskActions {
   #startup: Promise<void> = Promise.resolve();
   /** Shutdown-triggered tasks this scheduler wrote, by store alias and id. */
   #shutdownTasks = new Set<string>();
-  /** How long after a failing store the next wake-up is (doubles while failures go on). */
-  #failureBackoffMs = FIRST_FAILURE_BACKOFF_MS;
   /** True while `start()` sets up stored lifecycle tasks; dispatch waits for it. */
   #settingUp = false;
   /** Stops watching stores for foreign changes. */
@@ -189,7 +226,7 @@ export class Scheduler implements TaskActions {
 
   /** @example new Scheduler({ timezone: 'America/New_York' }) */
   constructor(options: SchedulerOptions = {}) {
-    if (typeof options !== 'object' || options === null) {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
       throw new ValueError(`Scheduler: options must be an object, got ${describeValue(options)}`);
     }
     rejectUnknownKeys(options, SCHEDULER_OPTION_KEYS, 'Scheduler');
@@ -197,9 +234,9 @@ export class Scheduler implements TaskActions {
       options.timezone === undefined
         ? systemTimezone()
         : parseTimezone(options.timezone, 'Scheduler: timezone');
-    this.logger = withSafeErrorSerializer(options.logger ?? defaultLogger());
+    this.logger = withSafeErrorSerializer(parseLogger(options.logger));
     this.#defaults = parseTaskDefaults(options.taskDefaults);
-    this.#resolver = new FunctionResolver(options.functions);
+    this.#resolver = new FunctionResolver(options.functions, { moduleRoot: options.moduleRoot });
     this.#events = new EventHub(() => this.logger);
     if (
       options.schedulerId !== undefined &&
@@ -211,9 +248,10 @@ export class Scheduler implements TaskActions {
     }
     this.schedulerId =
       options.schedulerId ?? `${hostname()}-${process.pid}-${crypto.randomUUID().slice(0, 8)}`;
+    this.leaseTimeMs = parseLeaseTime(options.leaseTime);
     this.#locks = options.lock === undefined ? null : new DispatchLocks(options.lock);
     for (const [alias, store] of Object.entries(options.stores ?? { default: new MemoryStore() })) {
-      this.#stores.set(alias, checkStore(alias, store));
+      this.#lanes.set(alias, new StoreLane(alias, checkStore(alias, store)));
     }
     for (const [alias, executor] of Object.entries(options.executors ?? { default: new AsyncExecutor() })) {
       this.#executors.set(alias, checkExecutor(alias, executor));
@@ -234,6 +272,13 @@ export class Scheduler implements TaskActions {
 
   /** Opens stores and executors, writes pending tasks, and starts dispatching (unless `paused`). */
   async start(options: { paused?: boolean } = {}): Promise<void> {
+    if (typeof options !== 'object' || options === null) {
+      throw new ValueError(`start: options must be an object, got ${describeValue(options)}`);
+    }
+    rejectUnknownKeys(options, START_OPTION_KEYS, 'start');
+    if (options.paused !== undefined && typeof options.paused !== 'boolean') {
+      throw new ValueError(`start: paused must be true or false, got ${describeValue(options.paused)}`);
+    }
     if (this.#state !== 'stopped') throw new SchedulerAlreadyRunningError();
     this.#state = 'starting';
     let started = () => {};
@@ -243,12 +288,12 @@ export class Scheduler implements TaskActions {
     this.#shutdownController = new AbortController();
     this.#shutdownWatch = watchAbort(this.#shutdownController);
     // What started, so that a failed start closes only that (never a store another scheduler has open).
-    const stores = new Map<string, TaskStore>();
+    const lanes = new Map<string, StoreLane>();
     const executors = new Map<string, Executor>();
     try {
-      for (const [alias, store] of this.#stores) {
-        await store.start(this.#storeContext(alias));
-        stores.set(alias, store);
+      for (const [alias, lane] of this.#lanes) {
+        await lane.store.start(this.#storeContext(alias));
+        lanes.set(alias, lane);
       }
       for (const [alias, executor] of this.#executors) {
         await executor.start({ logger: this.logger, alias });
@@ -256,15 +301,16 @@ export class Scheduler implements TaskActions {
       }
       await this.#writePendingTasks();
     } catch (error) {
-      await this.#close(executors, stores, false);
+      await this.#close(executors, lanes, false);
       this.#state = 'stopped';
       throw error;
     } finally {
       started();
     }
-    for (const [, store] of this.#stores) this.#watchStore(store);
+    for (const lane of this.#lanes.values()) this.#watchStore(lane);
     this.#paused = options.paused === true;
     this.#state = 'running';
+    this.#startedOnce = true;
     // Setups may call the scheduler (add tasks…), so they run once it is running; dispatch waits for them.
     this.#settingUp = true;
     try {
@@ -272,31 +318,40 @@ export class Scheduler implements TaskActions {
     } finally {
       this.#settingUp = false;
     }
-    await this.#locks?.start(this.#stores.keys(), this.logger, () => this.wakeup());
+    await this.#locks?.start(this.#lanes.keys(), this.logger, () => this.wakeup());
     this.#events.emit('scheduler:started', { schedulerId: this.schedulerId });
     this.logger.info({ schedulerId: this.schedulerId }, 'scheduler started');
-    if (!this.#paused) void this.#dispatch();
+    if (!this.#paused) this.#dispatchAll();
   }
 
   /**
    * Stops dispatching, fires shutdown-triggered tasks, waits for runs in progress (with `wait`, up to
    * `timeout`, then aborts their signals; without `wait`, aborts them at once), ends lifecycle tasks, and
-   * closes executors and stores.
+   * closes executors and stores. With a `timeout`, it returns within it whatever a store is doing.
    */
   async shutdown(options: ShutdownOptions = {}): Promise<void> {
+    if (typeof options !== 'object' || options === null) {
+      throw new ValueError(`shutdown: options must be an object, got ${describeValue(options)}`);
+    }
+    rejectUnknownKeys(options, SHUTDOWN_OPTION_KEYS, 'shutdown');
+    if (options.wait !== undefined && typeof options.wait !== 'boolean') {
+      throw new ValueError(`shutdown: wait must be true or false, got ${describeValue(options.wait)}`);
+    }
     if (this.#state !== 'running') throw new SchedulerNotRunningError();
     const wait = options.wait ?? true;
     const timeoutMs =
       options.timeout === undefined ? null : parseDuration(options.timeout, 'shutdown: timeout');
-    // With a timeout, everything shutdown waits for (runs, lifecycle cleanups, executors) waits until then at most.
+    // With a timeout, everything shutdown waits for (stores, runs, lifecycle cleanups, executors) waits until then.
     const deadline = timeoutMs === null ? null : Date.now() + timeoutMs;
     this.#state = 'stopping';
     this.#timer.cancel();
     for (const unwatch of this.#unwatch.splice(0)) unwatch();
-    await this.#exclusive(() => this.#fireShutdownTasks());
-    if (wait) await this.#waitForRuns(timeoutMs);
+    // Wake-ups in progress finish first (bounded by the deadline), so no run starts after runs are counted.
+    await untilDeadline(Promise.all([...this.#lanes.values()].map((lane) => lane.idle())), deadline);
+    await untilDeadline(this.#fireShutdownTasks(), deadline);
+    if (wait) await this.#waitForRuns(deadline);
     else this.#shutdownController.abort(new SchedulerNotRunningError());
-    await Promise.allSettled([...this.#runs.values()].map((run) => run.promise));
+    await untilDeadline(Promise.allSettled([...this.#runs.values()].map((run) => run.promise)), deadline);
     // Once runs were aborted, nothing more is awaited: a task that ignores its signal cannot hold shutdown.
     const waitForCleanup = wait && !this.#shutdownController.signal.aborted;
     for (const lifecycle of this.#lifecycles.values()) {
@@ -331,57 +386,65 @@ export class Scheduler implements TaskActions {
     if (!this.#paused) return;
     this.#paused = false;
     this.#events.emit('scheduler:resumed', { schedulerId: this.schedulerId });
-    void this.#dispatch();
+    this.#dispatchAll();
   }
 
   /** Re-evaluates due tasks and the next wake-up now. */
   wakeup(): void {
-    if (this.#state === 'running' && !this.#paused) void this.#dispatch();
+    this.#dispatchAll();
   }
 
   // ---- tasks ----
 
-  /** Adds a task; before `start()` it is pending and written to its store at start. */
+  /**
+   * Adds a task; before `start()` it is pending and written to its store at start. With `replaceExisting` it is a
+   * declaration: a stored task with the same definition keeps its schedule, a different one is replaced.
+   */
   async addTask(fn: TaskFunction | string, options: TaskOptions): Promise<Task> {
     await this.#startup;
     const alias = this.#storeAlias(options?.store);
-    const store = this.#getStore(alias);
-    const record = buildTaskRecord(fn, options, this.#buildContext(store));
+    const lane = this.#getLane(alias);
+    const record = buildTaskRecord(fn, options, this.#buildContext(lane.store));
     this.#getExecutor(record.executor);
     const replaceExisting = options.replaceExisting === true;
+    const explicitNextRunTime = options.nextRunTime !== undefined;
     if (this.#state !== 'running') {
       const key = taskKey(alias, record.id);
       if (this.#pending.has(key) && !replaceExisting) {
         throw new ConflictingIdError(record.id, alias);
       }
-      this.#pending.set(key, {
-        record,
-        store: alias,
-        replaceExisting,
-        explicitNextRunTime: options.nextRunTime !== undefined,
-      });
+      this.#pending.set(key, { record, store: alias, replaceExisting, explicitNextRunTime });
       return new Task(record, alias, true, this);
     }
     // Setup runs outside the queue of store changes: a slow setup never delays other tasks, and a setup
     // that adds tasks itself cannot deadlock.
     const lifecycle = await this.#setUpLifecycle(alias, record);
     let replaced: LifecycleTask | undefined;
+    let stored: TaskRecord = record;
     try {
-      await this.#exclusive(async () => {
-        await store.addTask(record, { replaceExisting });
-        this.#noteShutdownTask(alias, record);
-        replaced = this.#detachLifecycle(alias, record.id);
-        if (lifecycle !== null) this.#lifecycles.set(taskKey(alias, record.id), lifecycle);
+      await lane.exclusive(async () => {
+        const outcome = replaceExisting
+          ? await this.#declare(lane.store, record, explicitNextRunTime)
+          : await lane.store.addTask(record).then(() => ({ record, kept: false }));
+        stored = outcome.record;
+        this.#noteShutdownTask(alias, stored);
+        if (outcome.kept) {
+          // The stored task is this declaration already; a lifecycle set up for it again is not needed.
+          replaced = lifecycle ?? undefined;
+        } else {
+          replaced = this.#detachLifecycle(alias, record.id);
+          if (lifecycle !== null) this.#lifecycles.set(taskKey(alias, record.id), lifecycle);
+        }
         this.#events.emit('task:added', { taskId: record.id, store: alias });
-        if (lifecycle?.finished) await this.#removeStored(alias, store, record.id);
-        else this.#armAtMost(record.nextRunTime);
+        if (lifecycle?.finished && !outcome.kept) await this.#removeStored(alias, lane.store, record.id);
+        else this.#wakeNoLaterThan(lane, stored.nextRunTime);
       });
     } catch (error) {
       await lifecycle?.close();
       throw error;
     }
     await this.#closeLifecycle(replaced);
-    return new Task(record, alias, false, this);
+    return new Task(stored, alias, false, this);
   }
 
   /** The task with this id, or undefined. */
@@ -394,14 +457,20 @@ export class Scheduler implements TaskActions {
 
   /** Every task (of one store, or all), by next run time, paused tasks last. */
   async getTasks(options: StoreSelector = {}): Promise<Task[]> {
-    const aliases =
-      options.store === undefined ? [...this.#stores.keys()] : [this.#storeAlias(options.store)];
+    if (typeof options !== 'object' || options === null) {
+      throw new ValueError(`getTasks: options must be an object, got ${describeValue(options)}`);
+    }
+    rejectUnknownKeys(options, SELECTOR_KEYS, 'getTasks');
+    if (!this.#storesOpen() && this.#startedOnce) throw new SchedulerNotRunningError();
+    const aliases = options.store === undefined ? [...this.#lanes.keys()] : [this.#storeAlias(options.store)];
     const entries: Array<{ record: TaskRecord; alias: string; pending: boolean }> = [];
-    for (const alias of aliases) {
-      const store = this.#getStore(alias);
-      if (this.#state === 'running' || this.#state === 'stopping') {
-        for (const record of await store.getTasks()) entries.push({ record, alias, pending: false });
+    if (this.#storesOpen()) {
+      for (const alias of aliases) {
+        for (const record of await this.#getLane(alias).store.getTasks())
+          entries.push({ record, alias, pending: false });
       }
+    } else {
+      for (const alias of aliases) this.#getLane(alias);
     }
     for (const pending of this.#pending.values()) {
       if (aliases.includes(pending.store))
@@ -411,30 +480,38 @@ export class Scheduler implements TaskActions {
     return entries.map((entry) => new Task(entry.record, entry.alias, entry.pending, this));
   }
 
-  /** Changes any option of a task but its id; a new trigger recomputes the next run time from now. */
+  /**
+   * Changes any option of a task but its id, as one atomic change in its store that writes only what it names;
+   * a new trigger recomputes the next run time from now.
+   */
   async updateTask(id: string, changes: TaskChanges, options: StoreSelector = {}): Promise<Task> {
-    if (typeof changes !== 'object' || changes === null) {
-      throw new ValueError(`updateTask: changes must be an object, got ${describeValue(changes)}`);
-    }
-    if ('id' in changes) throw new ValueError(`updateTask: the id of task '${id}' cannot be changed`);
+    const checked = checkTaskChanges(id, changes);
+    const { store: toStore, ...rest } = checked;
     return this.#modify(
       id,
       options.store,
-      (record, context) => {
-        const { store: _store, ...rest } = changes;
-        this.#checkLifecycleChange(record, changes);
+      (record, state, context) => {
+        this.#checkLifecycleChange(record, checked);
         const updated = applyTaskChanges(record, rest, context);
+        if (rest.trigger !== undefined) {
+          // A new trigger must be able to fire; it takes over the schedule unless the change pauses or pins it.
+          firstRunTime(updated.trigger, context.now, id);
+          if (rest.nextRunTime === undefined && record.nextRunTime !== null) {
+            updated.nextRunTime = rescheduledRunTime(updated.trigger, context.now, state.leasedRunTime, id);
+          }
+        }
         if (
-          changes.trigger !== undefined &&
-          changes.nextRunTime === undefined &&
-          record.nextRunTime !== null
+          rest.nextRunTime !== undefined &&
+          updated.nextRunTime !== null &&
+          state.leasedRunTime !== null &&
+          updated.nextRunTime <= state.leasedRunTime
         ) {
-          updated.nextRunTime = firstRunTime(updated.trigger, context.now);
+          updated.nextRunTime = rescheduledRunTime(updated.trigger, context.now, state.leasedRunTime, id);
         }
         return updated;
       },
-      changes.nextRunTime !== undefined ? true : undefined,
-      changes.store,
+      rest.nextRunTime !== undefined ? true : undefined,
+      toStore,
     );
   }
 
@@ -443,9 +520,10 @@ export class Scheduler implements TaskActions {
     return this.#modify(
       id,
       options.store,
-      (record, context) => {
+      (record, state, context) => {
         const updated = applyTaskChanges(record, { trigger }, context);
-        updated.nextRunTime = firstRunTime(updated.trigger, context.now);
+        firstRunTime(updated.trigger, context.now, id);
+        updated.nextRunTime = rescheduledRunTime(updated.trigger, context.now, state.leasedRunTime, id);
         return updated;
       },
       false,
@@ -454,7 +532,12 @@ export class Scheduler implements TaskActions {
 
   /** Pauses a task: its next run time becomes null. */
   pauseTask(id: string, options: StoreSelector = {}): Promise<Task> {
-    return this.#modify(id, options.store, (record) => copyTaskRecord(record, null), true);
+    return this.#modify(
+      id,
+      options.store,
+      (record) => (record.nextRunTime === null ? record : copyTaskRecord(record, null)),
+      true,
+    );
   }
 
   /**
@@ -465,7 +548,8 @@ export class Scheduler implements TaskActions {
     const resumed = await this.#modify(
       id,
       options.store,
-      (record, context) => copyTaskRecord(record, firstRunTime(record.trigger, context.now)),
+      (record, state, context) =>
+        copyTaskRecord(record, rescheduledRunTime(record.trigger, context.now, state.leasedRunTime, id)),
       false,
     );
     if (resumed.nextRunTime === null && !firesAtShutdown(resumed.trigger))
@@ -490,9 +574,9 @@ export class Scheduler implements TaskActions {
       this.#events.emit('task:removed', { taskId: id, store: pending.store });
       return;
     }
-    const detached = await this.#exclusive(async () => {
-      const found = await this.#locate(id, options.store);
-      if (found === undefined) throw new TaskLookupError(id, options.store);
+    const found = await this.#locate(id, options.store);
+    if (found === undefined) throw new TaskLookupError(id, options.store);
+    const detached = await this.#getLane(found.alias).exclusive(async () => {
       await found.store.removeTask(id);
       this.#events.emit('task:removed', { taskId: id, store: found.alias });
       return this.#detachLifecycle(found.alias, id);
@@ -503,13 +587,13 @@ export class Scheduler implements TaskActions {
 
   /** Removes every task (of one store, or of all). */
   async removeAllTasks(options: StoreSelector = {}): Promise<void> {
-    const aliases =
-      options.store === undefined ? [...this.#stores.keys()] : [this.#storeAlias(options.store)];
+    const aliases = options.store === undefined ? [...this.#lanes.keys()] : [this.#storeAlias(options.store)];
     await this.#startup;
+    if (!this.#storesOpen() && this.#startedOnce) throw new SchedulerNotRunningError();
     const detached: Array<LifecycleTask | undefined> = [];
-    await this.#exclusive(async () => {
-      for (const alias of aliases) {
-        const store = this.#getStore(alias);
+    for (const alias of aliases) {
+      const lane = this.#getLane(alias);
+      await lane.exclusive(async () => {
         const taskIds: string[] = [];
         for (const [key, pending] of this.#pending) {
           if (pending.store === alias) {
@@ -517,11 +601,11 @@ export class Scheduler implements TaskActions {
             taskIds.push(pending.record.id);
           }
         }
-        if (this.#state === 'running') taskIds.push(...(await store.removeAllTasks()));
+        if (this.#state === 'running') taskIds.push(...(await lane.store.removeAllTasks()));
         for (const id of taskIds) detached.push(this.#detachLifecycle(alias, id));
         this.#events.emit('tasks:removed-all', { store: alias, taskIds });
-      }
-    });
+      });
+    }
     await Promise.all(detached.map((lifecycle) => this.#closeLifecycle(lifecycle)));
   }
 
@@ -529,32 +613,37 @@ export class Scheduler implements TaskActions {
 
   /** Adds a store under a new alias (started at once if the scheduler runs). */
   async addStore(alias: string, store: TaskStore): Promise<void> {
-    if (this.#stores.has(alias))
+    if (typeof alias !== 'string' || alias === '')
+      throw new ValueError(`addStore: alias must be a non-empty string, got ${describeValue(alias)}`);
+    if (this.#lanes.has(alias))
       throw new ValueError(`addStore: a store with alias '${alias}' already exists`);
-    checkStore(alias, store);
+    const lane = new StoreLane(alias, checkStore(alias, store));
     if (this.#state === 'running') {
       await store.start(this.#storeContext(alias));
-      this.#watchStore(store);
+      this.#watchStore(lane);
     }
-    this.#stores.set(alias, store);
+    this.#lanes.set(alias, lane);
     if (this.#state === 'running') await this.#locks?.addStore(alias);
     this.#events.emit('store:added', { alias });
-    this.wakeup();
+    this.#dispatchLane(lane);
   }
 
   /** Removes a store (closed if the scheduler runs); its tasks stay in it but are no longer dispatched. */
   async removeStore(alias: string): Promise<void> {
-    const store = this.#getStore(alias);
-    await this.#exclusive(async () => {
-      this.#stores.delete(alias);
+    const lane = this.#getLane(alias);
+    await lane.exclusive(async () => {
+      this.#lanes.delete(alias);
       for (const [key, pending] of this.#pending) if (pending.store === alias) this.#pending.delete(key);
-      if (this.#state === 'running') await store.close();
+      if (this.#state === 'running') await lane.store.close();
     });
     this.#events.emit('store:removed', { alias });
+    this.#rearm();
   }
 
   /** Adds an executor under a new alias (started at once if the scheduler runs). */
   async addExecutor(alias: string, executor: Executor): Promise<void> {
+    if (typeof alias !== 'string' || alias === '')
+      throw new ValueError(`addExecutor: alias must be a non-empty string, got ${describeValue(alias)}`);
     if (this.#executors.has(alias))
       throw new ValueError(`addExecutor: an executor with alias '${alias}' already exists`);
     checkExecutor(alias, executor);
@@ -593,45 +682,80 @@ export class Scheduler implements TaskActions {
 
   // ---- dispatch ----
 
-  /** One wake-up: dispatches what is due in every store, then re-arms the timer. Serialised; never throws. */
-  async #dispatch(): Promise<void> {
-    if (this.#dispatching) {
-      this.#dispatchAgain = true;
-      return;
+  /** True while wake-ups may dispatch. */
+  #mayDispatchNow(): boolean {
+    return this.#state === 'running' && !this.#paused && !this.#settingUp;
+  }
+
+  /** Starts a wake-up of every store. */
+  #dispatchAll(): void {
+    if (!this.#mayDispatchNow()) return;
+    for (const lane of this.#lanes.values()) this.#dispatchLane(lane);
+  }
+
+  /** The timer fired: wakes up the stores whose next wake-up has come, and re-arms for the others. */
+  #onTimer(): void {
+    const now = Date.now();
+    for (const lane of this.#lanes.values()) {
+      if (lane.wakeAt !== null && lane.wakeAt <= now) this.#dispatchLane(lane);
     }
-    this.#dispatching = true;
-    try {
-      do {
-        this.#dispatchAgain = false;
-        await this.#exclusive(async () => {
-          if (this.#state !== 'running' || this.#paused || this.#settingUp) return;
-          const wokeAt = Date.now();
-          const failed = new Set<string>();
-          let acquired = 0;
-          for (const [alias, store] of this.#stores) {
-            if (!this.#mayDispatch(alias)) continue;
-            try {
-              acquired += await this.#dispatchStore(alias, store, wokeAt);
-            } catch (error) {
-              failed.add(alias);
-              this.logger.error({ err: error, store: alias }, `dispatching from store '${alias}' failed`);
-            }
-          }
-          const next = await this.#armFromStores(failed);
-          // More already due (tasks a few microseconds apart): go on at once instead of through a timer, which
-          // could not fire sooner than 1 ms. Only after progress, so a store can never make this spin.
-          if (acquired > 0 && next !== null && next <= Date.now()) this.#dispatchAgain = true;
-        });
-      } while (this.#dispatchAgain && this.#state === 'running' && !this.#paused);
-    } finally {
-      this.#dispatching = false;
-    }
+    this.#rearm();
   }
 
   /**
-   * Acquires the due tasks of one store in batches; plans and starts their runs first, then computes the
-   * next run times that planning did not (cron math never delays a run), and releases them. Returns how many
-   * it acquired.
+   * One wake-up of one store: dispatches what is due in it, then reads its next wake-up and re-arms the timer.
+   * Serialised per store; a store that fails is tried again after a backoff (`store:error`), and delays only its
+   * own tasks. Never throws.
+   */
+  #dispatchLane(lane: StoreLane): void {
+    if (lane.dispatching) {
+      lane.again = true;
+      return;
+    }
+    lane.dispatching = true;
+    void this.#runLane(lane).finally(() => {
+      lane.dispatching = false;
+      this.#rearm();
+    });
+  }
+
+  async #runLane(lane: StoreLane): Promise<void> {
+    do {
+      lane.again = false;
+      await lane.exclusive(async () => {
+        if (!this.#mayDispatchNow() || !this.#mayDispatch(lane.alias) || this.#lanes.get(lane.alias) !== lane)
+          return;
+        const wokeAt = Date.now();
+        let acquired = 0;
+        try {
+          acquired = await this.#dispatchStore(lane.alias, lane.store, wokeAt);
+          lane.succeeded(await lane.store.earliestWakeup(this.schedulerId));
+        } catch (error) {
+          lane.failed(Date.now());
+          this.#reportStoreError(lane.alias, error);
+        }
+        // More already due (tasks a few microseconds apart): go on at once instead of through a timer, which
+        // could not fire sooner than 1 ms. Only after progress, so a store can never make this spin.
+        if (acquired > 0 && lane.wakeAt !== null && lane.wakeAt <= Date.now()) lane.again = true;
+      });
+    } while (lane.again && this.#mayDispatchNow());
+  }
+
+  /** Logs a failed store operation and emits `store:error`; the store is tried again after a backoff. */
+  #reportStoreError(alias: string, error: unknown): void {
+    try {
+      this.logger.error({ err: error, store: alias }, `store '${alias}' failed; retrying with backoff`);
+    } catch {
+      // A logger that throws must not stop dispatch.
+    }
+    this.#events.emit('store:error', { alias, error });
+  }
+
+  /**
+   * Acquires the due tasks of one store in batches and dispatches them; returns how many it acquired. A store
+   * only this scheduler uses starts runs first and writes next run times after (cron math never delays a run); a
+   * shared store commits each task's next run time before its runs start, so that a scheduler killed mid-wake-up
+   * can never have run a time that another scheduler then runs again.
    */
   async #dispatchStore(alias: string, store: TaskStore, wokeAt: number): Promise<number> {
     let acquired = 0;
@@ -640,69 +764,149 @@ export class Scheduler implements TaskActions {
       const due = await store.acquireDueTasks({
         owner: this.schedulerId,
         now,
-        leaseMs: TASK_LEASE_MS,
+        leaseMs: this.leaseTimeMs,
         limit: ACQUIRE_BATCH,
       });
       if (due.length === 0) return acquired;
       acquired += due.length;
-      const releases: TaskRelease[] = [];
-      const planned: Array<{ record: TaskRecord; latest: Date }> = [];
-      const claims: Promise<void>[] = [];
-      for (const record of due) {
-        const resolvable = this.#resolver.resolveSync(record.fn) !== undefined;
-        if (!resolvable && (await this.#isUnresolvable(alias, record))) {
-          releases.push({ id: record.id, holdUntil: now + UNRESOLVED_HOLD_MS });
-          continue;
-        }
-        const plan = this.#plan(alias, record, () => planDispatch(record, now, wokeAt));
-        if (plan === null) {
-          releases.push({ id: record.id, nextRunTime: null });
-          continue;
-        }
-        if (plan.missed !== null) {
-          this.#events.emit('task:missed', {
-            taskId: record.id,
-            store: alias,
-            count: plan.missed.count,
-            countIsExact: plan.missed.exact,
-            scheduledRunTimes: plan.missed.times,
-          });
-        }
-        for (const time of plan.runTimes) {
-          const claim = this.#submitRun(alias, store, record, time);
-          if (claim !== undefined) claims.push(claim);
-        }
-        if (plan.next !== undefined) releases.push({ id: record.id, nextRunTime: plan.next });
-        else planned.push({ record, latest: plan.latest });
-      }
-      if (claims.length > 0) await Promise.allSettled(claims);
-      for (const { record, latest } of planned) {
-        const next = this.#plan(alias, record, () => nextRunTimeAfter(record.trigger, latest, now));
-        releases.push({ id: record.id, nextRunTime: next });
-      }
-      await store.releaseTasks(this.schedulerId, releases);
-      for (const release of releases) {
-        if ('nextRunTime' in release && release.nextRunTime === 'remove')
-          this.#afterRemoved(alias, release.id);
-      }
+      if (isSharedStore(store)) await this.#dispatchShared(alias, store, due, now, wokeAt);
+      else await this.#dispatchLocal(alias, store, due, now, wokeAt);
       if (due.length < ACQUIRE_BATCH) return acquired;
     }
   }
 
+  /** Dispatches acquired tasks of a store only this scheduler uses: runs start before next run times are computed. */
+  async #dispatchLocal(
+    alias: string,
+    store: TaskStore,
+    due: readonly TaskRecord[],
+    now: number,
+    wokeAt: number,
+  ): Promise<void> {
+    const releases: TaskRelease[] = [];
+    const planned: Array<{ record: TaskRecord; latest: Date }> = [];
+    for (const record of due) {
+      const plan = await this.#planTask(alias, record, now, wokeAt, releases);
+      if (plan === null) continue;
+      this.#reportMissed(alias, record, plan);
+      for (const time of plan.runTimes) this.#submitRun(alias, store, record, time);
+      if (plan.next !== undefined) releases.push({ id: record.id, nextRunTime: plan.next });
+      else planned.push({ record, latest: plan.latest });
+    }
+    for (const { record, latest } of planned) {
+      const next = this.#plan(alias, record, () => nextRunTimeAfter(record.trigger, latest, now));
+      releases.push({ id: record.id, nextRunTime: next });
+    }
+    await store.releaseTasks(this.schedulerId, releases);
+    this.#afterReleases(alias, releases);
+  }
+
   /**
-   * Runs trigger math for a task; if the trigger throws (e.g. an AndTrigger with no common time), reports
-   * it and returns null: the task is then paused, and kept.
+   * Dispatches acquired tasks of a shared store: plans them, claims their run slots, commits their next run times,
+   * and only then starts the runs of the tasks whose lease this scheduler still held (a lease that expired and
+   * was taken over means another scheduler dispatches those times: the claimed slots are given back).
+   */
+  async #dispatchShared(
+    alias: string,
+    store: SharedTaskStore,
+    due: readonly TaskRecord[],
+    now: number,
+    wokeAt: number,
+  ): Promise<void> {
+    const releases: TaskRelease[] = [];
+    const plans = new Map<string, DispatchPlan>();
+    const claims: Array<Promise<ClaimedRun | null>> = [];
+    for (const record of due) {
+      const plan = await this.#planTask(alias, record, now, wokeAt, releases);
+      if (plan === null) continue;
+      const next =
+        plan.next ?? this.#plan(alias, record, () => nextRunTimeAfter(record.trigger, plan.latest, now));
+      releases.push({ id: record.id, nextRunTime: next });
+      if (next === null) continue;
+      plans.set(record.id, plan);
+      for (const time of plan.runTimes) claims.push(this.#claimRun(alias, store, record, time));
+    }
+    const claimed = await Promise.all(claims);
+    const held = new Set(await store.releaseTasks(this.schedulerId, releases));
+    for (const [id, plan] of plans) {
+      if (held.has(id)) this.#reportMissed(alias, due.find((record) => record.id === id) as TaskRecord, plan);
+    }
+    for (const run of claimed) {
+      if (run === null) continue;
+      if (!held.has(run.record.id)) {
+        if (run.slotId !== null) this.#freeSlot(store, run.slotId);
+      } else if (run.slotId === null) {
+        this.#skipRun(alias, run.record, run.scheduledRunTime);
+      } else {
+        this.#startRun(alias, store, run.record, run.scheduledRunTime, run.slotId);
+      }
+    }
+    this.#afterReleases(
+      alias,
+      releases.filter((release) => held.has(release.id)),
+    );
+  }
+
+  /**
+   * Plans one acquired task: null (with the release that parks or pauses it pushed to `releases`) when its
+   * function cannot be found or its trigger fails.
+   */
+  async #planTask(
+    alias: string,
+    record: TaskRecord,
+    now: number,
+    wokeAt: number,
+    releases: TaskRelease[],
+  ): Promise<DispatchPlan | null> {
+    const resolvable = this.#resolver.resolveSync(record.fn) !== undefined;
+    if (!resolvable && (await this.#isUnresolvable(alias, record))) {
+      releases.push({ id: record.id, holdUntil: now + UNRESOLVED_HOLD_MS });
+      return null;
+    }
+    const plan = this.#plan(alias, record, () => planDispatch(record, now, wokeAt));
+    if (plan === null) releases.push({ id: record.id, nextRunTime: null });
+    return plan;
+  }
+
+  /** Emits `task:missed` for a plan that missed fire times. */
+  #reportMissed(alias: string, record: TaskRecord, plan: DispatchPlan): void {
+    if (plan.missed === null) return;
+    this.#events.emit('task:missed', {
+      taskId: record.id,
+      store: alias,
+      count: plan.missed.count,
+      countIsExact: plan.missed.exact,
+      scheduledRunTimes: plan.missed.times,
+    });
+  }
+
+  /** Reports the tasks that releases removed (their triggers had no fire time left). */
+  #afterReleases(alias: string, releases: readonly TaskRelease[]): void {
+    for (const release of releases) {
+      if ('nextRunTime' in release && release.nextRunTime === 'remove') this.#afterRemoved(alias, release.id);
+    }
+  }
+
+  /**
+   * Runs trigger math for a task; if the trigger throws (e.g. an AndTrigger with no common time) or returns
+   * something other than a Date, reports it and returns null: the task is then paused, and kept.
    */
   #plan<T>(alias: string, record: TaskRecord, compute: () => T): T | null {
     try {
       return compute();
     } catch (error) {
       const scheduled = new Date(record.nextRunTime as number);
+      const reported =
+        error instanceof KairosError
+          ? error
+          : new ValueError(`task '${record.id}': its trigger failed: ${describeError(error)}`, {
+              cause: error,
+            });
       this.#reportTaskError(
         alias,
         record.id,
         scheduled,
-        error,
+        reported,
         `task '${record.id}' could not be scheduled; it is paused`,
       );
       return null;
@@ -721,20 +925,26 @@ export class Scheduler implements TaskActions {
     message: string,
     attempt = 0,
   ): void {
-    this.logger.error({ err: error, taskId, store: alias }, message);
+    try {
+      this.logger.error({ err: error, taskId, store: alias }, message);
+    } catch {
+      // A logger that throws must not stop dispatch.
+    }
     this.#events.emit('task:error', { taskId, store: alias, scheduledRunTime, error, attempt });
   }
 
   /**
    * For a function not resolvable without importing: true if it cannot be found (renamed in a redeploy, a module
-   * that fails to import):
-   * reported once per task and function, and parked untouched so another deploy, or a later try, picks it up.
+   * that fails to import, a module reference outside `moduleRoot`): reported once per task and function, and
+   * parked untouched so another deploy, or a later try, picks it up. An executor that loads functions itself
+   * (worker threads) gets only references that pass the `moduleRoot` check.
    */
   async #isUnresolvable(alias: string, record: TaskRecord): Promise<boolean> {
-    if (this.#executors.get(record.executor)?.loadsFunctions === true) return false;
     const key = `${taskKey(alias, record.id)}\u0000${FunctionResolver.nameOf(record.fn)}`;
     try {
-      await this.#resolver.resolve(record.fn);
+      if (this.#executors.get(record.executor)?.loadsFunctions === true)
+        await this.#resolver.checkReference(record.fn);
+      else await this.#resolver.resolve(record.fn);
       this.#unresolved.delete(key);
       return false;
     } catch (error) {
@@ -748,10 +958,11 @@ export class Scheduler implements TaskActions {
   }
 
   /**
-   * Claims a run slot and starts the run, or reports it skipped at `maxInstances`. For a store only this
-   * scheduler uses, the slot is counted here and the run starts before this returns (a burst starts without
-   * a promise hop per run); a shared store claims the slot itself (so `maxInstances` holds across
-   * schedulers), and the returned promise settles once the run has started or been skipped.
+   * Claims a run slot and starts the run, or reports it skipped at `maxInstances` (`runTaskNow` and stores only
+   * this scheduler uses). For a store only this scheduler uses, the slot is counted here and the run starts
+   * before this returns (a burst starts without a promise hop per run); a shared store claims the slot itself
+   * (so `maxInstances` holds across schedulers), and the returned promise settles once the run has started or
+   * been skipped.
    */
   #submitRun(
     alias: string,
@@ -767,25 +978,44 @@ export class Scheduler implements TaskActions {
       }
       return undefined;
     }
+    return this.#claimRun(alias, store, record, scheduledRunTime).then((run) => {
+      if (run === null) return;
+      if (run.slotId === null) this.#skipRun(alias, record, scheduledRunTime);
+      else this.#startRun(alias, store, record, scheduledRunTime, run.slotId);
+    });
+  }
+
+  /** Claims a run slot in a shared store; null (reported) if the claim failed. Never rejects. */
+  #claimRun(
+    alias: string,
+    store: SharedTaskStore,
+    record: TaskRecord,
+    scheduledRunTime: Date,
+  ): Promise<ClaimedRun | null> {
     // Unique across every scheduler sharing a store, since schedulerId is; cheaper than a UUID per run.
     const slotId = `${this.schedulerId}:${++this.#runSequence}`;
     const claim = {
       taskId: record.id,
       runId: slotId,
       owner: this.schedulerId,
-      expiresAt: Date.now() + RUN_LEASE_MS,
+      expiresAt: Date.now() + this.leaseTimeMs,
       maxInstances: record.maxInstances,
     };
     return store.claimRunSlot(claim).then(
-      (claimed) => {
-        if (claimed) this.#startRun(alias, store, record, scheduledRunTime, slotId);
-        else this.#skipRun(alias, record, scheduledRunTime);
-      },
+      (claimed) => ({ record, scheduledRunTime, slotId: claimed ? slotId : null }),
       (error: unknown) => {
         const message = `task '${record.id}': claiming a run slot failed`;
         this.#reportTaskError(alias, record.id, scheduledRunTime, error, message);
+        return null;
       },
     );
+  }
+
+  /** Frees a run slot in the background (a failure is logged; the slot then expires with its lease). */
+  #freeSlot(store: SharedTaskStore, slotId: string): Promise<void> {
+    return store
+      .releaseRunSlot(slotId)
+      .catch((error: unknown) => this.logger.error({ err: error }, 'releasing a run slot failed'));
   }
 
   /** Reports a run not started because `maxInstances` runs of its task are in progress. */
@@ -860,14 +1090,10 @@ export class Scheduler implements TaskActions {
     lifecycle: LifecycleTask | undefined,
   ): Promise<void> {
     this.#runs.delete(runId);
-    if (slotId === null) this.#localRuns.release(alias, taskId);
-    else if (isSharedStore(store)) {
-      await store
-        .releaseRunSlot(slotId)
-        .catch((error: unknown) => this.logger.error({ err: error }, 'releasing a run slot failed'));
-    }
-    if (lifecycle?.finished) await this.#endLifecycleTask(alias, store, taskId, lifecycle);
     if (this.#runs.size === 0) this.#stopRenewal();
+    if (slotId === null) this.#localRuns.release(alias, taskId);
+    else if (isSharedStore(store)) await this.#freeSlot(store, slotId);
+    if (lifecycle?.finished) await this.#endLifecycleTask(alias, store, taskId, lifecycle);
   }
 
   /** The per-attempt call of a plain task: resolve its function (importing module references once), call it. */
@@ -878,33 +1104,26 @@ export class Scheduler implements TaskActions {
   }
 
   /**
-   * Arms the timer at the earliest wake-up over all stores. A store that failed (to dispatch, or to answer)
-   * is tried again after a backoff that doubles up to the timer cap, instead of at once.
+   * Arms the timer at the earliest next wake-up over the stores this scheduler may dispatch from, except those in
+   * a wake-up now (each re-arms when its wake-up ends): a store that hangs never holds the others' timer.
    */
-  async #armFromStores(failed: Set<string>): Promise<number | null> {
+  #rearm(): void {
+    if (!this.#mayDispatchNow()) return;
     let earliest: number | null = null;
-    for (const [alias, store] of this.#stores) {
-      if (!this.#mayDispatch(alias) || failed.has(alias)) continue;
-      try {
-        const time = await store.earliestWakeup(this.schedulerId);
-        if (time !== null && (earliest === null || time < earliest)) earliest = time;
-      } catch (error) {
-        failed.add(alias);
-        this.logger.error(
-          { err: error, store: alias },
-          `reading the next wake-up of store '${alias}' failed`,
-        );
-      }
+    for (const lane of this.#lanes.values()) {
+      if (lane.wakeAt === null || lane.dispatching || !this.#mayDispatch(lane.alias)) continue;
+      if (earliest === null || lane.wakeAt < earliest) earliest = lane.wakeAt;
     }
-    if (failed.size > 0) {
-      const retryAt = Date.now() + this.#failureBackoffMs;
-      this.#failureBackoffMs = Math.min(this.#failureBackoffMs * 2, MAX_TIMER_WAIT_MS);
-      if (earliest === null || retryAt < earliest) earliest = retryAt;
-    } else {
-      this.#failureBackoffMs = FIRST_FAILURE_BACKOFF_MS;
-    }
-    if (this.#state === 'running' && !this.#paused) this.#timer.arm(earliest);
-    return earliest;
+    if (earliest !== this.#timer.target) this.#timer.arm(earliest);
+  }
+
+  /** Brings a store's next wake-up (and the timer) forward to `time` if that is sooner (no store query). */
+  #wakeNoLaterThan(lane: StoreLane, time: number | null): void {
+    if (time === null) return;
+    lane.wakeNoLaterThan(time);
+    if (!this.#mayDispatchNow() || lane.dispatching || !this.#mayDispatch(lane.alias)) return;
+    const target = this.#timer.target;
+    if (target === null || time < target) this.#timer.arm(time);
   }
 
   /** False for a store whose dispatch lock another process holds. */
@@ -912,31 +1131,17 @@ export class Scheduler implements TaskActions {
     return this.#locks === null || this.#locks.holds(alias);
   }
 
-  /** Brings the timer forward to `time` if that is sooner (no store query). */
-  #armAtMost(time: number | null): void {
-    if (time === null || this.#state !== 'running' || this.#paused || this.#settingUp) return;
-    const target = this.#timer.target;
-    if (target === null || time < target) this.#timer.arm(time);
-  }
-
   // ---- helpers ----
 
-  /** Runs `work` after every earlier queued change or wake-up of this scheduler. */
-  #exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.#queue.then(work);
-    this.#queue = result.catch(() => {});
-    return result;
-  }
-
   /**
-   * Finds a task, then replaces it with `change(record)` (moving it if `toStore` differs).
+   * Finds a task, then changes it with `change` as one atomic change in its store (or moves it to `toStore`).
    * `pinsNextRunTime` says whether the change fixes a pending task's first run time (true), lets it be
    * computed at start (false), or leaves that as it was (undefined).
    */
   async #modify(
     id: string,
     storeAlias: string | undefined,
-    change: (record: TaskRecord, context: TaskBuildContext) => TaskRecord,
+    change: StoredChange,
     pinsNextRunTime?: boolean,
     toStore?: string,
   ): Promise<Task> {
@@ -944,7 +1149,8 @@ export class Scheduler implements TaskActions {
     const pending = this.#findPending(id, storeAlias);
     if (pending !== undefined) {
       const target = this.#storeAlias(toStore ?? pending.store);
-      const updated = change(pending.record, this.#buildContext(this.#getStore(target)));
+      const context = this.#buildContext(this.#getLane(target).store);
+      const updated = change(pending.record, { leasedRunTime: null }, context);
       this.#getExecutor(updated.executor);
       this.#pending.delete(taskKey(pending.store, id));
       this.#pending.set(taskKey(target, id), {
@@ -956,38 +1162,116 @@ export class Scheduler implements TaskActions {
       this.#events.emit('task:modified', { taskId: id, store: target });
       return new Task(updated, target, true, this);
     }
-    return this.#exclusive(async () => {
-      const found = await this.#locate(id, storeAlias);
-      if (found === undefined) throw new TaskLookupError(id, storeAlias);
-      const targetAlias = this.#storeAlias(toStore ?? found.alias);
-      const target = this.#getStore(targetAlias);
-      const updated = change(found.record, this.#buildContext(target));
-      this.#getExecutor(updated.executor);
-      if (targetAlias === found.alias) {
-        await found.store.updateTask(updated);
-      } else {
-        await target.addTask(updated, { replaceExisting: false });
-        await found.store.removeTask(id);
-        this.#shutdownTasks.delete(taskKey(found.alias, id));
-        const lifecycle = this.#lifecycles.get(taskKey(found.alias, id));
-        if (lifecycle !== undefined) {
-          this.#lifecycles.delete(taskKey(found.alias, id));
-          this.#lifecycles.set(taskKey(targetAlias, id), lifecycle);
-        }
-      }
-      this.#noteShutdownTask(targetAlias, updated);
-      this.#events.emit('task:modified', { taskId: id, store: targetAlias });
-      this.#armAtMost(updated.nextRunTime);
-      return new Task(updated, targetAlias, false, this);
-    });
+    const found = await this.#locate(id, storeAlias);
+    if (found === undefined) throw new TaskLookupError(id, storeAlias);
+    const targetAlias = this.#storeAlias(toStore ?? found.alias);
+    if (targetAlias !== found.alias) return this.#move(id, found, targetAlias, change);
+    const lane = this.#getLane(found.alias);
+    const context = this.#buildContext(lane.store);
+    const updated = await lane.exclusive(() =>
+      lane.store.updateTask(id, (current, state) => {
+        const next = change(current, state, context);
+        if (next !== current) this.#getExecutor(next.executor);
+        return next;
+      }),
+    );
+    this.#noteShutdownTask(found.alias, updated);
+    this.#events.emit('task:modified', { taskId: id, store: found.alias });
+    this.#wakeNoLaterThan(lane, updated.nextRunTime);
+    return new Task(updated, found.alias, false, this);
   }
 
-  /** Finds a stored task in the named store, or the first store that has it. */
+  /**
+   * Moves a task to another store with a change: checked on the task as found, then taken out of its store (as
+   * it is then) and added to the target; if the target refuses it, it is put back. Not atomic across the two
+   * stores; refused while this scheduler runs the task (its `maxInstances` count lives with the store).
+   */
+  async #move(id: string, found: Located, targetAlias: string, change: StoredChange): Promise<Task> {
+    const target = this.#getLane(targetAlias);
+    const context = this.#buildContext(target.store);
+    this.#getExecutor(change(found.record, { leasedRunTime: null }, context).executor);
+    if (this.#isRunning(found.alias, id)) {
+      throw new ValueError(
+        `updateTask: task '${id}' has a run in progress; it can move to store '${targetAlias}' once that run ended`,
+      );
+    }
+    const source = this.#getLane(found.alias);
+    const removed = await source.exclusive(() => source.store.removeTask(id));
+    const updated = change(removed, { leasedRunTime: null }, context);
+    try {
+      await target.exclusive(() => target.store.addTask(updated));
+    } catch (error) {
+      await source.exclusive(() => source.store.addTask(removed));
+      throw error;
+    }
+    this.#shutdownTasks.delete(taskKey(found.alias, id));
+    const lifecycle = this.#lifecycles.get(taskKey(found.alias, id));
+    if (lifecycle !== undefined) {
+      this.#lifecycles.delete(taskKey(found.alias, id));
+      this.#lifecycles.set(taskKey(targetAlias, id), lifecycle);
+    }
+    this.#noteShutdownTask(targetAlias, updated);
+    this.#events.emit('task:modified', { taskId: id, store: targetAlias });
+    this.#wakeNoLaterThan(target, updated.nextRunTime);
+    return new Task(updated, targetAlias, false, this);
+  }
+
+  /** True while this scheduler has a run of the task in progress. */
+  #isRunning(alias: string, id: string): boolean {
+    if (this.#localRuns.running(alias, id) > 0) return true;
+    for (const run of this.#runs.values()) if (run.store === alias && run.taskId === id) return true;
+    return false;
+  }
+
+  /**
+   * `replaceExisting`: adds the task, or applies the declaration to the one stored under its id (kept when the
+   * definitions match), as atomic store operations; tries again if another process adds or removes it meanwhile.
+   */
+  async #declare(
+    store: TaskStore,
+    record: TaskRecord,
+    explicitNextRunTime: boolean,
+  ): Promise<{ record: TaskRecord; kept: boolean }> {
+    const change = declare(record, explicitNextRunTime, new Date());
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await store.addTask(record);
+        return { record, kept: false };
+      } catch (error) {
+        if (!(error instanceof ConflictingIdError) || attempt >= DECLARE_ATTEMPTS) throw error;
+      }
+      let kept = false;
+      try {
+        const stored = await store.updateTask(record.id, (current, state) => {
+          const next = change(current, state);
+          kept = next === current;
+          return next;
+        });
+        return { record: stored, kept };
+      } catch (error) {
+        if (!(error instanceof TaskLookupError) || attempt >= DECLARE_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  /** True while the stores are open (between start and the end of shutdown). */
+  #storesOpen(): boolean {
+    return this.#state === 'running' || this.#state === 'stopping';
+  }
+
+  /**
+   * Finds a stored task in the named store, or the first store that has it. After a shutdown, the stores are
+   * closed: a lookup is a `SchedulerNotRunningError` until the next start.
+   */
   async #locate(id: string, storeAlias: string | undefined): Promise<Located | undefined> {
-    if (this.#state !== 'running' && this.#state !== 'stopping') return undefined;
-    const aliases = storeAlias === undefined ? [...this.#stores.keys()] : [this.#storeAlias(storeAlias)];
+    if (!this.#storesOpen()) {
+      if (this.#startedOnce) throw new SchedulerNotRunningError();
+      if (storeAlias !== undefined) this.#getLane(this.#storeAlias(storeAlias));
+      return undefined;
+    }
+    const aliases = storeAlias === undefined ? [...this.#lanes.keys()] : [this.#storeAlias(storeAlias)];
     for (const alias of aliases) {
-      const store = this.#getStore(alias);
+      const store = this.#getLane(alias).store;
       const record = await store.getTask(id);
       if (record !== undefined) return { alias, store, record };
     }
@@ -1020,7 +1304,9 @@ export class Scheduler implements TaskActions {
     id: string,
     lifecycle: LifecycleTask,
   ): Promise<void> {
-    await this.#exclusive(async () => {
+    const lane = this.#lanes.get(alias);
+    if (lane === undefined) return;
+    await lane.exclusive(async () => {
       if (this.#lifecycles.get(taskKey(alias, id)) !== lifecycle) return;
       if ((await store.getTask(id)) !== undefined) await this.#removeStored(alias, store, id);
       else this.#lifecycles.delete(taskKey(alias, id));
@@ -1074,23 +1360,42 @@ export class Scheduler implements TaskActions {
     this.logger.error({ err: error }, 'a lifecycle task threw while closing');
   }
 
-  /** Writes tasks added before `start()` to their stores, recomputing their first run time from now. */
+  /**
+   * Writes tasks added before `start()` to their stores, their first run time computed from now (declarations
+   * with `replaceExisting` keep a stored task with the same definition as it is). A task whose trigger has no
+   * fire time left by now is reported and not written.
+   */
   async #writePendingTasks(): Promise<void> {
     const now = new Date();
     for (const [key, pending] of this.#pending) {
-      const record = pending.explicitNextRunTime
-        ? pending.record
-        : copyTaskRecord(pending.record, firstRunTime(pending.record.trigger, now));
-      await this.#getStore(pending.store).addTask(record, { replaceExisting: pending.replaceExisting });
-      this.#noteShutdownTask(pending.store, record);
+      const { record: declared, store: alias } = pending;
+      let record = declared;
+      if (!pending.explicitNextRunTime) {
+        const first = rescheduledRunTime(declared.trigger, now, null, declared.id);
+        if (first === null && !firesAtShutdown(declared.trigger)) {
+          this.#pending.delete(key);
+          const error = new ValueError(
+            `task '${declared.id}': its trigger has no fire time left at start; it was not added`,
+          );
+          this.#reportTaskError(alias, declared.id, now, error, error.message);
+          continue;
+        }
+        record = copyTaskRecord(declared, first);
+      }
+      const store = this.#getLane(alias).store;
+      const written = pending.replaceExisting
+        ? (await this.#declare(store, record, pending.explicitNextRunTime)).record
+        : await store.addTask(record).then(() => record);
+      this.#noteShutdownTask(alias, written);
       this.#pending.delete(key);
-      this.#events.emit('task:added', { taskId: record.id, store: pending.store });
+      this.#events.emit('task:added', { taskId: record.id, store: alias });
     }
   }
 
   /** At start, sets up the lifecycle tasks found in (non-persistent) stores, e.g. those added before start. */
   async #setUpStoredLifecycles(): Promise<void> {
-    for (const [alias, store] of this.#stores) {
+    for (const [alias, lane] of this.#lanes) {
+      const store = lane.store;
       if (store.persistent) continue;
       for (const record of await store.getTasks()) {
         const key = taskKey(alias, record.id);
@@ -1123,13 +1428,16 @@ export class Scheduler implements TaskActions {
   async #fireShutdownTasks(): Promise<void> {
     for (const key of this.#shutdownTasks) {
       const [alias, id] = key.split('\u0000') as [string, string];
-      const store = this.#stores.get(alias);
+      const lane = this.#lanes.get(alias);
+      if (lane === undefined) continue;
       try {
-        const record = await store?.getTask(id);
-        if (store === undefined || record === undefined || !firesAtShutdown(record.trigger)) continue;
-        await this.#submitRun(alias, store, record, new Date());
-        await store.removeTask(id);
-        this.#afterRemoved(alias, id);
+        await lane.exclusive(async () => {
+          const record = await lane.store.getTask(id);
+          if (record === undefined || !firesAtShutdown(record.trigger)) return;
+          await this.#submitRun(alias, lane.store, record, new Date());
+          await lane.store.removeTask(id);
+          this.#afterRemoved(alias, id);
+        });
       } catch (error) {
         this.logger.error(
           { err: error, taskId: id, store: alias },
@@ -1147,35 +1455,28 @@ export class Scheduler implements TaskActions {
     else this.#shutdownTasks.delete(key);
   }
 
-  /** Waits for runs in progress, up to `timeoutMs`; then aborts their signals. */
-  async #waitForRuns(timeoutMs: number | null): Promise<void> {
+  /** Waits for runs in progress, until `deadline` at most; then aborts their signals. */
+  async #waitForRuns(deadline: number | null): Promise<void> {
     const all = Promise.allSettled([...this.#runs.values()].map((run) => run.promise));
-    if (timeoutMs === null) {
-      await all;
-      return;
+    if (!(await untilDeadline(all, deadline))) {
+      this.#shutdownController.abort(new SchedulerNotRunningError());
     }
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(true), timeoutMs);
-    });
-    const expired = await Promise.race([all.then(() => false), timedOut]);
-    clearTimeout(timer);
-    if (expired) this.#shutdownController.abort(new SchedulerNotRunningError());
   }
 
   async #closeAll(wait: boolean, deadline: number | null = null): Promise<void> {
     this.#stopRenewal();
-    await this.#locks?.stop();
-    await this.#close(this.#executors, this.#stores, wait, deadline);
+    await untilDeadline(this.#locks?.stop() ?? Promise.resolve(), deadline);
+    await this.#close(this.#executors, this.#lanes, wait, deadline);
   }
 
   /**
    * Shuts these executors down (with `wait`, until `deadline` at most: work a timed-out attempt left behind
-   * cannot hold shutdown past its timeout) and closes these stores; failures are logged.
+   * cannot hold shutdown past its timeout) and closes these stores (until `deadline` at most: a store stuck on
+   * another process's lock cannot hold it either); failures are logged.
    */
   async #close(
     executors: Map<string, Executor>,
-    stores: Map<string, TaskStore>,
+    lanes: Map<string, StoreLane>,
     wait: boolean,
     deadline: number | null = null,
   ): Promise<void> {
@@ -1185,15 +1486,18 @@ export class Scheduler implements TaskActions {
         .catch((error) => this.logger.error({ err: error, executor: alias }, 'executor shutdown failed'));
       await untilDeadline(stopped, deadline);
     }
-    for (const [alias, store] of stores) {
-      await store
+    for (const [alias, lane] of lanes) {
+      const closed = lane.store
         .close()
         .catch((error) => this.logger.error({ err: error, store: alias }, 'store close failed'));
+      await untilDeadline(closed, deadline);
     }
   }
 
-  #watchStore(store: TaskStore): void {
-    const unwatch = store.watch?.(() => this.wakeup());
+  #watchStore(lane: StoreLane): void {
+    const unwatch = lane.store.watch?.(() => {
+      if (this.#mayDispatchNow()) this.#dispatchLane(lane);
+    });
     if (unwatch !== undefined) this.#unwatch.push(unwatch);
   }
 
@@ -1209,16 +1513,16 @@ export class Scheduler implements TaskActions {
         else slotIds.push(run.slotId);
       }
       for (const [alias, slotIds] of byStore) {
-        const store = this.#stores.get(alias);
+        const store = this.#lanes.get(alias)?.store;
         if (store !== undefined && isSharedStore(store)) {
           store
-            .renewRunSlots(this.schedulerId, slotIds, Date.now() + RUN_LEASE_MS)
+            .renewRunSlots(this.schedulerId, slotIds, Date.now() + this.leaseTimeMs)
             .catch((error: unknown) =>
               this.logger.error({ err: error, store: alias }, 'renewing run slots failed'),
             );
         }
       }
-    }, RUN_LEASE_MS / 3);
+    }, this.leaseTimeMs / 3);
   }
 
   #stopRenewal(): void {
@@ -1254,10 +1558,10 @@ export class Scheduler implements TaskActions {
     return alias;
   }
 
-  #getStore(alias: string): TaskStore {
-    const store = this.#stores.get(alias);
-    if (store === undefined) throw new StoreLookupError(alias);
-    return store;
+  #getLane(alias: string): StoreLane {
+    const lane = this.#lanes.get(alias);
+    if (lane === undefined) throw new StoreLookupError(alias);
+    return lane;
   }
 
   #getExecutor(alias: string): Executor {
@@ -1267,18 +1571,26 @@ export class Scheduler implements TaskActions {
   }
 }
 
-/** Settles when `work` settles, or at `deadline` (epoch ms) if that comes first; null: no deadline. */
-async function untilDeadline(work: Promise<unknown>, deadline: number | null): Promise<void> {
+const START_OPTION_KEYS = new Set(['paused']);
+const SHUTDOWN_OPTION_KEYS = new Set(['wait', 'timeout']);
+const SELECTOR_KEYS = new Set(['store']);
+
+/**
+ * Settles when `work` settles (true), or at `deadline` (epoch ms; any distance, past setTimeout's limit too) if
+ * that comes first (false); null: no deadline.
+ */
+async function untilDeadline(work: Promise<unknown>, deadline: number | null): Promise<boolean> {
   if (deadline === null) {
     await work;
-    return;
+    return true;
   }
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+  let timer: { clear(): void } | undefined;
+  const expired = new Promise<boolean>((resolve) => {
+    timer = setLongTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
   });
-  await Promise.race([work, expired]);
-  clearTimeout(timer);
+  const finished = await Promise.race([work.then(() => true), expired]);
+  timer?.clear();
+  return finished;
 }
 
 /** True for a trigger that fires only at shutdown. */
@@ -1293,6 +1605,39 @@ function lifecycleCall(lifecycle: LifecycleTask): (context: RunContext) => Promi
 
 function taskKey(alias: string, id: string): string {
   return `${alias}\u0000${id}`;
+}
+
+/** A message for anything thrown. */
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : describeValue(error);
+}
+
+/** The `logger` option: a pino logger (anything with pino's level methods and `child`), else the default. */
+function parseLogger(logger: unknown): Logger {
+  if (logger === undefined) return defaultLogger();
+  const candidate = logger as Record<string, unknown> | null;
+  if (
+    typeof logger !== 'object' ||
+    candidate === null ||
+    LOGGER_METHODS.some((name) => typeof candidate[name] !== 'function')
+  ) {
+    throw new ValueError(
+      `Scheduler: logger must be a pino logger (with ${LOGGER_METHODS.join(', ')}), got ${describeValue(logger)}`,
+    );
+  }
+  return logger as Logger;
+}
+
+/** The `leaseTime` option in ms: at least `MIN_LEASE_MS`. */
+function parseLeaseTime(input: unknown): number {
+  if (input === undefined) return DEFAULT_LEASE_MS;
+  const ms = parseDuration(input, 'Scheduler: leaseTime');
+  if (ms < MIN_LEASE_MS) {
+    throw new ValueError(
+      `Scheduler: leaseTime must be at least ${MIN_LEASE_MS} ms, got ${describeValue(input)}`,
+    );
+  }
+  return ms;
 }
 
 function defaultLogger(): Logger {

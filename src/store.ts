@@ -99,6 +99,18 @@ export interface StoreContext {
   reportBrokenRecord(taskId: string, error: Error): void;
 }
 
+/** What a store tells `updateTask`'s change about the task besides its record. */
+export interface StoredTaskState {
+  /**
+   * The scheduled time a scheduler is dispatching right now (the next run time a live task lease was acquired
+   * with), or null. A change must not set the next run time to it or earlier: that time is running already.
+   */
+  leasedRunTime: number | null;
+}
+
+/** A change to a stored task: the new record, or `current` itself for "no change". Synchronous. */
+export type TaskChange = (current: TaskRecord, state: StoredTaskState) => TaskRecord;
+
 /** The run slots of a shared store: `maxInstances` counted across every scheduler that shares it. */
 export interface RunSlots {
   /** Takes a run slot if the task has fewer than `maxInstances` live slots; false otherwise. */
@@ -127,13 +139,18 @@ export interface TaskStore extends Partial<RunSlots> {
   /** Closes the store; it may be started again. Leases acquired through this instance end. */
   close(): Promise<void>;
 
-  /** Adds a task; an existing id is a `ConflictingIdError` unless `replaceExisting`, which replaces it. */
-  addTask(record: TaskRecord, options: { replaceExisting: boolean }): Promise<void>;
+  /** Adds a task; an existing id is a `ConflictingIdError` (the scheduler builds `replaceExisting` on `updateTask`). */
+  addTask(record: TaskRecord): Promise<void>;
   /**
-   * Replaces the stored task with the same id; an unknown id is a `TaskLookupError`. A hold (`holdUntil`)
-   * on the task ends: the record changed, so it is worth trying again.
+   * Changes a stored task atomically: inside the store's transaction or lock, reads the task as it is now, calls
+   * `change` with it (synchronously) and writes what `change` returns, so that no write made meanwhile by another
+   * process (a run's advance of the next run time) is lost. `change` returning `current` itself writes nothing.
+   * A new version ends a hold on the task (`holdUntil`: it changed, so it is worth trying again); a task lease
+   * stays, and the lease holder's release then yields if the next run time changed. Resolves with the task as
+   * stored. An unknown id is a `TaskLookupError`; a record that cannot be read back is a `SerializationError`
+   * (kept untouched); an error thrown by `change` rejects and writes nothing.
    */
-  updateTask(record: TaskRecord): Promise<void>;
+  updateTask(id: string, change: TaskChange): Promise<TaskRecord>;
   /** Removes a task and returns it; an unknown id is a `TaskLookupError`. */
   removeTask(id: string): Promise<TaskRecord>;
   /** Removes every task and returns the removed ids. */
@@ -154,11 +171,13 @@ export interface TaskStore extends Partial<RunSlots> {
    */
   acquireDueTasks(options: AcquireOptions): Promise<TaskRecord[]>;
   /**
-   * Ends `owner`'s leases on these tasks, setting each one's next run time (or removing it). A release
-   * yields to a change made meanwhile by someone else: if the task's next run time is no longer the one it
-   * was acquired with (paused, rescheduled by another process), that change wins and only the lease ends.
+   * Ends `owner`'s leases on these tasks, setting each one's next run time (or removing it), and resolves with
+   * the ids of the tasks whose lease `owner` still held: a task whose lease expired and was taken by another
+   * scheduler is left alone and left out, and its runs must not start. A release yields to a change made
+   * meanwhile by someone else: if the task's next run time is no longer the one it was acquired with (paused,
+   * rescheduled by another process), that change wins and only the lease ends (the id is still listed).
    */
-  releaseTasks(owner: string, releases: readonly TaskRelease[]): Promise<void>;
+  releaseTasks(owner: string, releases: readonly TaskRelease[]): Promise<string[]>;
 
   /**
    * Optional: calls `listener` when another process changed the store, so the scheduler re-arms its

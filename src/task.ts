@@ -1,8 +1,9 @@
 /** Task options: the public shapes, their defaults and validation, and the `Task` snapshot. */
-import { ValueError } from './errors.js';
+import { KairosError, ValueError } from './errors.js';
 import { assertJsonArgs, FunctionResolver, isGeneratorFunction } from './references.js';
 import { copyTaskRecord, type RetryPolicy, type TaskFunction, type TaskRecord } from './store.js';
 import { type DateInput, type DurationInput, describeValue, parseDate, parseDuration } from './time.js';
+import { ShutdownTrigger } from './triggers/shutdown.js';
 import { toTrigger } from './triggers/spec.js';
 import type { Trigger, TriggerSpec } from './triggers/trigger.js';
 
@@ -14,7 +15,7 @@ export interface RetryOptions {
   delay?: DurationInput;
   /** Each further retry waits `backoff` times longer. @default 2 */
   backoff?: number;
-  /** No delay is longer than this. @default 1 hour */
+  /** No delay is longer than this. @default 1 hour, or `delay` if that is longer */
   maxDelay?: DurationInput;
   /** Draw each delay at random from `[0, delay]` ("full jitter"). @default false */
   jitter?: boolean;
@@ -88,6 +89,9 @@ const TASK_OPTION_KEYS = new Set([
   'retries',
   'timeout',
 ]);
+/** The keys `updateTask` accepts: every option but `id` and `replaceExisting`, plus `fn`. */
+const CHANGE_KEYS = new Set([...TASK_OPTION_KEYS].filter((key) => key !== 'id' && key !== 'replaceExisting'));
+CHANGE_KEYS.add('fn');
 const RETRY_KEYS = new Set(['max', 'delay', 'backoff', 'maxDelay', 'jitter']);
 const DEFAULT_KEYS = new Set(['coalesce', 'misfireGraceTime', 'maxInstances']);
 
@@ -115,6 +119,13 @@ function parseMaxInstances(value: unknown, what: string): number {
 
 function parseGrace(value: unknown, what: string): number | null {
   return value === null ? null : parseDuration(value, what);
+}
+
+/** A timeout: a duration of more than 0 ms (a zero timeout would fail every run before it starts). */
+function parseTimeout(value: unknown, what: string): number {
+  const ms = parseDuration(value, what);
+  if (ms === 0) throw new ValueError(`${what} must be longer than 0 ms, got ${describeValue(value)}`);
+  return ms;
 }
 
 function parseNonEmptyString(value: unknown, what: string): string {
@@ -155,12 +166,16 @@ export function parseRetries(input: unknown, what: string): RetryPolicy {
       `${what}.backoff must be a number of at least 1, got ${describeValue(options.backoff)}`,
     );
   }
+  const delayMs = options.delay === undefined ? 1000 : parseDuration(options.delay, `${what}.delay`);
   return {
     max: options.max,
-    delayMs: options.delay === undefined ? 1000 : parseDuration(options.delay, `${what}.delay`),
+    delayMs,
     backoff,
+    // The default cap never shortens the first delay the user asked for.
     maxDelayMs:
-      options.maxDelay === undefined ? 3_600_000 : parseDuration(options.maxDelay, `${what}.maxDelay`),
+      options.maxDelay === undefined
+        ? Math.max(3_600_000, delayMs)
+        : parseDuration(options.maxDelay, `${what}.maxDelay`),
     jitter: options.jitter === undefined ? false : parseBoolean(options.jitter, `${what}.jitter`),
   };
 }
@@ -186,6 +201,8 @@ export function buildTaskRecord(fn: unknown, options: TaskOptions, context: Task
   }
   rejectUnknownKeys(options, TASK_OPTION_KEYS, 'addTask');
   const id = options.id === undefined ? crypto.randomUUID() : parseNonEmptyString(options.id, 'id');
+  if (options.replaceExisting !== undefined)
+    parseBoolean(options.replaceExisting, `task '${id}': replaceExisting`);
   const storedFn = context.resolver.toStoredFunction(fn, id, context.persistent);
   const record: TaskRecord = {
     id,
@@ -205,9 +222,19 @@ export function buildTaskRecord(fn: unknown, options: TaskOptions, context: Task
     timeout: null,
   };
   const withOptions = applyTaskChanges(record, options, context);
-  if (options.nextRunTime === undefined)
-    withOptions.nextRunTime = firstRunTime(withOptions.trigger, context.now);
+  const first = firstRunTime(withOptions.trigger, context.now, id);
+  if (options.nextRunTime === undefined) withOptions.nextRunTime = first;
   return withOptions;
+}
+
+/** Validates the changes of `updateTask` (the object and its keys) before anything is looked up. */
+export function checkTaskChanges(id: string, changes: unknown): TaskChanges {
+  if (typeof changes !== 'object' || changes === null || Array.isArray(changes)) {
+    throw new ValueError(`updateTask: changes must be an object, got ${describeValue(changes)}`);
+  }
+  if ('id' in changes) throw new ValueError(`updateTask: the id of task '${id}' cannot be changed`);
+  rejectUnknownKeys(changes, CHANGE_KEYS, `updateTask('${id}')`);
+  return changes as TaskChanges;
 }
 
 /** Returns `record` with `changes` applied and validated (used by `addTask` and `updateTask`). */
@@ -237,7 +264,7 @@ export function applyTaskChanges(
   if (changes.maxInstances !== undefined)
     next.maxInstances = parseMaxInstances(changes.maxInstances, `task '${id}': maxInstances`);
   if (changes.retries !== undefined) next.retries = parseRetries(changes.retries, `task '${id}': retries`);
-  if (changes.timeout !== undefined) next.timeout = parseDuration(changes.timeout, `task '${id}': timeout`);
+  if (changes.timeout !== undefined) next.timeout = parseTimeout(changes.timeout, `task '${id}': timeout`);
   if (changes.nextRunTime !== undefined) {
     next.nextRunTime =
       changes.nextRunTime === null
@@ -262,7 +289,14 @@ function checkRecord(record: TaskRecord, context: TaskBuildContext): void {
     }
     record.maxInstances = 1;
   }
-  if (context.persistent) assertJsonArgs(record.args, record.id);
+  if (context.persistent) {
+    if (record.trigger instanceof ShutdownTrigger) {
+      throw new ValueError(
+        `task '${record.id}': a ShutdownTrigger task lives only in a MemoryStore (in a persistent store a crashed process would leave it behind, never to fire)`,
+      );
+    }
+    assertJsonArgs(record.args, record.id);
+  }
 }
 
 /** Accepts a trigger or spec and fills in the scheduler's zone where the trigger has none. */
@@ -272,9 +306,65 @@ function resolveTrigger(input: unknown, timezone: string, id: string): Trigger {
   return trigger.withDefaultTimezone?.(timezone) ?? trigger;
 }
 
-/** The first run time (epoch ms) of a trigger from `now`, or null if it never fires (shutdown triggers). */
-export function firstRunTime(trigger: Trigger, now: Date): number | null {
-  return trigger.getNextFireTime(null, now)?.getTime() ?? null;
+/**
+ * The first run time (epoch ms) of a trigger from `now`, or null for a shutdown trigger. A trigger that has no fire
+ * time at all (a cron `endAt` in the past, a date that cannot exist), a custom trigger that throws or returns
+ * something other than a `Date`, is a `ValueError` naming the task.
+ */
+export function firstRunTime(trigger: Trigger, now: Date, taskId: string): number | null {
+  if (trigger instanceof ShutdownTrigger) return null;
+  const first = checkedFireTime(trigger, null, now, taskId);
+  if (first === null) {
+    throw new ValueError(
+      `task '${taskId}': its trigger ${describeValue(trigger.toJSON())} has no fire time at or after ${now.toISOString()}: it would never run`,
+    );
+  }
+  return first;
+}
+
+/**
+ * The first run time at or after `now` of a task changed while it may be running: never at or before
+ * `leasedRunTime` (the time a scheduler is dispatching right now), so that no scheduled time runs twice because
+ * of a change. Null if the trigger has no fire time after it (a one-shot that is running now).
+ */
+export function rescheduledRunTime(
+  trigger: Trigger,
+  now: Date,
+  leasedRunTime: number | null,
+  taskId: string,
+): number | null {
+  if (trigger instanceof ShutdownTrigger) return null;
+  const first = checkedFireTime(trigger, null, now, taskId);
+  if (first === null || leasedRunTime === null || first > leasedRunTime) return first;
+  return checkedFireTime(trigger, new Date(leasedRunTime), now, taskId);
+}
+
+/** `trigger.getNextFireTime` for a user's trigger: what it throws or a non-Date it returns is a `ValueError`. */
+export function checkedFireTime(
+  trigger: Trigger,
+  previous: Date | null,
+  now: Date,
+  taskId: string,
+): number | null {
+  let next: unknown;
+  try {
+    next = trigger.getNextFireTime(previous, now);
+  } catch (error) {
+    if (error instanceof KairosError) throw error;
+    throw new ValueError(
+      `task '${taskId}': its trigger threw: ${(error as Error)?.message ?? String(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  if (next === null) return null;
+  if (!(next instanceof Date) || Number.isNaN(next.getTime())) {
+    throw new ValueError(
+      `task '${taskId}': its trigger's getNextFireTime returned ${describeValue(next)}, not a Date or null`,
+    );
+  }
+  return next.getTime();
 }
 
 /** The operations a `Task` snapshot's shortcuts call; the scheduler implements them. */

@@ -5,7 +5,11 @@
  *   directory. A reader sees the old document or the new one, never half of one.
  * - Every read-modify-write holds a proper-lockfile lock (`<path>.lock`) and re-reads the document first,
  *   so changes by other processes are never lost. Writes queued while one is in flight are applied together
- *   (one lock, one read, one write), so a wake-up's run slots do not cost one fsync each.
+ *   (one lock, one read, one write), so a wake-up's run slots do not cost one fsync each. The directory's
+ *   fsync comes after the lock is released (the rename is already visible to other processes; only its
+ *   durability is pending) and before the callers hear back, so the lock is held for one fsync, not two.
+ * - Waiting for a lock another process holds is asynchronous (proper-lockfile's retries on timers). A
+ *   killed holder's lock is taken over after `lockStale`.
  * - Task leases and run slots live in the document too, so schedulers in several processes never both run
  *   one due run, and `maxInstances` counts across all of them.
  * - A corrupt, truncated or foreign file is a `SerializationError` at `start()` naming the file, which is
@@ -15,7 +19,7 @@
  * tasks. Beyond that, or for many changes per second, use `SQLiteStore`.
  */
 import { type FSWatcher, watch as watchFs } from 'node:fs';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { lock as lockFile } from 'proper-lockfile';
 import {
@@ -29,18 +33,27 @@ import { deserializeTask, isPlainObject, serializeTask } from '../src/serializat
 import {
   type AcquireOptions,
   compareTaskRecords,
+  copyTaskRecord,
   type RunSlotClaim,
   type StoreContext,
+  type TaskChange,
   type TaskRecord,
   type TaskRelease,
   type TaskStore,
 } from '../src/store.js';
-import { describeValue } from '../src/time.js';
+import { type DurationInput, describeValue, MAX_TIMER_DELAY_MS, parseDuration } from '../src/time.js';
+import { checkStoreOptions, describeIoError, prepareStorePath } from './support.js';
 
 /** Options of `new FileStore()`. */
 export interface FileStoreOptions {
   /** The JSON document holding the tasks; created (with its directory) at `start()` if missing. */
   path: string;
+  /**
+   * How long after its holder stopped refreshing it (the holder was killed) the file's lock (`<path>.lock`) is
+   * taken over by another process; until then, the other processes' writes to the file wait. At least 2 s
+   * (proper-lockfile's minimum). Every process sharing the file should use the same value. @default 5000 ms
+   */
+  lockStale?: DurationInput;
 }
 
 /** The `format` field that marks a kairos task document. */
@@ -48,12 +61,18 @@ export const FILE_STORE_FORMAT = 'kairos-file-store';
 /** The document format version this release writes; older versions are migrated at `start()`. */
 export const FILE_STORE_VERSION = 1;
 
-/** A lock whose holder died is taken over after this long (proper-lockfile's minimum is 2 s). */
-const LOCK_STALE_MS = 5000;
-/** How often a held lock is refreshed (only matters if a write takes longer than this). */
-const LOCK_UPDATE_MS = 1000;
-/** Retries while another process holds the lock: together they outlast `LOCK_STALE_MS`. */
-const LOCK_RETRIES = { retries: 400, minTimeout: 2, maxTimeout: 25, factor: 1.3, randomize: true };
+const OPTION_KEYS: ReadonlySet<string> = new Set(['path', 'lockStale']);
+/** `lockStale` by default. */
+const DEFAULT_LOCK_STALE_MS = 5000;
+/** proper-lockfile's smallest `stale` (it silently raises smaller values). */
+const MIN_LOCK_STALE_MS = 2000;
+/** proper-lockfile's smallest `update` interval. */
+const MIN_LOCK_UPDATE_MS = 1000;
+/** First and largest delay between two tries to take a lock another process holds. */
+const LOCK_RETRY_FIRST_MS = 2;
+const LOCK_RETRY_MAX_MS = 25;
+/** Permission bits of a new document. */
+const DEFAULT_MODE = 0o644;
 /** File system events closer together than this are reported to the watcher once. */
 const WATCH_DEBOUNCE_MS = 25;
 
@@ -107,8 +126,12 @@ export class FileStore implements TaskStore {
   readonly shared = true;
   /** The document's absolute path. */
   readonly path: string;
+  /** `lockStale` in ms. */
+  readonly lockStaleMs: number;
   /** The key proper-lockfile files this instance's lock under (its lock directory is shared: `<path>.lock`). */
   readonly #lockKey: string;
+  /** How the lock is taken and kept, from `lockStale`. */
+  readonly #lockOptions: LockOptions;
   #context: StoreContext | null = null;
   /** The document as last read or written, or null to force a read. */
   #state: DocumentState | null = null;
@@ -116,6 +139,10 @@ export class FileStore implements TaskStore {
   #identity: string | null = null;
   /** Identity of the file this instance wrote last, so the watcher can ignore its own writes. */
   #lastWritten: string | null = null;
+  /** Permission bits of the document as last read, which a rewrite keeps. */
+  #mode = DEFAULT_MODE;
+  /** True after a rename whose directory fsync is still to come (after the lock is released). */
+  #renamed = false;
   #queue: Operation[] = [];
   /** The running drain of `#queue`, if any. */
   #draining: Promise<void> | null = null;
@@ -125,32 +152,40 @@ export class FileStore implements TaskStore {
   #reported = new Map<string, string>();
   #watchers = new Set<() => void>();
 
-  /** Validates the options; touches no file until `start()`. */
+  /**
+   * Validates the options; touches no file until `start()`.
+   * @throws ValueError naming the bad value: a non-object, an unknown option, a bad path or `lockStale`.
+   */
   constructor(options: FileStoreOptions) {
-    if (!isPlainObject(options))
-      throw new ValueError(
-        `FileStore: options must be an object like { path }, got ${describeValue(options)}`,
-      );
+    checkStoreOptions(options, OPTION_KEYS, 'FileStore');
     if (typeof options.path !== 'string' || options.path.trim() === '') {
       throw new ValueError(`FileStore: path must be a non-empty string, got ${describeValue(options.path)}`);
     }
     this.path = resolve(options.path);
+    this.lockStaleMs = parseLockStale(options.lockStale);
+    this.#lockOptions = lockOptionsFor(this.lockStaleMs);
     this.#lockKey = `${this.path}#kairos-file-store-${++instances}`;
   }
 
-  /** Creates the document if missing, migrates an older format, and checks it; a bad file is a `SerializationError`. */
+  /**
+   * Creates the document if missing, migrates an older format, and checks it. A path the store cannot use is an
+   * error naming it: a directory or a path under a file is a `ValueError`, a directory or file that cannot be
+   * written a `KairosError`, a corrupt or foreign file a `SerializationError`.
+   */
   async start(context: StoreContext): Promise<void> {
     this.#context = context;
     this.#state = null;
+    this.#mode = DEFAULT_MODE;
     this.#reported.clear();
     try {
-      await mkdir(dirname(this.path), { recursive: true });
+      await prepareStorePath(this.path, { store: 'FileStore', replacesByRename: true });
       await this.#withLock(async () => {
         const read = await readDocument(this.path);
-        if (read === null || read === 'unchanged') {
+        if (read === null || read.text === null) {
           await this.#write(emptyState());
           return;
         }
+        this.#mode = read.mode;
         const { state, version } = this.#adopt(read.text, read.identity);
         if (version < FILE_STORE_VERSION) await this.#write(state);
       });
@@ -175,22 +210,28 @@ export class FileStore implements TaskStore {
     }
   }
 
-  async addTask(record: TaskRecord, options: { replaceExisting: boolean }): Promise<void> {
+  async addTask(record: TaskRecord): Promise<void> {
     const entry = validEntry(record);
     await this.#enqueue(true, (state, change) => {
-      if (state.tasks.has(record.id) && !options.replaceExisting)
-        throw new ConflictingIdError(record.id, this.#alias);
+      if (state.tasks.has(record.id)) throw new ConflictingIdError(record.id, this.#alias);
       this.#putEntry(state, record.id, entry);
       change.dirty = true;
     });
   }
 
-  async updateTask(record: TaskRecord): Promise<void> {
-    const entry = validEntry(record);
-    await this.#enqueue(true, (state, change) => {
-      if (!state.tasks.has(record.id)) throw new TaskLookupError(record.id, this.#alias);
-      this.#putEntry(state, record.id, entry);
-      change.dirty = true;
+  /** Reads, changes and writes the task under the file lock, on the document as it is on disk now. */
+  async updateTask(id: string, change: TaskChange): Promise<TaskRecord> {
+    return this.#enqueue(true, (state, write) => {
+      const entry = state.tasks.get(id);
+      if (entry === undefined) throw new TaskLookupError(id, this.#alias);
+      if (entry.error !== null) throw keptError(id, entry.error);
+      const lease = state.leases.get(id);
+      const leasedRunTime = lease !== undefined && !lease.held ? lease.runTime : null;
+      const updated = change(entry.record, { leasedRunTime });
+      if (updated === entry.record) return updated;
+      this.#putEntry(state, id, validEntry(updated));
+      write.dirty = true;
+      return updated;
     });
   }
 
@@ -264,13 +305,15 @@ export class FileStore implements TaskStore {
    * Ends `owner`'s leases. A release sets the next run time only if it is still the one the task was acquired
    * with: a change another process made meanwhile (a pause, a reschedule) wins.
    */
-  async releaseTasks(owner: string, releases: readonly TaskRelease[]): Promise<void> {
-    if (releases.length === 0) return;
-    await this.#enqueue(true, (state, change) => {
+  async releaseTasks(owner: string, releases: readonly TaskRelease[]): Promise<string[]> {
+    if (releases.length === 0) return [];
+    return this.#enqueue(true, (state, change) => {
+      const released: string[] = [];
       for (const release of releases) {
         const lease = state.leases.get(release.id);
         const entry = state.tasks.get(release.id);
         if (lease?.owner !== owner || entry?.record == null) continue;
+        released.push(release.id);
         change.dirty = true;
         if ('holdUntil' in release) {
           lease.expiresAt = release.holdUntil;
@@ -280,8 +323,9 @@ export class FileStore implements TaskStore {
         state.leases.delete(release.id);
         if (entry.record.nextRunTime !== lease.runTime) continue;
         if (release.nextRunTime === 'remove') state.tasks.delete(release.id);
-        else state.tasks.set(release.id, validEntry({ ...entry.record, nextRunTime: release.nextRunTime }));
+        else state.tasks.set(release.id, validEntry(copyTaskRecord(entry.record, release.nextRunTime)));
       }
+      return released;
     });
   }
 
@@ -387,6 +431,7 @@ export class FileStore implements TaskStore {
         const batch = this.#queue.splice(0, count);
         try {
           if (head.write) {
+            await this.#checkPresent();
             // Callers hear back only once the lock is released, so "done" never means "still locked".
             const outcomes = await this.#withLock(() => this.#runWrites(batch));
             outcomes.forEach((outcome, index) => {
@@ -422,9 +467,30 @@ export class FileStore implements TaskStore {
   /** The document as it is on disk now (re-read only if the file changed). */
   async #fresh(): Promise<DocumentState> {
     const read = await readDocument(this.path, this.#state === null ? null : this.#identity);
-    if (read === 'unchanged') return this.#state as DocumentState;
-    if (read === null) throw new KairosError(`FileStore: the task file '${this.path}' has disappeared`);
+    if (read === null) throw this.#deletedError();
+    this.#mode = read.mode;
+    if (read.text === null) return this.#state as DocumentState;
     return this.#adopt(read.text, read.identity).state;
+  }
+
+  /**
+   * Fails at once if the document is gone: proper-lockfile would otherwise retry creating its lock in a deleted
+   * directory for the whole lock wait (twice `lockStale`) before failing.
+   */
+  async #checkPresent(): Promise<void> {
+    const code = await stat(this.path).then(
+      () => null,
+      (error: NodeJS.ErrnoException) => error.code,
+    );
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw this.#deletedError();
+  }
+
+  /** The error for a document that was deleted (alone or with its directory) while the store was open. */
+  #deletedError(cause?: unknown): KairosError {
+    return new KairosError(
+      `FileStore: the task file '${this.path}' was deleted while the store was open; its tasks are gone from disk. Restore the file, or restart the store to begin with an empty one`,
+      { cause },
+    );
   }
 
   /** Makes a document text the current state, reusing unchanged entries and reporting new unreadable ones. */
@@ -448,23 +514,29 @@ export class FileStore implements TaskStore {
     this.#reported.delete(id);
   }
 
-  /** Writes the document atomically and remembers what was written. */
+  /**
+   * Writes the document atomically (temp file, fsync, rename) and remembers what was written. The directory's
+   * fsync is left to `#withLock`, after the lock is released.
+   */
   async #write(state: DocumentState): Promise<void> {
-    const identity = await writeAtomically(this.path, renderDocument(state));
+    const identity = await writeAtomically(this.path, renderDocument(state), this.#mode);
+    this.#renamed = true;
     this.#state = state;
     this.#identity = identity;
     this.#lastWritten = identity;
   }
 
-  /** Runs `work` holding the inter-process lock on the document. */
+  /**
+   * Runs `work` holding the inter-process lock on the document. A rename made meanwhile is made durable (fsync
+   * of the directory) after the lock is released and before this resolves: other processes may read the new
+   * document at once, and whoever renames after it fsyncs the directory before hearing back too.
+   */
   async #withLock<T>(work: () => Promise<T>): Promise<T> {
     let lost: Error | null = null;
     let release: () => Promise<void>;
     try {
       release = await lockFile(this.#lockKey, {
-        stale: LOCK_STALE_MS,
-        update: LOCK_UPDATE_MS,
-        retries: LOCK_RETRIES,
+        ...this.#lockOptions,
         realpath: false,
         lockfilePath: `${this.path}.lock`,
         onCompromised: (error) => {
@@ -472,9 +544,7 @@ export class FileStore implements TaskStore {
         },
       });
     } catch (error) {
-      throw new KairosError(`FileStore: cannot lock '${this.path}' (${(error as Error).message})`, {
-        cause: error,
-      });
+      throw this.#lockError(error);
     }
     try {
       const result = await work();
@@ -483,8 +553,75 @@ export class FileStore implements TaskStore {
       return result;
     } finally {
       await release().catch(() => {});
+      if (this.#renamed) {
+        this.#renamed = false;
+        await syncDirectory(dirname(this.path));
+      }
     }
   }
+
+  /** Why the lock could not be taken, naming the file. */
+  #lockError(error: unknown): KairosError {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (code === 'ENOENT') return this.#deletedError(error);
+    if (code === 'ELOCKED') {
+      return new KairosError(
+        `FileStore: the task file '${this.path}' is locked by another process: its lock '${this.path}.lock' stayed held through ${this.#lockOptions.retries.retries} tries (${(LOCK_WAIT_FACTOR * this.lockStaleMs) / 1000} s or more). A killed holder's lock is taken over after lockStale (${this.lockStaleMs} ms), so a live process holds it`,
+        { cause: error },
+      );
+    }
+    return new KairosError(`FileStore: cannot lock '${this.path}' (${describeIoError(error)})`, {
+      cause: error,
+    });
+  }
+}
+
+// ---- the lock ----
+
+/** Options of proper-lockfile's `lock()` that follow from `lockStale`. */
+interface LockOptions {
+  stale: number;
+  update: number;
+  retries: { retries: number; minTimeout: number; maxTimeout: number; factor: number; randomize: boolean };
+}
+
+/** How many times `lockStale` the tries to take a lock another process holds last, at least. */
+const LOCK_WAIT_FACTOR = 2;
+
+/** Validates `lockStale`: a duration of at least proper-lockfile's minimum, 2 s. */
+function parseLockStale(input: unknown): number {
+  if (input === undefined) return DEFAULT_LOCK_STALE_MS;
+  const staleMs = parseDuration(input, 'FileStore: lockStale');
+  if (staleMs < MIN_LOCK_STALE_MS) {
+    throw new ValueError(
+      `FileStore: lockStale: ${describeValue(input)} is ${staleMs} ms, below proper-lockfile's minimum of ${MIN_LOCK_STALE_MS} ms`,
+    );
+  }
+  if (staleMs / 5 > MAX_TIMER_DELAY_MS) {
+    throw new ValueError(
+      `FileStore: lockStale: ${describeValue(input)} is ${staleMs} ms, more than ${5 * MAX_TIMER_DELAY_MS} ms`,
+    );
+  }
+  return staleMs;
+}
+
+/**
+ * The lock's settings: refreshed every `lockStale / 5` (at least every second), and tried again (asynchronously,
+ * on timers) for at least `LOCK_WAIT_FACTOR` times `lockStale` while another process holds it, which outlasts
+ * a killed holder's lock.
+ */
+function lockOptionsFor(staleMs: number): LockOptions {
+  return {
+    stale: staleMs,
+    update: Math.max(staleMs / 5, MIN_LOCK_UPDATE_MS),
+    retries: {
+      retries: Math.ceil((LOCK_WAIT_FACTOR * staleMs) / LOCK_RETRY_MAX_MS),
+      minTimeout: LOCK_RETRY_FIRST_MS,
+      maxTimeout: LOCK_RETRY_MAX_MS,
+      factor: 1.3,
+      randomize: true,
+    },
+  };
 }
 
 // ---- the document ----
@@ -673,25 +810,43 @@ async function fileIdentity(path: string): Promise<string | null> {
   }
 }
 
+/** A read of the document: its identity and permission bits, and its text (null when unchanged). */
+interface DocumentRead {
+  identity: string;
+  mode: number;
+  text: string | null;
+}
+
 /**
  * Reads the document through one file handle, so that text and identity belong together. Null if the file
- * does not exist; `'unchanged'` if its identity is `known`.
+ * (or its directory) does not exist; `text` is null if its identity is `known`, which one `stat` tells (the
+ * usual case under the lock: this instance wrote the file last).
  */
-async function readDocument(
-  path: string,
-  known: string | null = null,
-): Promise<{ text: string; identity: string } | null | 'unchanged'> {
+async function readDocument(path: string, known: string | null = null): Promise<DocumentRead | null> {
+  if (known !== null) {
+    const stats = await stat(path, { bigint: true }).catch(() => null);
+    if (stats !== null && identityOf(stats) === known)
+      return { identity: known, mode: Number(stats.mode & 0o777n), text: null };
+  }
   let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(path, 'r');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
+    throw new KairosError(`FileStore: cannot read the task file '${path}' (${describeIoError(error)})`, {
+      cause: error,
+    });
   }
   try {
-    const identity = identityOf(await handle.stat({ bigint: true }));
-    if (identity === known) return 'unchanged';
-    return { text: await handle.readFile('utf8'), identity };
+    const stats = await handle.stat({ bigint: true });
+    const identity = identityOf(stats);
+    const mode = Number(stats.mode & 0o777n);
+    if (identity === known) return { identity, mode, text: null };
+    return { identity, mode, text: await handle.readFile('utf8') };
+  } catch (error) {
+    throw new KairosError(`FileStore: cannot read the task file '${path}' (${describeIoError(error)})`, {
+      cause: error,
+    });
   } finally {
     await handle.close();
   }
@@ -699,38 +854,30 @@ async function readDocument(
 
 let temporaries = 0;
 
-/** Writes `text` to `path` atomically: temp file, fsync, rename, fsync of the directory. Returns the new identity. */
-async function writeAtomically(path: string, text: string): Promise<string> {
+/**
+ * Writes `text` to `path` atomically: a temp file with permission bits `mode`, fsync, rename over `path`. The
+ * caller fsyncs the directory afterwards (`syncDirectory`). Returns the new identity.
+ */
+async function writeAtomically(path: string, text: string, mode: number): Promise<string> {
   const temporary = `${path}.${process.pid}-${++temporaries}.tmp`;
-  const mode = await open(path, 'r')
-    .then(async (existing) => {
-      try {
-        return Number((await existing.stat()).mode & 0o777);
-      } finally {
-        await existing.close();
-      }
-    })
-    .catch(() => 0o644);
-  let identity: string;
-  const handle = await open(temporary, 'wx', mode);
   try {
-    await handle.writeFile(text, 'utf8');
-    await handle.sync();
-    identity = identityOf(await handle.stat({ bigint: true }));
-  } catch (error) {
-    await handle.close();
-    await unlink(temporary).catch(() => {});
-    throw error;
-  }
-  await handle.close();
-  try {
+    let identity: string;
+    const handle = await open(temporary, 'wx', mode);
+    try {
+      await handle.writeFile(text, 'utf8');
+      await handle.sync();
+      identity = identityOf(await handle.stat({ bigint: true }));
+    } finally {
+      await handle.close();
+    }
     await rename(temporary, path);
+    return identity;
   } catch (error) {
     await unlink(temporary).catch(() => {});
-    throw error;
+    throw new KairosError(`FileStore: cannot write the task file '${path}' (${describeIoError(error)})`, {
+      cause: error,
+    });
   }
-  await syncDirectory(dirname(path));
-  return identity;
 }
 
 /** Makes a rename durable; some platforms cannot open directories, which is harmless. */

@@ -5,10 +5,14 @@ import {
   compareTaskRecords,
   copyTaskRecord,
   type StoreContext,
+  type TaskChange,
   type TaskRecord,
   type TaskRelease,
   type TaskStore,
 } from '../src/store.js';
+
+/** Stale heap entries tolerated beyond twice the number of tasks before the heap is rebuilt. */
+const COMPACT_SLACK = 1024;
 
 /** A heap entry: valid only while `generation` matches the task's current one (lazy deletion). */
 interface HeapEntry {
@@ -21,8 +25,11 @@ interface StoredTask {
   record: TaskRecord;
   /** Bumped whenever `record.nextRunTime` changes, so older heap entries become stale. */
   generation: number;
-  /** The owner and expiry of a task lease, if leased; `held` for a parked task (`holdUntil`). */
-  lease: { owner: string; expiresAt: number; held: boolean } | null;
+  /**
+   * The owner and expiry of a task lease, if leased, with the next run time it was acquired with (a release
+   * yields if that changed meanwhile); `held` for a parked task (`holdUntil`).
+   */
+  lease: { owner: string; expiresAt: number; runTime: number | null; held: boolean } | null;
 }
 
 /**
@@ -65,22 +72,25 @@ export class MemoryStore implements TaskStore {
     this.#open = false;
   }
 
-  async addTask(record: TaskRecord, options: { replaceExisting: boolean }): Promise<void> {
-    const existing = this.#tasks.get(record.id);
-    if (existing !== undefined && !options.replaceExisting)
-      throw new ConflictingIdError(record.id, this.#alias);
-    this.#put(record, existing);
+  async addTask(record: TaskRecord): Promise<void> {
+    if (this.#tasks.has(record.id)) throw new ConflictingIdError(record.id, this.#alias);
+    this.#put(record, undefined);
   }
 
-  /** Replaces the task; a hold on it (a parked task) ends, since the record changed. */
-  async updateTask(record: TaskRecord): Promise<void> {
-    const existing = this.#tasks.get(record.id);
-    if (existing === undefined) throw new TaskLookupError(record.id);
-    if (existing.lease?.held) {
+  /** Applies `change` to the task; a new version ends a hold on it (a parked task), since the record changed. */
+  async updateTask(id: string, change: TaskChange): Promise<TaskRecord> {
+    const existing = this.#tasks.get(id);
+    if (existing === undefined) throw new TaskLookupError(id, this.#alias);
+    const lease = existing.lease;
+    const leasedRunTime = lease !== null && !lease.held ? lease.runTime : null;
+    const updated = change(existing.record, { leasedRunTime });
+    if (updated === existing.record) return updated;
+    if (lease?.held) {
       existing.lease = null;
-      this.#leased.delete(record.id);
+      this.#leased.delete(id);
     }
-    this.#put(record, existing);
+    this.#put(updated, existing);
+    return updated;
   }
 
   async removeTask(id: string): Promise<TaskRecord> {
@@ -88,6 +98,7 @@ export class MemoryStore implements TaskStore {
     if (existing === undefined) throw new TaskLookupError(id);
     this.#tasks.delete(id);
     this.#leased.delete(id);
+    this.#compactIfStale();
     return existing.record;
   }
 
@@ -127,7 +138,7 @@ export class MemoryStore implements TaskStore {
       if (acquired.length >= limit) break;
       const nextRunTime = stored?.record.nextRunTime ?? null;
       if (stored?.lease && stored.lease.expiresAt <= now && nextRunTime !== null && nextRunTime <= now) {
-        stored.lease = { owner, expiresAt: now + leaseMs, held: false };
+        stored.lease = { owner, expiresAt: now + leaseMs, runTime: nextRunTime, held: false };
         acquired.push(stored.record);
       }
     }
@@ -136,30 +147,39 @@ export class MemoryStore implements TaskStore {
       if (time === null || time > now) break;
       const entry = this.#due.pop() as HeapEntry;
       const stored = this.#tasks.get(entry.id) as StoredTask;
-      stored.lease = { owner, expiresAt: now + leaseMs, held: false };
+      stored.lease = { owner, expiresAt: now + leaseMs, runTime: stored.record.nextRunTime, held: false };
       this.#leased.add(entry.id);
       acquired.push(stored.record);
     }
     return acquired;
   }
 
-  async releaseTasks(owner: string, releases: readonly TaskRelease[]): Promise<void> {
+  async releaseTasks(owner: string, releases: readonly TaskRelease[]): Promise<string[]> {
+    const released: string[] = [];
     for (const release of releases) {
       const stored = this.#tasks.get(release.id);
-      if (stored === undefined || stored.lease?.owner !== owner) continue;
+      const lease = stored?.lease;
+      if (stored === undefined || lease == null || lease.owner !== owner) continue;
+      released.push(release.id);
       if ('holdUntil' in release) {
-        stored.lease = { owner, expiresAt: release.holdUntil, held: true };
+        stored.lease = { owner, expiresAt: release.holdUntil, runTime: lease.runTime, held: true };
         continue;
       }
       const { id, nextRunTime } = release;
       stored.lease = null;
       this.#leased.delete(id);
+      // A change made while the task was leased (a pause, a new trigger) wins over the release.
+      if (stored.record.nextRunTime !== lease.runTime) {
+        this.#put(stored.record, stored);
+        continue;
+      }
       if (nextRunTime === 'remove') {
         this.#tasks.delete(id);
         continue;
       }
       this.#put(copyTaskRecord(stored.record, nextRunTime), stored);
     }
+    return released;
   }
 
   /** Stores `record`, keeping a lease that is in force, and files it in the heap if it is scheduled and unleased. */
@@ -172,6 +192,22 @@ export class MemoryStore implements TaskStore {
     this.#tasks.set(record.id, stored);
     if (record.nextRunTime !== null && stored.lease === null) {
       this.#due.push(record.nextRunTime, { id: record.id, generation: stored.generation });
+      this.#compactIfStale();
+    }
+  }
+
+  /**
+   * Rebuilds the heap once stale entries (of removed, changed or leased tasks) outnumber the tasks, so that
+   * adding and removing tasks for ever keeps memory bounded by the tasks that exist. Amortised O(1) per change.
+   */
+  #compactIfStale(): void {
+    if (this.#due.size <= 2 * this.#tasks.size + COMPACT_SLACK) return;
+    this.#due.clear();
+    for (const stored of this.#tasks.values()) {
+      const { record } = stored;
+      if (record.nextRunTime !== null && stored.lease === null) {
+        this.#due.push(record.nextRunTime, { id: record.id, generation: stored.generation });
+      }
     }
   }
 

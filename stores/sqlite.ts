@@ -3,7 +3,13 @@
  * `start()`, never by importing kairos).
  *
  * - WAL journal, `synchronous = NORMAL` (a process crash loses nothing; a power loss may lose the last
- *   commits), and a busy timeout: several processes on one machine may share the file.
+ *   commits): several processes on one machine may share the file.
+ * - better-sqlite3 is synchronous, so SQLite's own busy wait would stop the event loop while another process
+ *   holds the write lock. The driver's busy timeout is a few ms; past it, a transaction is tried again after
+ *   `setTimeout` delays (the event loop runs meanwhile) until `busyTimeout`, then fails naming the file. A
+ *   transaction that gets the lock at once runs synchronously, as before: no timer, no extra promise.
+ * - Every write transaction first checks that the path still names the file that was opened: a database
+ *   deleted or replaced while the store runs would otherwise take writes into an unlinked file, and lose them.
  * - One row per task: `next_run_time` in a column of its own, indexed (a partial index holds only the unleased,
  *   scheduled rows), the rest of the task as JSON in `data`. A wake-up reads the due rows through the index
  *   and never all tasks: acquiring N due tasks is one indexed SELECT and one UPDATE in one `BEGIN IMMEDIATE`.
@@ -14,9 +20,10 @@
  * - A row that cannot be read back is reported once and kept untouched: this process remembers its id and
  *   content in memory and leaves it out of due queries until the row changes (nothing is written to it).
  */
-import { type FSWatcher, watch as watchFs } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
+import { type FSWatcher, statSync, watch as watchFs } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type BetterSqlite3 from 'better-sqlite3';
 import {
   ConflictingIdError,
@@ -25,30 +32,28 @@ import {
   TaskLookupError,
   ValueError,
 } from '../src/errors.js';
-import {
-  deserializeTaskBody,
-  isPlainObject,
-  parseTaskText,
-  serializeTaskBody,
-} from '../src/serialization.js';
+import { deserializeTaskBody, parseTaskText, serializeTaskBody } from '../src/serialization.js';
 import {
   type AcquireOptions,
   compareTaskRecords,
   type RunSlotClaim,
   type StoreContext,
+  type TaskChange,
   type TaskRecord,
   type TaskRelease,
   type TaskStore,
 } from '../src/store.js';
 import { type DurationInput, describeValue, parseDuration } from '../src/time.js';
+import { checkStoreOptions, describeIoError, prepareStorePath } from './support.js';
 
 /** Options of `new SQLiteStore()`. */
 export interface SQLiteStoreOptions {
   /** The database file; created (with its directory) at `start()` if missing. */
   path: string;
   /**
-   * How long a statement waits for another process's write lock before failing. better-sqlite3 is
-   * synchronous: the event loop waits too. @default 5000 ms
+   * How long a transaction waits for another connection's write lock (a process in a long or stuck write)
+   * before failing with a `KairosError` that says the database is locked. The wait is asynchronous: the
+   * event loop, and so every other store and timer, keeps running. @default 5000 ms
    */
   busyTimeout?: DurationInput;
 }
@@ -58,7 +63,16 @@ export const SQLITE_APPLICATION_ID = 0x6b616972;
 /** The schema version (`PRAGMA user_version`) this release creates; older ones are migrated at `start()`. */
 export const SQLITE_SCHEMA_VERSION = 1;
 
+const OPTION_KEYS: ReadonlySet<string> = new Set(['path', 'busyTimeout']);
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+/**
+ * SQLite's own busy wait, which blocks the event loop: just enough for the lock to change hands between two
+ * quick transactions of other processes. Longer waits are `busyTimeout`'s, asynchronous.
+ */
+const DRIVER_BUSY_TIMEOUT_MS = 2;
+/** First and largest delay between two tries of a transaction that found the database locked. */
+const BUSY_RETRY_FIRST_MS = 2;
+const BUSY_RETRY_MAX_MS = 50;
 /** File system events closer together than this are checked once. */
 const WATCH_DEBOUNCE_MS = 25;
 /** The first 16 bytes of every SQLite database file. */
@@ -100,6 +114,13 @@ interface TaskRow {
   data: unknown;
 }
 
+/** A task row with its lease. */
+interface LeasedTaskRow extends TaskRow {
+  lease_owner: string | null;
+  lease_run_time: number | null;
+  lease_held: number;
+}
+
 /** A row with the instant at which it could next be acquired. */
 interface WakeupRow extends TaskRow {
   at: number;
@@ -108,9 +129,9 @@ interface WakeupRow extends TaskRow {
 /** The prepared statements, made once per `start()`. */
 interface Statements {
   insert: BetterSqlite3.Statement<[string, number | null, string]>;
-  upsert: BetterSqlite3.Statement<[string, number | null, string]>;
   update: BetterSqlite3.Statement<[number | null, string, string]>;
   selectOne: BetterSqlite3.Statement<[string], TaskRow>;
+  selectLeased: BetterSqlite3.Statement<[string], LeasedTaskRow>;
   selectAll: BetterSqlite3.Statement<[], TaskRow>;
   deleteOne: BetterSqlite3.Statement<[string]>;
   deleteMany: BetterSqlite3.Statement<[string]>;
@@ -133,19 +154,45 @@ interface Statements {
 /** A run-slot change waiting for the next batch: a claim, or the release of a slot. */
 type SlotOp = { claim: RunSlotClaim; runId?: undefined } | { claim?: undefined; runId: string };
 
+/** The device and inode a path named when the database was opened. */
+interface FileIdentity {
+  dev: number;
+  ino: number;
+}
+
+/** How a statement waits for a lock another connection holds (see `runWhileBusy`). */
+interface BusyWait {
+  path: string;
+  timeoutMs: number;
+  /** False once the connection the statement runs on is closed (or replaced): the wait then ends. */
+  alive: () => boolean;
+}
+
 /** Everything that exists only while the store is open. */
 interface OpenState {
   db: Database;
   statements: Statements;
   context: StoreContext;
+  /** The file opened, which every write checks the path still names. */
+  file: FileIdentity;
+  busy: BusyWait;
   /** Leases `owner` up to `limit` due rows; one transaction. */
   acquire: (owner: string, now: number, leaseMs: number, limit: number) => TaskRecord[];
-  release: (owner: string, releases: readonly TaskRelease[]) => void;
+  release: (owner: string, releases: readonly TaskRelease[]) => string[];
+  /** Applies a change to one task (see `TaskStore.updateTask`). */
+  update: (id: string, change: TaskChange) => TaskRecord;
   /** Claims and frees run slots in call order, in one transaction; a claim's result is whether it got one. */
   slotOps: (ops: readonly SlotOp[], now: number) => boolean[];
   renew: (owner: string, runIds: readonly string[], expiresAt: number) => void;
   remove: (id: string) => TaskRecord;
   removeAll: () => string[];
+}
+
+/** A queued run-slot change and its caller. */
+interface SlotEntry {
+  op: SlotOp;
+  resolve: (claimed: boolean) => void;
+  reject: (error: unknown) => void;
 }
 
 /**
@@ -161,21 +208,22 @@ export class SQLiteStore implements TaskStore {
   /** The busy timeout in ms. */
   readonly busyTimeoutMs: number;
   #open: OpenState | null = null;
-  /** Run-slot changes waiting for this tick's transaction (`#batchSlotOp`). */
-  #slotBatch: Array<{ op: SlotOp; resolve: (claimed: boolean) => void; reject: (error: unknown) => void }> =
-    [];
+  /** Run-slot changes waiting for the next batch's transaction (`#batchSlotOp`). */
+  #slotBatch: SlotEntry[] = [];
+  /** True from the moment a batch is due (queued microtask) until its transaction settled. */
+  #slotBatchPending = false;
   /** Rows known to be unreadable, by id, with the content they were found unreadable in. */
   #broken = new Map<string, string>();
   /** Owners that acquired tasks through this instance: their leases end at `close()`. */
   #owners = new Set<string>();
   #watchers = new Set<() => void>();
 
-  /** Validates the options; loads nothing and touches no file until `start()`. */
+  /**
+   * Validates the options; loads nothing and touches no file until `start()`.
+   * @throws ValueError naming the bad value: a non-object, an unknown option, a bad path or busy timeout.
+   */
   constructor(options: SQLiteStoreOptions) {
-    if (!isPlainObject(options))
-      throw new ValueError(
-        `SQLiteStore: options must be an object like { path }, got ${describeValue(options)}`,
-      );
+    checkStoreOptions(options, OPTION_KEYS, 'SQLiteStore');
     const { path, busyTimeout } = options;
     if (typeof path !== 'string' || path.trim() === '' || path.trim() === ':memory:') {
       throw new ValueError(
@@ -189,20 +237,32 @@ export class SQLiteStore implements TaskStore {
         : parseDuration(busyTimeout, 'SQLiteStore: busyTimeout');
   }
 
-  /** Loads better-sqlite3, opens the database, and creates or migrates its schema; a bad file is a `SerializationError`. */
+  /**
+   * Loads better-sqlite3, checks the path (a directory or a path under a file: `ValueError`; a directory or file
+   * that cannot be written: `KairosError`), opens the database, and creates or migrates its schema; a bad
+   * file is a `SerializationError`. All of them name the path.
+   */
   async start(context: StoreContext): Promise<void> {
     if (this.#open !== null) return;
     const Driver = await loadDriver();
-    await mkdir(dirname(this.path), { recursive: true });
+    await prepareStorePath(this.path, {
+      store: 'SQLiteStore',
+      replacesByRename: false,
+      companions: [`${this.path}-wal`, `${this.path}-shm`],
+    });
     await checkHeader(this.path);
     let db: Database | null = null;
     try {
-      db = new Driver(this.path, { timeout: this.busyTimeoutMs });
-      checkOwnership(db, this.path);
-      configure(db, this.path);
-      migrate(db, this.path);
+      const opened = new Driver(this.path, { timeout: Math.min(DRIVER_BUSY_TIMEOUT_MS, this.busyTimeoutMs) });
+      db = opened;
+      const busy = { path: this.path, timeoutMs: this.busyTimeoutMs, alive: () => opened.open };
+      await runWhileBusy(() => {
+        checkOwnership(opened, this.path);
+        configure(opened, this.path);
+        migrate(opened, this.path);
+      }, busy);
       this.#broken.clear();
-      this.#open = this.#makeOpenState(db, context);
+      this.#open = this.#makeOpenState(opened, context, openedFile(this.path));
     } catch (error) {
       db?.close();
       throw asStoreError(error, this.path);
@@ -216,76 +276,93 @@ export class SQLiteStore implements TaskStore {
     if (open === null) return;
     this.#open = null;
     try {
-      if (this.#owners.size > 0) open.statements.endLeasesOf.run(JSON.stringify([...this.#owners]));
+      if (this.#owners.size > 0) {
+        const owners = JSON.stringify([...this.#owners]);
+        await runWhileBusy(() => open.statements.endLeasesOf.run(owners), {
+          ...open.busy,
+          alive: () => open.db.open,
+        });
+      }
     } finally {
       this.#owners.clear();
       open.db.close();
     }
   }
 
-  async addTask(record: TaskRecord, options: { replaceExisting: boolean }): Promise<void> {
-    const { statements } = this.#state();
+  async addTask(record: TaskRecord): Promise<void> {
+    const open = this.#state();
     const data = JSON.stringify(serializeTaskBody(record));
-    const statement = options.replaceExisting ? statements.upsert : statements.insert;
-    if (statement.run(record.id, record.nextRunTime, data).changes === 0)
-      throw new ConflictingIdError(record.id, this.#alias);
+    return this.#write(open, () => {
+      if (open.statements.insert.run(record.id, record.nextRunTime, data).changes === 0)
+        throw new ConflictingIdError(record.id, this.#alias);
+    });
   }
 
-  async updateTask(record: TaskRecord): Promise<void> {
-    const { statements } = this.#state();
-    const data = JSON.stringify(serializeTaskBody(record));
-    if (statements.update.run(record.nextRunTime, data, record.id).changes === 0)
-      throw new TaskLookupError(record.id, this.#alias);
+  /** Reads, changes and writes the task in one `BEGIN IMMEDIATE` transaction. */
+  async updateTask(id: string, change: TaskChange): Promise<TaskRecord> {
+    const open = this.#state();
+    return this.#write(open, () => open.update(id, change));
   }
 
   async removeTask(id: string): Promise<TaskRecord> {
-    return this.#state().remove(id);
+    const open = this.#state();
+    return this.#write(open, () => open.remove(id));
   }
 
   /** Removes every readable task; unreadable rows are kept (see the module comment). Reads every row. */
   async removeAllTasks(): Promise<string[]> {
-    return this.#state().removeAll();
+    const open = this.#state();
+    return this.#write(open, open.removeAll);
   }
 
   async getTask(id: string): Promise<TaskRecord | undefined> {
-    const row = this.#state().statements.selectOne.get(id);
-    return row === undefined ? undefined : (this.#readRow(row) ?? undefined);
+    const open = this.#state();
+    return this.#read(open, () => {
+      const row = open.statements.selectOne.get(id);
+      return row === undefined ? undefined : (this.#readRow(row) ?? undefined);
+    });
   }
 
   /** Every readable task, sorted; reads every row. */
   async getTasks(): Promise<TaskRecord[]> {
-    const records: TaskRecord[] = [];
-    for (const row of this.#state().statements.selectAll.iterate()) {
-      const record = this.#readRow(row);
-      if (record !== null) records.push(record);
-    }
-    return records.sort(compareTaskRecords);
+    const open = this.#state();
+    return this.#read(open, () => {
+      const records: TaskRecord[] = [];
+      for (const row of open.statements.selectAll.iterate()) {
+        const record = this.#readRow(row);
+        if (record !== null) records.push(record);
+      }
+      return records.sort(compareTaskRecords);
+    });
   }
 
   /** Reads at most a few rows through the indexes: the earliest unleased one and the leased ones. */
   async earliestWakeup(_owner: string): Promise<number | null> {
-    const { statements } = this.#state();
-    const scan = this.#broken.size + 1;
-    const candidates = [
-      this.#firstReadable(statements.earliestUnleased.all(scan)),
-      this.#firstReadable(statements.earliestLeased.all(scan)),
-    ];
-    const times = candidates.filter((at): at is number => at !== null);
-    return times.length === 0 ? null : Math.min(...times);
+    const open = this.#state();
+    return this.#read(open, () => {
+      const { statements } = open;
+      const scan = this.#broken.size + 1;
+      const unleased = this.#firstReadable(statements.earliestUnleased.all(scan));
+      const leased = this.#firstReadable(statements.earliestLeased.all(scan));
+      if (unleased === null) return leased;
+      return leased === null ? unleased : Math.min(unleased, leased);
+    });
   }
 
   async acquireDueTasks({ owner, now, leaseMs, limit }: AcquireOptions): Promise<TaskRecord[]> {
     const open = this.#state();
     this.#owners.add(owner);
-    return open.acquire(owner, now, leaseMs, limit);
+    return this.#write(open, () => open.acquire(owner, now, leaseMs, limit));
   }
 
   /**
    * Ends `owner`'s leases, in one transaction. A release sets the next run time only if it is still the one
    * the task was acquired with: a change another process made meanwhile (a pause, a reschedule) wins.
    */
-  async releaseTasks(owner: string, releases: readonly TaskRelease[]): Promise<void> {
-    if (releases.length > 0) this.#state().release(owner, releases);
+  async releaseTasks(owner: string, releases: readonly TaskRelease[]): Promise<string[]> {
+    if (releases.length === 0) return [];
+    const open = this.#state();
+    return this.#write(open, () => open.release(owner, releases));
   }
 
   async claimRunSlot(claim: RunSlotClaim): Promise<boolean> {
@@ -293,7 +370,9 @@ export class SQLiteStore implements TaskStore {
   }
 
   async renewRunSlots(owner: string, runIds: readonly string[], expiresAt: number): Promise<void> {
-    if (runIds.length > 0) this.#state().renew(owner, runIds, expiresAt);
+    if (runIds.length === 0) return;
+    const open = this.#state();
+    return this.#write(open, () => open.renew(owner, runIds, expiresAt));
   }
 
   async releaseRunSlot(runId: string): Promise<void> {
@@ -302,28 +381,67 @@ export class SQLiteStore implements TaskStore {
 
   /**
    * Queues a run-slot change; the changes made in one tick (a burst of runs claiming or freeing slots) run in
-   * call order in one transaction, and each caller hears back once it has committed.
+   * call order in one transaction, and each caller hears back once it has committed. While a batch waits for
+   * the lock, later changes gather into the next batch, which runs after it: call order is kept.
    */
   #batchSlotOp(op: SlotOp): Promise<boolean> {
-    const open = this.#state();
+    this.#state();
     return new Promise<boolean>((resolve, reject) => {
       this.#slotBatch.push({ op, resolve, reject });
-      if (this.#slotBatch.length > 1) return;
-      queueMicrotask(() => {
-        const batch = this.#slotBatch.splice(0);
-        let results: boolean[];
-        try {
-          results = open.slotOps(
-            batch.map((entry) => entry.op),
-            Date.now(),
-          );
-        } catch (error) {
-          for (const entry of batch) entry.reject(error);
-          return;
-        }
-        for (const [index, entry] of batch.entries()) entry.resolve(results[index] as boolean);
-      });
+      if (this.#slotBatchPending) return;
+      this.#slotBatchPending = true;
+      queueMicrotask(() => this.#flushSlotBatch());
     });
+  }
+
+  /** Runs the queued run-slot changes in one transaction; runs the next batch when this one has settled. */
+  #flushSlotBatch(): void {
+    const batch = this.#slotBatch.splice(0);
+    const open = this.#open;
+    let outcome: boolean[] | Promise<boolean[]>;
+    try {
+      if (open === null) throw this.#notStarted();
+      const ops = batch.map((entry) => entry.op);
+      outcome = this.#write(open, () => open.slotOps(ops, Date.now()));
+    } catch (error) {
+      this.#settleSlotBatch(batch, error, null);
+      return;
+    }
+    if (!(outcome instanceof Promise)) {
+      this.#settleSlotBatch(batch, null, outcome);
+      return;
+    }
+    outcome.then(
+      (results) => this.#settleSlotBatch(batch, null, results),
+      (error: unknown) => this.#settleSlotBatch(batch, error, null),
+    );
+  }
+
+  /** Answers a batch's callers, then starts the batch that gathered meanwhile, if any. */
+  #settleSlotBatch(batch: readonly SlotEntry[], error: unknown, results: readonly boolean[] | null): void {
+    for (const [index, entry] of batch.entries()) {
+      if (results === null) entry.reject(error);
+      else entry.resolve(results[index] as boolean);
+    }
+    if (this.#slotBatch.length > 0) queueMicrotask(() => this.#flushSlotBatch());
+    else this.#slotBatchPending = false;
+  }
+
+  /**
+   * Runs a write (a transaction, or one statement) on the open database. It first checks that the path still
+   * names the file that was opened (one `stat`), then runs; if another connection holds the write lock, it is
+   * tried again asynchronously (see `runWhileBusy`). Synchronous when the lock is free: no timer, no promise.
+   */
+  #write<T>(open: OpenState, run: () => T): T | Promise<T> {
+    return runWhileBusy(() => {
+      checkSameFile(open.file, this.path);
+      return run();
+    }, open.busy);
+  }
+
+  /** Runs a read on the open database; like `#write`, without the file check (reads never lose data). */
+  #read<T>(open: OpenState, run: () => T): T | Promise<T> {
+    return runWhileBusy(run, open.busy);
   }
 
   /**
@@ -334,15 +452,25 @@ export class SQLiteStore implements TaskStore {
    * `close()` stops it too. Returns a function that stops watching.
    */
   watch(listener: () => void): () => void {
-    const { db, context } = this.#state();
+    const { db, context, file } = this.#state();
     const names = new Set([basename(this.path), `${basename(this.path)}-wal`]);
     let seen = dataVersion(db);
     let timer: NodeJS.Timeout | undefined;
+    let lost = false;
     const check = () => {
       if (!db.open) return;
-      const version = dataVersion(db);
-      if (version === seen) return;
-      seen = version;
+      try {
+        checkSameFile(file, this.path);
+        const version = dataVersion(db);
+        if (version === seen) return;
+        seen = version;
+      } catch (error) {
+        // A deleted or replaced file is said at once, not only at the next write; an error is never thrown
+        // out of a timer callback.
+        if (!lost) context.logger.error({ err: error, path: this.path }, 'SQLiteStore: watching');
+        lost = true;
+        return;
+      }
       listener();
     };
     const watcher: FSWatcher = watchFs(dirname(this.path), (_event, filename) => {
@@ -368,8 +496,12 @@ export class SQLiteStore implements TaskStore {
   }
 
   #state(): OpenState {
-    if (this.#open === null) throw new KairosError(`SQLiteStore '${this.path}' is not started`);
+    if (this.#open === null) throw this.#notStarted();
     return this.#open;
+  }
+
+  #notStarted(): KairosError {
+    return new KairosError(`SQLiteStore '${this.path}' is not started`);
   }
 
   /** The record a row holds, or null if it cannot be read back (reported once, remembered, never written). */
@@ -427,7 +559,7 @@ export class SQLiteStore implements TaskStore {
     return null;
   }
 
-  #makeOpenState(db: Database, context: StoreContext): OpenState {
+  #makeOpenState(db: Database, context: StoreContext, file: FileIdentity): OpenState {
     const statements = prepareStatements(db);
     const acquire = (owner: string, now: number, leaseMs: number, limit: number): TaskRecord[] => {
       let batch = this.#readDue(statements, now, limit);
@@ -440,13 +572,35 @@ export class SQLiteStore implements TaskStore {
         statements.lease.run(owner, now + leaseMs, JSON.stringify(records.map((record) => record.id)));
       return records;
     };
-    const release = (owner: string, releases: readonly TaskRelease[]): void => {
+    const release = (owner: string, releases: readonly TaskRelease[]): string[] => {
+      const released: string[] = [];
       for (const item of releases) {
-        if ('holdUntil' in item) statements.hold.run(item.holdUntil, item.id, owner);
-        else if (item.nextRunTime !== 'remove') statements.releaseTo.run(item.nextRunTime, item.id, owner);
-        else if (statements.releaseRemove.run(item.id, owner).changes === 0)
-          statements.endLease.run(item.id, owner);
+        let held: boolean;
+        if ('holdUntil' in item) held = statements.hold.run(item.holdUntil, item.id, owner).changes > 0;
+        else if (item.nextRunTime !== 'remove')
+          held = statements.releaseTo.run(item.nextRunTime, item.id, owner).changes > 0;
+        else
+          held =
+            statements.releaseRemove.run(item.id, owner).changes > 0 ||
+            statements.endLease.run(item.id, owner).changes > 0;
+        if (held) released.push(item.id);
       }
+      return released;
+    };
+    const update = (id: string, change: TaskChange): TaskRecord => {
+      const row = statements.selectLeased.get(id);
+      if (row === undefined) throw new TaskLookupError(id, context.alias);
+      const current = this.#readRow(row);
+      if (current === null)
+        throw new SerializationError(
+          `task '${id}' in '${this.path}' cannot be read back; it is kept untouched`,
+        );
+      const leasedRunTime = row.lease_owner !== null && row.lease_held === 0 ? row.lease_run_time : null;
+      const updated = change(current, { leasedRunTime });
+      if (updated === current) return current;
+      const data = JSON.stringify(serializeTaskBody(updated));
+      statements.update.run(updated.nextRunTime, data, id);
+      return updated;
     };
     const slotOps = (ops: readonly SlotOp[], now: number): boolean[] => {
       if (ops.some((op) => op.claim !== undefined)) statements.pruneSlots.run(now);
@@ -477,17 +631,21 @@ export class SQLiteStore implements TaskStore {
       if (removed.length > 0) statements.deleteMany.run(JSON.stringify(removed));
       return removed;
     };
-    return {
+    const state: OpenState = {
       db,
       statements,
       context,
+      file,
+      busy: { path: this.path, timeoutMs: this.busyTimeoutMs, alive: () => this.#open === state },
       acquire: db.transaction(acquire).immediate,
       release: db.transaction(release).immediate,
+      update: db.transaction(update).immediate,
       slotOps: db.transaction(slotOps).immediate,
       renew: db.transaction(renew).immediate,
       remove: db.transaction(remove).immediate,
       removeAll: db.transaction(removeAll).immediate,
     };
+    return state;
   }
 }
 
@@ -590,12 +748,11 @@ function prepareStatements(db: Database): Statements {
     insert: db.prepare(
       `INSERT INTO kairos_tasks (${TASK_COLUMNS}) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`,
     ),
-    upsert: db.prepare(
-      `INSERT INTO kairos_tasks (${TASK_COLUMNS}) VALUES (?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET next_run_time = excluded.next_run_time, data = excluded.data, ${END_HOLD}`,
-    ),
     update: db.prepare(`UPDATE kairos_tasks SET next_run_time = ?, data = ?, ${END_HOLD} WHERE id = ?`),
     selectOne: db.prepare<[string], TaskRow>(`SELECT ${TASK_COLUMNS} FROM kairos_tasks WHERE id = ?`),
+    selectLeased: db.prepare<[string], LeasedTaskRow>(
+      `SELECT ${TASK_COLUMNS}, lease_owner, lease_run_time, lease_held FROM kairos_tasks WHERE id = ?`,
+    ),
     selectAll: db.prepare<[], TaskRow>(`SELECT ${TASK_COLUMNS} FROM kairos_tasks`),
     deleteOne: db.prepare('DELETE FROM kairos_tasks WHERE id = ?'),
     deleteMany: db.prepare(`DELETE FROM kairos_tasks WHERE id IN (${IDS})`),
@@ -659,16 +816,108 @@ function dataVersion(db: Database): number {
   return db.pragma('data_version', { simple: true }) as number;
 }
 
-/** SQLite's "not a database" and "corrupt" errors at start become a `SerializationError` naming the file. */
+/**
+ * Names the file in SQLite's errors: "not a database" and "corrupt" become a `SerializationError`, any other
+ * SQLite error (I/O, read-only, disk full) a `KairosError`, each with the driver's error as `cause`. Other
+ * errors (kairos' own, a failing task change) pass unchanged.
+ */
 function asStoreError(error: unknown, path: string): unknown {
-  const code = (error as { code?: unknown }).code;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return error;
+  const message = (error as Error).message;
   if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
     return new SerializationError(
-      `SQLiteStore: '${path}' is corrupt or not a database (${(error as Error).message}); it is left untouched`,
-      {
-        cause: error,
-      },
+      `SQLiteStore: '${path}' is corrupt or not a database (${message}); it is left untouched`,
+      { cause: error },
     );
   }
-  return error;
+  return new KairosError(`SQLiteStore: '${path}': ${message} (${code})`, { cause: error });
+}
+
+// ---- waiting for another connection's lock; the file under the path ----
+
+/** True for SQLite's "another connection holds a lock" errors (`SQLITE_BUSY*`, `SQLITE_LOCKED*`). */
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}
+
+/**
+ * Runs `run` now; if the database is locked by another connection, tries it again after growing `setTimeout`
+ * delays (the event loop runs meanwhile) until `busyTimeout` has passed, then fails with a `KairosError` that
+ * says the database is locked. `run` must be a whole transaction or one statement, so that a try that failed
+ * left nothing behind. Returns synchronously when the first try succeeds or fails otherwise.
+ */
+function runWhileBusy<T>(run: () => T, wait: BusyWait): T | Promise<T> {
+  try {
+    return run();
+  } catch (error) {
+    if (!isBusy(error)) throw asStoreError(error, wait.path);
+    return retryWhileBusy(run, wait, error);
+  }
+}
+
+async function retryWhileBusy<T>(run: () => T, wait: BusyWait, firstError: unknown): Promise<T> {
+  // The first try already waited the driver's own busy timeout.
+  const deadline = Date.now() + wait.timeoutMs - DRIVER_BUSY_TIMEOUT_MS;
+  let lastError = firstError;
+  let delay = BUSY_RETRY_FIRST_MS;
+  for (;;) {
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) {
+      throw new KairosError(
+        `SQLiteStore: the database '${wait.path}' is locked: another connection (a process in a long or stuck write transaction) held its lock for all of busyTimeout (${wait.timeoutMs} ms)`,
+        { cause: lastError },
+      );
+    }
+    await sleep(Math.min(delay, remaining));
+    delay = Math.min(delay * 2, BUSY_RETRY_MAX_MS);
+    if (!wait.alive())
+      throw new KairosError(`SQLiteStore '${wait.path}' was closed while waiting for its lock`, {
+        cause: lastError,
+      });
+    try {
+      return run();
+    } catch (error) {
+      if (!isBusy(error)) throw asStoreError(error, wait.path);
+      lastError = error;
+    }
+  }
+}
+
+/** The device and inode `path` names now (right after the database was opened there). */
+function openedFile(path: string): FileIdentity {
+  const { dev, ino } = statSync(path);
+  return { dev, ino };
+}
+
+/**
+ * Throws if `path` no longer names the file that was opened: deleted (with its directory or not) or replaced.
+ * SQLite would go on writing to the open, unlinked file, and every write would be lost at the next start.
+ */
+function checkSameFile(opened: FileIdentity, path: string): void {
+  let stats: ReturnType<typeof statSync>;
+  try {
+    stats = statSync(path, { throwIfNoEntry: false });
+  } catch (error) {
+    // ENOTDIR: a directory of the path was replaced by a file, so the database file is gone too.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOTDIR')
+      throw new KairosError(
+        `SQLiteStore: cannot check the database file '${path}' (${describeIoError(error)})`,
+        {
+          cause: error,
+        },
+      );
+    stats = undefined;
+  }
+  if (stats === undefined) {
+    throw new KairosError(
+      `SQLiteStore: the database file '${path}' was deleted while the store was open; writes are refused, as they would go to the deleted file and be lost. Restore the file, or restart the store to create a new one`,
+    );
+  }
+  if (stats.ino !== opened.ino || stats.dev !== opened.dev) {
+    throw new KairosError(
+      `SQLiteStore: the database file '${path}' was replaced by another file while the store was open; writes are refused, as they would go to the replaced file and be lost. Restart the store to open the new file`,
+    );
+  }
 }

@@ -1,8 +1,15 @@
 // The TaskStore contract (src/store.ts), run against every store in test/stores/harness.ts.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ConflictingIdError, SerializationError, TaskLookupError } from '../../src/errors.js';
+import { ConflictingIdError, SerializationError, TaskLookupError, ValueError } from '../../src/errors.js';
 import { serializeTask } from '../../src/serialization.js';
-import type { SharedTaskStore, StoreContext, TaskRecord, TaskStore } from '../../src/store.js';
+import {
+  copyTaskRecord,
+  type SharedTaskStore,
+  type StoreContext,
+  type StoredTaskState,
+  type TaskRecord,
+  type TaskStore,
+} from '../../src/store.js';
 import { CalendarIntervalTrigger } from '../../src/triggers/calendar-interval.js';
 import { AndTrigger, OrTrigger } from '../../src/triggers/combining.js';
 import { CronTrigger } from '../../src/triggers/cron.js';
@@ -109,7 +116,7 @@ describe.each(selectedStores())('$name store: the TaskStore contract', (kind) =>
   }
 
   async function addAll(...records: TaskRecord[]): Promise<void> {
-    for (const record of records) await store.addTask(record, { replaceExisting: false });
+    for (const record of records) await store.addTask(record);
   }
 
   describe('records', () => {
@@ -149,27 +156,116 @@ describe.each(selectedStores())('$name store: the TaskStore contract', (kind) =>
       ]);
     });
 
-    it('addTask: an existing id is a ConflictingIdError naming it; replaceExisting replaces the task', async () => {
+    it('addTask: an existing id is a ConflictingIdError naming it, and the stored task stays', async () => {
       await addAll(makeRecord({ id: 'a', name: 'first' }));
-      const duplicate = store.addTask(makeRecord({ id: 'a', name: 'second' }), { replaceExisting: false });
+      const duplicate = store.addTask(makeRecord({ id: 'a', name: 'second' }));
       await expect(duplicate).rejects.toThrow(ConflictingIdError);
       await expect(duplicate).rejects.toThrow(/'a'/);
       expect((await store.getTask('a'))?.name).toBe('first');
-      await store.addTask(makeRecord({ id: 'a', name: 'second', nextRunTime: null }), {
-        replaceExisting: true,
-      });
       expect(await store.getTasks()).toHaveLength(1);
-      expect(await store.getTask('a')).toMatchObject({ name: 'second', nextRunTime: null });
     });
 
     it('updateTask replaces the stored task; an unknown id is a TaskLookupError', async () => {
       await addAll(makeRecord({ id: 'a' }));
-      await store.updateTask(makeRecord({ id: 'a', name: 'renamed', args: [42], nextRunTime: T0 + 9000 }));
+      await store.updateTask('a', () =>
+        makeRecord({ id: 'a', name: 'renamed', args: [42], nextRunTime: T0 + 9000 }),
+      );
       expect(plain(await store.getTask('a'))).toEqual(
         plain(makeRecord({ id: 'a', name: 'renamed', args: [42], nextRunTime: T0 + 9000 })),
       );
-      await expect(store.updateTask(makeRecord({ id: 'nope' }))).rejects.toThrow(TaskLookupError);
+      await expect(store.updateTask('nope', () => makeRecord({ id: 'nope' }))).rejects.toThrow(
+        TaskLookupError,
+      );
       expect(await store.getTask('nope')).toBeUndefined();
+    });
+
+    it('updateTask changes the task as stored now: a next run time written meanwhile is kept', async () => {
+      await addAll(makeRecord({ id: 'a', args: [1] }));
+      // Another scheduler ran the task and moved it on after this one last read it.
+      const stale = await store.getTask('a');
+      await store.acquireDueTasks({ owner: 'B', now: T0, leaseMs: 1000, limit: 10 });
+      await store.releaseTasks('B', [{ id: 'a', nextRunTime: T0 + 60_000 }]);
+      const updated = await store.updateTask('a', (current) => ({ ...copyTaskRecord(current), args: [2] }));
+      expect(stale?.nextRunTime).toBe(T0);
+      expect(updated).toMatchObject({ args: [2], nextRunTime: T0 + 60_000 });
+      expect(await store.getTask('a')).toMatchObject({ args: [2], nextRunTime: T0 + 60_000 });
+    });
+
+    it('updateTask: a change that returns the task as it is writes nothing; one that throws writes nothing', async () => {
+      await addAll(makeRecord({ id: 'a', args: [1] }));
+      const raw = await backing.rawRecord?.('a');
+      const before = plain(await store.getTask('a'));
+      expect(plain(await store.updateTask('a', (current) => current))).toEqual(before);
+      expect(await backing.rawRecord?.('a')).toEqual(raw);
+      const failing = store.updateTask('a', () => {
+        throw new ValueError('bad change');
+      });
+      await expect(failing).rejects.toThrow('bad change');
+      expect(plain(await store.getTask('a'))).toEqual(before);
+      expect(await backing.rawRecord?.('a')).toEqual(raw);
+    });
+
+    it('updateTask tells the change which time a live lease is dispatching (null when none, or held)', async () => {
+      await addAll(makeRecord({ id: 'a', nextRunTime: T0 }), makeRecord({ id: 'b', nextRunTime: T0 }));
+      const states: Array<[string, StoredTaskState]> = [];
+      const look = (id: string) =>
+        store.updateTask(id, (current, state) => {
+          states.push([id, { ...state }]);
+          return current;
+        });
+      await look('a');
+      await store.acquireDueTasks({ owner: 'A', now: T0 + 5, leaseMs: 1000, limit: 10 });
+      await look('a');
+      await store.releaseTasks('A', [{ id: 'b', holdUntil: T0 + 60_000 }]);
+      await look('b');
+      await store.releaseTasks('A', [{ id: 'a', nextRunTime: T0 + 60_000 }]);
+      await look('a');
+      expect(states).toEqual([
+        ['a', { leasedRunTime: null }],
+        ['a', { leasedRunTime: T0 }],
+        ['b', { leasedRunTime: null }],
+        ['a', { leasedRunTime: null }],
+      ]);
+    });
+
+    it('releaseTasks lists the tasks whose lease the owner still held; a lease taken over is left alone', async () => {
+      await addAll(makeRecord({ id: 'a', nextRunTime: T0 }), makeRecord({ id: 'b', nextRunTime: T0 }));
+      await store.acquireDueTasks({ owner: 'A', now: T0, leaseMs: 1000, limit: 10 });
+      // A's lease expired; B takes the tasks over.
+      await store.acquireDueTasks({ owner: 'B', now: T0 + 1000, leaseMs: 1000, limit: 10 });
+      expect(
+        await store.releaseTasks('A', [
+          { id: 'a', nextRunTime: T0 + 60_000 },
+          { id: 'b', nextRunTime: 'remove' },
+        ]),
+      ).toEqual([]);
+      expect((await store.getTasks()).map((record) => [record.id, record.nextRunTime])).toEqual([
+        ['a', T0],
+        ['b', T0],
+      ]);
+      const released = await store.releaseTasks('B', [
+        { id: 'a', nextRunTime: T0 + 60_000 },
+        { id: 'b', holdUntil: T0 + 60_000 },
+        { id: 'gone', nextRunTime: T0 },
+      ]);
+      expect(released.sort()).toEqual(['a', 'b']);
+    });
+
+    it('a release yields to a change made while the task was leased (a pause wins)', async () => {
+      await addAll(makeRecord({ id: 'a', nextRunTime: T0 }), makeRecord({ id: 'b', nextRunTime: T0 }));
+      await store.acquireDueTasks({ owner: 'A', now: T0, leaseMs: 1000, limit: 10 });
+      await store.updateTask('a', (current) => copyTaskRecord(current, null));
+      await store.updateTask('b', (current) => copyTaskRecord(current, T0 + 5000));
+      const released = await store.releaseTasks('A', [
+        { id: 'a', nextRunTime: T0 + 60_000 },
+        { id: 'b', nextRunTime: 'remove' },
+      ]);
+      expect(released.sort()).toEqual(['a', 'b']);
+      expect((await store.getTasks()).map((record) => [record.id, record.nextRunTime])).toEqual([
+        ['b', T0 + 5000],
+        ['a', null],
+      ]);
+      expect(await store.earliestWakeup('A')).toBe(T0 + 5000);
     });
 
     it('removeTask returns the removed task; removeAllTasks returns the removed ids', async () => {
@@ -294,8 +390,8 @@ describe.each(selectedStores())('$name store: the TaskStore contract', (kind) =>
       await addAll(makeRecord({ id: 'held' }), makeRecord({ id: 'leased' }));
       await store.acquireDueTasks({ owner: 'A', now: T0, leaseMs: 1000, limit: 10 });
       await store.releaseTasks('A', [{ id: 'held', holdUntil: T0 + 60_000 }]);
-      await store.updateTask(makeRecord({ id: 'held', fn: 'renamedJob' }));
-      await store.updateTask(makeRecord({ id: 'leased', name: 'renamed' }));
+      await store.updateTask('held', () => makeRecord({ id: 'held', fn: 'renamedJob' }));
+      await store.updateTask('leased', () => makeRecord({ id: 'leased', name: 'renamed' }));
       expect(await store.earliestWakeup('B')).toBe(T0);
       const due = await store.acquireDueTasks({ owner: 'B', now: T0 + 1, leaseMs: 1000, limit: 10 });
       expect(due.map((record) => [record.id, record.fn])).toEqual([['held', 'renamedJob']]);
@@ -304,7 +400,7 @@ describe.each(selectedStores())('$name store: the TaskStore contract', (kind) =>
     it('updating a leased task keeps the lease; its owner releases it as usual', async () => {
       await addAll(makeRecord({ id: 'a', nextRunTime: T0 }));
       await store.acquireDueTasks({ owner: 'A', now: T0, leaseMs: 1000, limit: 10 });
-      await store.updateTask(makeRecord({ id: 'a', name: 'renamed', nextRunTime: T0 }));
+      await store.updateTask('a', () => makeRecord({ id: 'a', name: 'renamed', nextRunTime: T0 }));
       expect(await store.acquireDueTasks({ owner: 'B', now: T0 + 500, leaseMs: 1000, limit: 10 })).toEqual(
         [],
       );
@@ -315,7 +411,7 @@ describe.each(selectedStores())('$name store: the TaskStore contract', (kind) =>
     it('a paused task under an expired lease is neither due nor a wake-up', async () => {
       await addAll(makeRecord({ id: 'a', nextRunTime: T0 }));
       await store.acquireDueTasks({ owner: 'A', now: T0, leaseMs: 1000, limit: 10 });
-      await store.updateTask(makeRecord({ id: 'a', nextRunTime: null }));
+      await store.updateTask('a', () => makeRecord({ id: 'a', nextRunTime: null }));
       expect(await store.acquireDueTasks({ owner: 'B', now: T0 + 2000, leaseMs: 1000, limit: 10 })).toEqual(
         [],
       );
@@ -325,7 +421,7 @@ describe.each(selectedStores())('$name store: the TaskStore contract', (kind) =>
     it('a task moved later while leased is not due before its new time', async () => {
       await addAll(makeRecord({ id: 'a', nextRunTime: T0 }));
       await store.acquireDueTasks({ owner: 'A', now: T0, leaseMs: 1000, limit: 10 });
-      await store.updateTask(makeRecord({ id: 'a', nextRunTime: T0 + 10_000 }));
+      await store.updateTask('a', () => makeRecord({ id: 'a', nextRunTime: T0 + 10_000 }));
       expect(await store.acquireDueTasks({ owner: 'B', now: T0 + 2000, leaseMs: 1000, limit: 10 })).toEqual(
         [],
       );
@@ -406,8 +502,8 @@ describe.each(selectedStores())('$name store: the TaskStore contract', (kind) =>
       it('shared store: a change made while a task is leased wins over its release', async () => {
         await addAll(makeRecord({ id: 'paused' }), makeRecord({ id: 'moved' }), makeRecord({ id: 'kept' }));
         await store.acquireDueTasks({ owner: 'A', now: T0, leaseMs: 1000, limit: 10 });
-        await store.updateTask(makeRecord({ id: 'paused', nextRunTime: null }));
-        await store.updateTask(makeRecord({ id: 'moved', nextRunTime: T0 + 7000 }));
+        await store.updateTask('paused', () => makeRecord({ id: 'paused', nextRunTime: null }));
+        await store.updateTask('moved', () => makeRecord({ id: 'moved', nextRunTime: T0 + 7000 }));
         await store.releaseTasks('A', [
           { id: 'paused', nextRunTime: T0 + 60_000 },
           { id: 'moved', nextRunTime: 'remove' },
@@ -442,14 +538,14 @@ describe.each(selectedStores())('$name store: the TaskStore contract', (kind) =>
         let calls = 0;
         const stop = store.watch?.(() => void calls++);
         expect(stop).toBeTypeOf('function');
-        await store.addTask(makeRecord({ id: 'own' }), { replaceExisting: false });
+        await store.addTask(makeRecord({ id: 'own' }));
         await new Promise((resolve) => setTimeout(resolve, 200));
         expect(calls).toBe(0);
-        await other.addTask(makeRecord({ id: 'foreign' }), { replaceExisting: false });
+        await other.addTask(makeRecord({ id: 'foreign' }));
         await expect.poll(() => calls, { timeout: 2000 }).toBe(1);
         expect((await store.getTasks()).map((record) => record.id).sort()).toEqual(['foreign', 'own']);
         stop?.();
-        await other.addTask(makeRecord({ id: 'unwatched' }), { replaceExisting: false });
+        await other.addTask(makeRecord({ id: 'unwatched' }));
         await new Promise((resolve) => setTimeout(resolve, 200));
         expect(calls).toBe(1);
       } finally {
@@ -471,9 +567,7 @@ describe.each(selectedStores())('$name store: the TaskStore contract', (kind) =>
         expect(await store.getTask('bad')).toBeUndefined();
         expect(await store.earliestWakeup('A')).toBe(T0 + 5000);
         expect(await store.acquireDueTasks({ owner: 'A', now: T0, leaseMs: 1000, limit: 10 })).toEqual([]);
-        await expect(store.addTask(makeRecord({ id: 'bad' }), { replaceExisting: false })).rejects.toThrow(
-          ConflictingIdError,
-        );
+        await expect(store.addTask(makeRecord({ id: 'bad' }))).rejects.toThrow(ConflictingIdError);
         await addAll(makeRecord({ id: 'other', nextRunTime: T0 - 500 }));
         const due = await store.acquireDueTasks({ owner: 'A', now: T0, leaseMs: 1000, limit: 1 });
         expect(due.map((record) => record.id)).toEqual(['other']);

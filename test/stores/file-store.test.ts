@@ -1,4 +1,6 @@
-// FileStore specifics: the document format, bad files at start, atomic writes, locking, watching.
+// FileStore specifics: the document format, bad files and paths at start, a file deleted while open, atomic writes,
+// locking (lockStale, waiting without blocking the event loop), watching.
+import { execFileSync } from 'node:child_process';
 import {
   chmod,
   mkdir,
@@ -15,20 +17,51 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SerializationError, ValueError } from '../../src/errors.js';
+import { KairosError, SerializationError, ValueError } from '../../src/errors.js';
 import { serializeTask } from '../../src/serialization.js';
-import { FILE_STORE_FORMAT, FILE_STORE_VERSION, FileStore } from '../../stores/file.js';
+import {
+  FILE_STORE_FORMAT,
+  FILE_STORE_VERSION,
+  FileStore,
+  type FileStoreOptions,
+} from '../../stores/file.js';
 import { makeRecord, recordingContext, T0 } from './harness.js';
 
 let dir: string;
 let path: string;
 const stores: FileStore[] = [];
 
-async function started(options: { path: string } = { path }): Promise<FileStore> {
+async function started(options: FileStoreOptions = { path }): Promise<FileStore> {
   const store = new FileStore(options);
   stores.push(store);
   await store.start(recordingContext().context);
   return store;
+}
+
+/** Paths made immutable by a test (`chattr +i`), made mutable again after it. */
+const immutables: string[] = [];
+
+/**
+ * Makes `target` immutable (`chattr +i`): even root can then not write, replace or rename it, nor create files
+ * in it if it is a directory. Tests run as root, so permission bits stop nothing. False where chattr is missing
+ * or unsupported.
+ */
+function makeImmutable(target: string): boolean {
+  try {
+    execFileSync('chattr', ['+i', target], { stdio: 'ignore' });
+  } catch {
+    return false;
+  }
+  immutables.push(target);
+  return true;
+}
+
+/** The error `promise` rejects with (fails the test if it resolves). */
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  return promise.then(
+    () => expect.fail('expected a rejection'),
+    (reason: unknown) => reason as Error,
+  );
 }
 
 beforeEach(async () => {
@@ -36,7 +69,8 @@ beforeEach(async () => {
   path = join(dir, 'tasks.json');
 });
 afterEach(async () => {
-  for (const store of stores.splice(0)) await store.close();
+  for (const target of immutables.splice(0)) execFileSync('chattr', ['-i', target]);
+  for (const store of stores.splice(0)) await store.close().catch(() => {});
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -48,6 +82,120 @@ describe('FileStore options', () => {
       /options must be an object/,
     );
     expect(() => new FileStore({ path: 42 as unknown as string })).toThrow(/got 42/);
+  });
+
+  it('rejects an unknown option or a non-object with a ValueError naming it', () => {
+    const unknownKey = () => new FileStore({ path, lockstale: 1 } as unknown as FileStoreOptions);
+    expect(unknownKey).toThrow(ValueError);
+    expect(unknownKey).toThrow(/FileStore: unknown option 'lockstale' \(expected one of path, lockStale\)/);
+    for (const bad of ['tasks.json', 7, [path]]) {
+      const construct = () => new FileStore(bad as unknown as FileStoreOptions);
+      expect(construct).toThrow(ValueError);
+      expect(construct).toThrow(/FileStore: options must be an object like \{ path \}, got /);
+    }
+  });
+
+  it("lockStale: 5 s by default, any duration of at least 2 s (proper-lockfile's minimum)", () => {
+    expect(new FileStore({ path }).lockStaleMs).toBe(5000);
+    expect(new FileStore({ path, lockStale: { seconds: 3 } }).lockStaleMs).toBe(3000);
+    expect(new FileStore({ path, lockStale: 'PT2S' }).lockStaleMs).toBe(2000);
+    expect(() => new FileStore({ path, lockStale: 1999 })).toThrow(
+      "FileStore: lockStale: 1999 is 1999 ms, below proper-lockfile's minimum of 2000 ms",
+    );
+    expect(() => new FileStore({ path, lockStale: -1 })).toThrow(ValueError);
+    expect(() => new FileStore({ path, lockStale: 'soon' })).toThrow(/lockStale: "soon"/);
+  });
+});
+
+describe('FileStore refuses a path it cannot use at start, naming it', () => {
+  it('a path under a regular file: ValueError naming the file', async () => {
+    await writeFile(join(dir, 'file.txt'), 'not a directory');
+    for (const under of [join(dir, 'file.txt', 'tasks.json'), join(dir, 'file.txt', 'a', 'tasks.json')]) {
+      const error = await rejection(new FileStore({ path: under }).start(recordingContext().context));
+      expect(error).toBeInstanceOf(ValueError);
+      expect(error.message).toContain(under);
+      expect(error.message).toContain(`'${join(dir, 'file.txt')}' is a file, not a directory`);
+    }
+  });
+
+  it('a directory: ValueError', async () => {
+    await mkdir(path);
+    const error = await rejection(new FileStore({ path }).start(recordingContext().context));
+    expect(error).toBeInstanceOf(ValueError);
+    expect(error.message).toBe(
+      `FileStore: '${path}' is a directory; the store needs a file path (e.g. '${join(path, 'tasks')}')`,
+    );
+  });
+
+  it('a directory that cannot be written (immutable): KairosError naming it, nothing created', async (context) => {
+    if (!makeImmutable(dir)) context.skip();
+    const error = await rejection(new FileStore({ path }).start(recordingContext().context));
+    expect(error).toBeInstanceOf(KairosError);
+    expect(error.message).toContain(`the directory '${dir}' is not writable (EPERM`);
+    expect(error.message).toContain(path);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('a task file that cannot be replaced (immutable): KairosError at start, not a raw error at the first write', async (context) => {
+    await (await started()).close();
+    if (!makeImmutable(path)) context.skip();
+    const error = await rejection(new FileStore({ path }).start(recordingContext().context));
+    expect(error).toBeInstanceOf(KairosError);
+    expect(error.message).toBe(
+      `FileStore: '${path}' is not writable (EPERM: operation not permitted: an immutable or append-only file? see lsattr); the store writes to it`,
+    );
+  });
+
+  it('a read-only task file is fine: it is replaced by rename, which its permission bits do not stop', async () => {
+    await (await started()).close();
+    await chmod(path, 0o444);
+    const store = await started();
+    await store.addTask(makeRecord({ id: 'a' }));
+    expect((await stat(path)).mode & 0o777).toBe(0o444);
+  });
+});
+
+describe('FileStore whose file is deleted or cannot be written while it runs', () => {
+  const deleted = () =>
+    `FileStore: the task file '${path}' was deleted while the store was open; its tasks are gone from disk. Restore the file, or restart the store to begin with an empty one`;
+
+  it('a deleted file: every operation fails with a KairosError saying so; nothing is recreated', async () => {
+    const store = await started();
+    await store.addTask(makeRecord({ id: 'a' }));
+    await rm(path);
+    for (const operation of [
+      () => store.addTask(makeRecord({ id: 'b' })),
+      () => store.getTasks(),
+      () => store.acquireDueTasks({ owner: 'A', now: T0, leaseMs: 1000, limit: 10 }),
+    ]) {
+      const error = await rejection(operation());
+      expect(error).toBeInstanceOf(KairosError);
+      expect(error.message).toBe(deleted());
+    }
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('a deleted directory: the same error, not a lock failure', async () => {
+    const store = await started();
+    await rm(dir, { recursive: true, force: true });
+    for (const operation of [() => store.addTask(makeRecord({ id: 'b' })), () => store.getTasks()]) {
+      const startedAt = Date.now();
+      const error = await rejection(operation());
+      expect(Date.now() - startedAt).toBeLessThan(1000);
+      expect(error).toBeInstanceOf(KairosError);
+      expect(error.message).toBe(deleted());
+    }
+  });
+
+  it('a file made immutable: a write fails with a KairosError naming it, and leaves no temp file', async (context) => {
+    const store = await started();
+    if (!makeImmutable(path)) context.skip();
+    const error = await rejection(store.addTask(makeRecord({ id: 'a' })));
+    expect(error).toBeInstanceOf(KairosError);
+    expect(error.message).toBe(
+      `FileStore: cannot write the task file '${path}' (EPERM: operation not permitted)`,
+    );
+    expect(await readdir(dir)).toEqual(['tasks.json']);
   });
 });
 
@@ -67,7 +215,7 @@ describe('FileStore document', () => {
   it('holds each task as serializeTask JSON, and leases and run slots in sections of their own', async () => {
     const store = await started();
     const record = makeRecord({ id: 'a', args: [{ x: 1 }] });
-    await store.addTask(record, { replaceExisting: false });
+    await store.addTask(record);
     await store.acquireDueTasks({ owner: 'A', now: T0, leaseMs: 1000, limit: 1 });
     await store.claimRunSlot({
       taskId: 'a',
@@ -111,7 +259,7 @@ describe('FileStore refuses a bad file at start, naming it and leaving it untouc
 
   it.each(cases)('%s', async (_name, content, message) => {
     const store = await started();
-    for (const id of ['a', 'b', 'c']) await store.addTask(makeRecord({ id }), { replaceExisting: false });
+    for (const id of ['a', 'b', 'c']) await store.addTask(makeRecord({ id }));
     await store.close();
     const text = await content(await readFile(path, 'utf8'));
     await writeFile(path, text);
@@ -132,11 +280,9 @@ describe('FileStore refuses a bad file at start, naming it and leaving it untouc
 
   it('a file corrupted while the store runs makes operations fail, and is not overwritten', async () => {
     const store = await started();
-    await store.addTask(makeRecord({ id: 'a' }), { replaceExisting: false });
+    await store.addTask(makeRecord({ id: 'a' }));
     await writeFile(path, '{"format": "kairos-file-store", "vers');
-    await expect(store.addTask(makeRecord({ id: 'b' }), { replaceExisting: false })).rejects.toThrow(
-      SerializationError,
-    );
+    await expect(store.addTask(makeRecord({ id: 'b' }))).rejects.toThrow(SerializationError);
     await expect(store.getTasks()).rejects.toThrow(path);
     expect(await readFile(path, 'utf8')).toBe('{"format": "kairos-file-store", "vers');
   });
@@ -147,9 +293,7 @@ describe('FileStore writes', () => {
     const store = await started();
     await chmod(path, 0o600);
     await Promise.all(
-      Array.from({ length: 20 }, (_, index) =>
-        store.addTask(makeRecord({ id: `t${index}` }), { replaceExisting: false }),
-      ),
+      Array.from({ length: 20 }, (_, index) => store.addTask(makeRecord({ id: `t${index}` }))),
     );
     expect((await stat(path)).mode & 0o777).toBe(0o600);
     expect(await readdir(dir)).toEqual(['tasks.json']);
@@ -161,17 +305,13 @@ describe('FileStore writes', () => {
     const second = await started();
     await Promise.all(
       Array.from({ length: 30 }, (_, index) =>
-        (index % 2 === 0 ? first : second).addTask(makeRecord({ id: `t${index}` }), {
-          replaceExisting: false,
-        }),
+        (index % 2 === 0 ? first : second).addTask(makeRecord({ id: `t${index}` })),
       ),
     );
     expect((await first.getTasks()).map((record) => record.id).sort()).toEqual(
       Array.from({ length: 30 }, (_, index) => `t${index}`).sort(),
     );
-    await expect(second.addTask(makeRecord({ id: 't0' }), { replaceExisting: false })).rejects.toThrow(
-      /'t0'/,
-    );
+    await expect(second.addTask(makeRecord({ id: 't0' }))).rejects.toThrow(/'t0'/);
   });
 
   it('wait for a lock another process holds, and take over a stale one', async () => {
@@ -179,21 +319,75 @@ describe('FileStore writes', () => {
     const lockDirectory = `${path}.lock`;
     await mkdir(lockDirectory);
     const startedAt = Date.now();
-    const adding = store.addTask(makeRecord({ id: 'waited' }), { replaceExisting: false });
+    const adding = store.addTask(makeRecord({ id: 'waited' }));
     setTimeout(() => void rmdir(lockDirectory), 300);
-    await adding;
+    // The wait is on timers: a 10 ms interval keeps running through it.
+    let ticks = 0;
+    const interval = setInterval(() => ticks++, 10);
+    await adding.finally(() => clearInterval(interval));
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(250);
+    expect(ticks).toBeGreaterThanOrEqual(10);
 
     await mkdir(lockDirectory);
     const longAgo = new Date(Date.now() - 60_000);
     await utimes(lockDirectory, longAgo, longAgo);
-    await store.addTask(makeRecord({ id: 'after-stale' }), { replaceExisting: false });
+    await store.addTask(makeRecord({ id: 'after-stale' }));
     expect((await store.getTasks()).map((record) => record.id).sort()).toEqual(['after-stale', 'waited']);
   });
 
+  it("lockStale decides when a killed holder's lock is taken over", async () => {
+    const lockDirectory = `${path}.lock`;
+    const heldSince = async (msAgo: number) => {
+      await mkdir(lockDirectory);
+      const then = new Date(Date.now() - msAgo);
+      await utimes(lockDirectory, then, then);
+    };
+    const quick = await started({ path, lockStale: 2000 });
+    await heldSince(2500);
+    let startedAt = Date.now();
+    await quick.addTask(makeRecord({ id: 'a' }));
+    expect(Date.now() - startedAt).toBeLessThan(1000);
+
+    const patient = await started({ path, lockStale: 10_000 });
+    await heldSince(2500);
+    startedAt = Date.now();
+    let done = false;
+    const adding = patient.addTask(makeRecord({ id: 'b' })).then(() => {
+      done = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(done).toBe(false);
+    await rmdir(lockDirectory);
+    await adding;
+    expect((await patient.getTasks()).map((record) => record.id)).toEqual(['a', 'b']);
+  });
+
+  it('a lock a live process keeps holding: a KairosError saying so, after about twice lockStale', async () => {
+    const store = await started({ path, lockStale: 2000 });
+    const lockDirectory = `${path}.lock`;
+    await mkdir(lockDirectory);
+    // A live holder refreshes the lock's mtime, so it never goes stale.
+    const refresh = setInterval(() => {
+      const now = new Date();
+      void utimes(lockDirectory, now, now).catch(() => {});
+    }, 200);
+    try {
+      const startedAt = Date.now();
+      const error = await rejection(store.addTask(makeRecord({ id: 'a' })));
+      expect(Date.now() - startedAt).toBeGreaterThanOrEqual(3500);
+      expect(error).toBeInstanceOf(KairosError);
+      expect(error.message).toBe(
+        `FileStore: the task file '${path}' is locked by another process: its lock '${path}.lock' stayed held through 160 tries (4 s or more). A killed holder's lock is taken over after lockStale (2000 ms), so a live process holds it`,
+      );
+    } finally {
+      clearInterval(refresh);
+      await rmdir(lockDirectory);
+    }
+  }, 20_000);
+
   it('an unreadable entry survives rewrites of the document verbatim', async () => {
     const store = await started();
-    await store.addTask(makeRecord({ id: 'a' }), { replaceExisting: false });
+    await store.addTask(makeRecord({ id: 'a' }));
     await store.close();
     const document = JSON.parse(await readFile(path, 'utf8'));
     document.tasks.weird = { id: 'weird', fn: 42, custom: { kept: ['as', 'is'] } };
@@ -205,7 +399,7 @@ describe('FileStore writes', () => {
     expect(reports.map(([id, error]) => [id, error.message])).toEqual([
       ['weird', "task 'weird': stored field 'name' must be a non-empty string, got undefined"],
     ]);
-    await reopened.addTask(makeRecord({ id: 'b' }), { replaceExisting: false });
+    await reopened.addTask(makeRecord({ id: 'b' }));
     await reopened.removeTask('a');
     expect(JSON.parse(await readFile(path, 'utf8')).tasks).toEqual({
       weird: { id: 'weird', fn: 42, custom: { kept: ['as', 'is'] } },
@@ -216,7 +410,7 @@ describe('FileStore writes', () => {
 
   it('an entry filed under another id is unreadable, not silently renamed', async () => {
     const store = await started();
-    await store.addTask(makeRecord({ id: 'a' }), { replaceExisting: false });
+    await store.addTask(makeRecord({ id: 'a' }));
     await store.close();
     const document = JSON.parse(await readFile(path, 'utf8'));
     document.tasks.b = document.tasks.a;
@@ -237,7 +431,7 @@ describe('FileStore lifecycle', () => {
     const store = new FileStore({ path });
     await expect(store.getTasks()).rejects.toThrow(/not started/);
     await store.start(recordingContext().context);
-    await store.addTask(makeRecord({ id: 'a' }), { replaceExisting: false });
+    await store.addTask(makeRecord({ id: 'a' }));
     await store.close();
     await expect(store.getTasks()).rejects.toThrow(/not started/);
     await store.start(recordingContext().context);

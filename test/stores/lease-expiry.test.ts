@@ -26,8 +26,7 @@ describe.skipIf(persistent.length === 0).each(persistent)(
       store = backing.open() as SharedTaskStore;
       await store.start(recordingContext().context);
       const due = Date.now() - 1000;
-      for (const id of ['a', 'b'])
-        await store.addTask(makeRecord({ id, nextRunTime: due }), { replaceExisting: false });
+      for (const id of ['a', 'b']) await store.addTask(makeRecord({ id, nextRunTime: due }));
 
       const path = (store as unknown as { path: string }).path;
       holder = spawnChild('store-lease-holder.ts', [kind.name, path, String(LEASE_MS)]);

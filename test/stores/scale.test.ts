@@ -154,13 +154,9 @@ describe('FileStore with 1,000 tasks', () => {
         nextRunTime: index < DUE ? T0 - index : T0 + HOUR + index,
       }),
     );
-    const [addMs] = await timed(() =>
-      Promise.all(records.map((record) => writer.addTask(record, { replaceExisting: false }))),
-    );
+    const [addMs] = await timed(() => Promise.all(records.map((record) => writer.addTask(record))));
     report('File 1k: 1,000 concurrent addTask() (batched writes)', addMs);
-    const [oneAddMs] = await timed(() =>
-      writer.addTask(makeRecord({ id: 'one-more', nextRunTime: null }), { replaceExisting: false }),
-    );
+    const [oneAddMs] = await timed(() => writer.addTask(makeRecord({ id: 'one-more', nextRunTime: null })));
     report('File 1k: one addTask() (lock, read, write, fsync, rename)', oneAddMs);
     await writer.close();
 

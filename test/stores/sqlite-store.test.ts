@@ -1,11 +1,13 @@
-// SQLiteStore specifics: schema and pragmas, index use, bad databases at start, odd rows, busy timeout, watching.
+// SQLiteStore specifics: schema and pragmas, index use, bad databases and paths at start, odd rows, waiting for
+// another connection's lock without blocking the event loop, a database file deleted while open, watching.
+import { execFileSync } from 'node:child_process';
 import { statSync, truncateSync, writeFileSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { SerializationError, ValueError } from '../../src/errors.js';
+import { KairosError, SerializationError, ValueError } from '../../src/errors.js';
 import { SQLITE_APPLICATION_ID, SQLITE_SCHEMA_VERSION, SQLiteStore } from '../../stores/sqlite.js';
 import { makeRecord, recordingContext, T0 } from './harness.js';
 
@@ -32,13 +34,46 @@ function withDatabase<T>(work: (db: Database.Database) => T): T {
   }
 }
 
+/** Paths made immutable by a test (`chattr +i`), made mutable again after it. */
+const immutables: string[] = [];
+
+/**
+ * Makes `target` immutable (`chattr +i`): even root can then not write it, nor create files in it if it is a
+ * directory. Tests run as root, so permission bits stop nothing. False where chattr is missing or unsupported.
+ */
+function makeImmutable(target: string): boolean {
+  try {
+    execFileSync('chattr', ['+i', target], { stdio: 'ignore' });
+  } catch {
+    return false;
+  }
+  immutables.push(target);
+  return true;
+}
+
+/** The error `promise` rejects with (fails the test if it resolves). */
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  return promise.then(
+    () => expect.fail('expected a rejection'),
+    (reason: unknown) => reason as Error,
+  );
+}
+
+/** Counts the turns of a 10 ms interval, to see whether the event loop kept running. */
+function tickCounter(): { ticks: () => number; stop: () => void } {
+  let ticks = 0;
+  const interval = setInterval(() => ticks++, 10);
+  return { ticks: () => ticks, stop: () => clearInterval(interval) };
+}
+
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kairos-sqlite-store-'));
   path = join(dir, 'tasks.db');
 });
 afterEach(async () => {
   vi.restoreAllMocks();
-  for (const store of stores.splice(0)) await store.close();
+  for (const target of immutables.splice(0)) execFileSync('chattr', ['-i', target]);
+  for (const store of stores.splice(0)) await store.close().catch(() => {});
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -51,6 +86,114 @@ describe('SQLiteStore options', () => {
     expect(() => new SQLiteStore({ path, busyTimeout: -1 })).toThrow(/busyTimeout/);
     expect(() => new SQLiteStore(null as unknown as { path: string })).toThrow(/options must be an object/);
     expect(new SQLiteStore({ path, busyTimeout: { seconds: 2 } }).busyTimeoutMs).toBe(2000);
+  });
+
+  it('rejects an unknown option or a non-object with a ValueError naming it', () => {
+    const unknownKey = () => new SQLiteStore({ path, busytimeout: 1 } as unknown as { path: string });
+    expect(unknownKey).toThrow(ValueError);
+    expect(unknownKey).toThrow(
+      /SQLiteStore: unknown option 'busytimeout' \(expected one of path, busyTimeout\)/,
+    );
+    for (const bad of ['tasks.db', 42, [path]]) {
+      const construct = () => new SQLiteStore(bad as unknown as { path: string });
+      expect(construct).toThrow(ValueError);
+      expect(construct).toThrow(/options must be an object like \{ path \}, got /);
+    }
+  });
+});
+
+describe('SQLiteStore refuses a path it cannot use at start, naming it', () => {
+  it('a path under a regular file: ValueError naming the file', async () => {
+    await writeFile(join(dir, 'file.txt'), 'not a directory');
+    for (const under of [join(dir, 'file.txt', 'tasks.db'), join(dir, 'file.txt', 'a', 'b', 'tasks.db')]) {
+      const error = await rejection(new SQLiteStore({ path: under }).start(recordingContext().context));
+      expect(error).toBeInstanceOf(ValueError);
+      expect(error.message).toContain(under);
+      expect(error.message).toContain(`'${join(dir, 'file.txt')}' is a file, not a directory`);
+    }
+  });
+
+  it('a directory: ValueError', async () => {
+    await mkdir(path);
+    const error = await rejection(new SQLiteStore({ path }).start(recordingContext().context));
+    expect(error).toBeInstanceOf(ValueError);
+    expect(error.message).toBe(
+      `SQLiteStore: '${path}' is a directory; the store needs a file path (e.g. '${join(path, 'tasks')}')`,
+    );
+  });
+
+  it('a directory that cannot be written (immutable): KairosError naming it, nothing created', async (context) => {
+    if (!makeImmutable(dir)) context.skip();
+    const error = await rejection(new SQLiteStore({ path }).start(recordingContext().context));
+    expect(error).toBeInstanceOf(KairosError);
+    expect(error.message).toContain(`the directory '${dir}' is not writable (EPERM`);
+    expect(error.message).toContain(path);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('a database file that cannot be written (immutable): KairosError at start, not a raw error at the first write', async (context) => {
+    const store = await started();
+    await store.addTask(makeRecord({ id: 'a' }));
+    await store.close();
+    if (!makeImmutable(path)) context.skip();
+    const reopened = new SQLiteStore({ path });
+    const error = await rejection(reopened.start(recordingContext().context));
+    expect(error).toBeInstanceOf(KairosError);
+    expect(error.message).toMatch(
+      /^SQLiteStore: '.*' is not writable \(EPERM: operation not permitted: an immutable/,
+    );
+    expect(error.message).toContain(path);
+  });
+});
+
+describe('SQLiteStore whose database file is deleted or replaced while it runs', () => {
+  it('refuses every write with a KairosError naming the file, instead of writing into the deleted file', async () => {
+    const store = await started();
+    await store.addTask(makeRecord({ id: 'a', nextRunTime: T0 }));
+    await rm(path);
+    for (const write of [
+      () => store.addTask(makeRecord({ id: 'b' })),
+      () => store.acquireDueTasks({ owner: 'A', now: T0, leaseMs: 1000, limit: 10 }),
+      () => store.updateTask('a', (current) => ({ ...current, name: 'renamed' })),
+      () => store.releaseTasks('A', [{ id: 'a', nextRunTime: T0 + 60_000 }]),
+      () => store.removeTask('a'),
+      () => store.removeAllTasks(),
+      () => store.renewRunSlots('A', ['r1'], T0),
+      () => store.claimRunSlot({ taskId: 'a', runId: 'r1', owner: 'A', expiresAt: T0, maxInstances: 1 }),
+      () => store.releaseRunSlot('r1'),
+    ]) {
+      const error = await rejection(write());
+      expect(error).toBeInstanceOf(KairosError);
+      expect(error.message).toBe(
+        `SQLiteStore: the database file '${path}' was deleted while the store was open; writes are refused, as they would go to the deleted file and be lost. Restore the file, or restart the store to create a new one`,
+      );
+    }
+    // A restart creates a new, empty database; nothing was silently written to the deleted one.
+    await store.close();
+    await store.start(recordingContext().context);
+    expect(await store.getTasks()).toEqual([]);
+  });
+
+  it('the same when the whole directory is deleted', async () => {
+    const store = await started();
+    await rm(dir, { recursive: true, force: true });
+    const error = await rejection(store.addTask(makeRecord({ id: 'b' })));
+    expect(error).toBeInstanceOf(KairosError);
+    expect(error.message).toMatch(/was deleted while the store was open/);
+    expect(error.message).toContain(path);
+  });
+
+  it('refuses writes once another file was moved into its place', async () => {
+    const store = await started();
+    await store.addTask(makeRecord({ id: 'a' }));
+    await copyFile(path, join(dir, 'copy.db'));
+    await rename(join(dir, 'copy.db'), path);
+    const error = await rejection(store.addTask(makeRecord({ id: 'b' })));
+    expect(error).toBeInstanceOf(KairosError);
+    expect(error.message).toMatch(
+      /^SQLiteStore: the database file '.*' was replaced by another file while the store was open/,
+    );
+    expect(error.message).toContain(path);
   });
 });
 
@@ -72,7 +215,7 @@ describe('SQLiteStore schema', () => {
 
   it('opens an existing kairos database without changing its schema', async () => {
     const store = await started();
-    await store.addTask(makeRecord({ id: 'a' }), { replaceExisting: false });
+    await store.addTask(makeRecord({ id: 'a' }));
     await store.close();
     const schema = withDatabase((db) =>
       db.prepare('SELECT sql FROM sqlite_schema ORDER BY name').pluck().all(),
@@ -112,9 +255,7 @@ describe('SQLiteStore refuses a bad database at start, naming it and leaving it 
     const store = new SQLiteStore({ path });
     await store.start(recordingContext().context);
     for (let index = 0; index < 400; index++) {
-      await store.addTask(makeRecord({ id: `t${index}`, args: ['x'.repeat(2000)] }), {
-        replaceExisting: false,
-      });
+      await store.addTask(makeRecord({ id: `t${index}`, args: ['x'.repeat(2000)] }));
     }
     await store.close();
     truncateSync(path, Math.floor(statSync(path).size / 2));
@@ -163,7 +304,7 @@ describe('SQLiteStore refuses a bad database at start, naming it and leaving it 
 describe('SQLiteStore rows that cannot be read back', () => {
   it('are reported once each, skipped, and left byte for byte as they were', async () => {
     const store = await started();
-    await store.addTask(makeRecord({ id: 'good', nextRunTime: T0 }), { replaceExisting: false });
+    await store.addTask(makeRecord({ id: 'good', nextRunTime: T0 }));
     const insert = (id: string, nextRunTime: unknown, data: unknown) =>
       withDatabase((db) =>
         db
@@ -218,30 +359,145 @@ describe('SQLiteStore rows that cannot be read back', () => {
   });
 });
 
-describe('SQLiteStore sharing', () => {
-  it('waits at most busyTimeout for a write lock another connection holds', async () => {
-    const store = await started({ path, busyTimeout: 200 });
+describe('SQLiteStore waits for a lock another connection holds without blocking the event loop', () => {
+  /** Another connection to the database, in a write transaction (as a process stuck in one would be). */
+  function holdWriteLock(): Database.Database {
     const blocker = new Database(path);
     blocker.exec('BEGIN IMMEDIATE');
+    return blocker;
+  }
+
+  it('fails after busyTimeout with a KairosError saying the database is locked; the event loop ran meanwhile', async () => {
+    const store = await started({ path, busyTimeout: 300 });
+    const blocker = holdWriteLock();
+    const counter = tickCounter();
     try {
       const startedAt = Date.now();
-      const error = await store
-        .addTask(makeRecord({ id: 'a' }), { replaceExisting: false })
-        .catch((reason: unknown) => reason);
-      expect((error as { code?: string }).code).toBe('SQLITE_BUSY');
-      expect(Date.now() - startedAt).toBeGreaterThanOrEqual(180);
+      const error = await rejection(store.addTask(makeRecord({ id: 'a' })));
+      const elapsed = Date.now() - startedAt;
+      expect(error).toBeInstanceOf(KairosError);
+      expect(error.message).toBe(
+        `SQLiteStore: the database '${path}' is locked: another connection (a process in a long or stuck write transaction) held its lock for all of busyTimeout (300 ms)`,
+      );
+      expect((error.cause as { code?: string }).code).toBe('SQLITE_BUSY');
+      expect(elapsed).toBeGreaterThanOrEqual(280);
+      expect(elapsed).toBeLessThan(1000);
+      // 30 turns of a 10 ms interval fit in 300 ms; a synchronous busy wait lets none run.
+      expect(counter.ticks()).toBeGreaterThanOrEqual(10);
+    } finally {
+      counter.stop();
+      blocker.exec('ROLLBACK');
+      blocker.close();
+    }
+    await store.addTask(makeRecord({ id: 'a' }));
+    expect((await store.getTasks()).map((record) => record.id)).toEqual(['a']);
+  });
+
+  it('every write waits, and goes through once the other connection commits', async () => {
+    const store = await started({ path, busyTimeout: 2000 });
+    await store.addTask(makeRecord({ id: 'a', nextRunTime: T0 }));
+    await store.addTask(makeRecord({ id: 'b', nextRunTime: T0 }));
+    await store.addTask(makeRecord({ id: 'gone', nextRunTime: null }));
+    await store.claimRunSlot({
+      taskId: 'a',
+      runId: 'old',
+      owner: 'A',
+      expiresAt: T0 + 1e12,
+      maxInstances: 3,
+    });
+    await store.claimRunSlot({
+      taskId: 'a',
+      runId: 'kept',
+      owner: 'A',
+      expiresAt: T0 + 1e12,
+      maxInstances: 3,
+    });
+    const blocker = holdWriteLock();
+    const counter = tickCounter();
+    const startedAt = Date.now();
+    setTimeout(() => {
+      blocker.exec('COMMIT');
+      blocker.close();
+    }, 200);
+    try {
+      const [acquired, added, claimed, , , removed, , reads] = await Promise.all([
+        store.acquireDueTasks({ owner: 'A', now: T0, leaseMs: 60_000, limit: 1 }),
+        store.addTask(makeRecord({ id: 'c', nextRunTime: null })).then(() => 'added'),
+        store.claimRunSlot({ taskId: 'a', runId: 'new', owner: 'A', expiresAt: T0 + 1e12, maxInstances: 3 }),
+        store.releaseRunSlot('old'),
+        store.renewRunSlots('A', ['kept'], T0 + 2e12),
+        store.removeTask('gone'),
+        store.updateTask('b', (current) => ({ ...current, name: 'renamed' })),
+        Promise.all([store.getTask('b'), store.earliestWakeup('A')]),
+      ]);
+      const elapsed = Date.now() - startedAt;
+      expect(elapsed).toBeGreaterThanOrEqual(180);
+      expect(elapsed).toBeLessThan(1500);
+      expect(counter.ticks()).toBeGreaterThanOrEqual(8);
+      expect(acquired.map((record) => record.id)).toEqual(['a']);
+      expect(added).toBe('added');
+      expect(claimed).toBe(true);
+      expect(removed.id).toBe('gone');
+      // Reads do not wait for a writer (WAL): they saw the tasks as they were before the writes.
+      expect(reads[0]?.name).toBe('b');
+      expect(await store.releaseTasks('A', [{ id: 'a', nextRunTime: T0 + 60_000 }])).toEqual(['a']);
+      expect((await store.getTasks()).map((record) => [record.id, record.name])).toEqual([
+        ['b', 'renamed'],
+        ['a', 'a'],
+        ['c', 'c'],
+      ]);
+      const slots = withDatabase((db) =>
+        db.prepare('SELECT run_id, expires_at FROM kairos_run_slots ORDER BY run_id').all(),
+      );
+      expect(slots).toEqual([
+        { run_id: 'kept', expires_at: T0 + 2e12 },
+        { run_id: 'new', expires_at: T0 + 1e12 },
+      ]);
+    } finally {
+      counter.stop();
+    }
+  });
+
+  it('start waits for the lock too (a migration is a write transaction)', async () => {
+    await (await started()).close();
+    stores.splice(0);
+    const blocker = holdWriteLock();
+    const counter = tickCounter();
+    setTimeout(() => {
+      blocker.exec('COMMIT');
+      blocker.close();
+    }, 200);
+    try {
+      await started({ path, busyTimeout: 2000 });
+      expect(counter.ticks()).toBeGreaterThanOrEqual(8);
+    } finally {
+      counter.stop();
+    }
+  });
+
+  it('an operation waiting when the store is closed fails with a KairosError saying so', async () => {
+    const store = await started({ path, busyTimeout: 2000 });
+    const blocker = holdWriteLock();
+    try {
+      const adding = rejection(store.addTask(makeRecord({ id: 'a' })));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await store.close();
+      const error = await adding;
+      expect(error).toBeInstanceOf(KairosError);
+      expect(error.message).toBe(`SQLiteStore '${path}' was closed while waiting for its lock`);
     } finally {
       blocker.exec('ROLLBACK');
       blocker.close();
     }
-    await store.addTask(makeRecord({ id: 'a' }), { replaceExisting: false });
   });
+});
 
+describe('SQLiteStore sharing', () => {
   it('operations before start reject; a store can be started again after close', async () => {
     const store = new SQLiteStore({ path });
     await expect(store.getTasks()).rejects.toThrow(/not started/);
     await store.start(recordingContext().context);
-    await store.addTask(makeRecord({ id: 'a' }), { replaceExisting: false });
+    await store.addTask(makeRecord({ id: 'a' }));
     await store.close();
     await expect(store.getTask('a')).rejects.toThrow(/not started/);
     await store.start(recordingContext().context);
