@@ -53,7 +53,14 @@ import {
   type TaskDefaults,
   type TaskOptions,
 } from './task.js';
-import { type DurationInput, describeValue, parseDuration, parseTimezone, systemTimezone } from './time.js';
+import {
+  type DurationInput,
+  describeValue,
+  MAX_TIMER_DELAY_MS,
+  parseDuration,
+  parseTimezone,
+  systemTimezone,
+} from './time.js';
 import { WakeupTimer } from './timer.js';
 import { ShutdownTrigger } from './triggers/shutdown.js';
 import type { Trigger, TriggerSpec } from './triggers/trigger.js';
@@ -814,7 +821,7 @@ export class Scheduler implements TaskActions {
     wokeAt: number,
   ): Promise<void> {
     const releases: TaskRelease[] = [];
-    const plans = new Map<string, DispatchPlan>();
+    const planned: Array<{ record: TaskRecord; plan: DispatchPlan }> = [];
     const claims: Array<Promise<ClaimedRun | null>> = [];
     for (const record of due) {
       const plan = await this.#planTask(alias, record, now, wokeAt, releases);
@@ -823,14 +830,12 @@ export class Scheduler implements TaskActions {
         plan.next ?? this.#plan(alias, record, () => nextRunTimeAfter(record.trigger, plan.latest, now));
       releases.push({ id: record.id, nextRunTime: next });
       if (next === null) continue;
-      plans.set(record.id, plan);
+      planned.push({ record, plan });
       for (const time of plan.runTimes) claims.push(this.#claimRun(alias, store, record, time));
     }
     const claimed = await Promise.all(claims);
     const held = new Set(await store.releaseTasks(this.schedulerId, releases));
-    for (const [id, plan] of plans) {
-      if (held.has(id)) this.#reportMissed(alias, due.find((record) => record.id === id) as TaskRecord, plan);
-    }
+    for (const { record, plan } of planned) if (held.has(record.id)) this.#reportMissed(alias, record, plan);
     for (const run of claimed) {
       if (run === null) continue;
       if (!held.has(run.record.id)) {
@@ -1522,7 +1527,7 @@ export class Scheduler implements TaskActions {
             );
         }
       }
-    }, this.leaseTimeMs / 3);
+    }, Math.min(this.leaseTimeMs / 3, MAX_TIMER_DELAY_MS));
   }
 
   #stopRenewal(): void {

@@ -109,6 +109,27 @@ describe('task options', () => {
     );
   });
 
+  it('a custom trigger that fails later, at a wake-up, is reported as a ValueError and its task paused', async () => {
+    await started();
+    const seen: unknown[] = [];
+    scheduler.on('task:error', (event) => void seen.push(event.error));
+    let calls = 0;
+    const flaky = {
+      getNextFireTime: (previous: Date | null) => {
+        calls++;
+        if (previous === null && calls === 1) return new Date(Date.now() + 20);
+        throw new RangeError('out of fire times');
+      },
+      toJSON: () => ({ type: 'date' as const, runAt: '' }),
+    };
+    await scheduler.addTask(() => {}, { id: 'flaky', trigger: flaky as never });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toBeInstanceOf(ValueError);
+    expect(String((seen[0] as Error).message)).toMatch(/task 'flaky': its trigger failed: out of fire times/);
+    expect((await scheduler.getTask('flaky'))?.nextRunTime).toBeNull();
+  });
+
   it('updateTask rejects unknown keys and non-objects', async () => {
     await started();
     await scheduler.addTask(() => {}, { id: 'a', trigger: every });

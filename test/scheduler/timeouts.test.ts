@@ -2,7 +2,7 @@
 // executor place even if its function never settles (so other tasks keep running and shutdown() returns); durations
 // past setTimeout's 2^31-1 ms limit wait their length; many runs in flight print no MaxListenersExceededWarning.
 // Real time, each test well under 3 s.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   AsyncExecutor,
   currentRun,
@@ -175,5 +175,38 @@ describe('many runs in flight', () => {
       signal.removeEventListener('abort', onAbort);
     });
     expect(warnings.map((warning) => warning.name)).toEqual([]);
+  });
+});
+
+describe('shutdown({ timeout }) past the timer limit (fake timers)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('a 30-day shutdown timeout waits for a run, and aborts it only after 30 days', async () => {
+    vi.useFakeTimers({ now: Date.parse('2026-03-01T00:00:00Z') });
+    const scheduler = new Scheduler({ logger: silentLogger, timezone: 'UTC' });
+    const outcomes: string[] = [];
+    await scheduler.start();
+    await scheduler.addTask(
+      async () => {
+        // Runs until its signal aborts.
+        const signal = currentRun()?.signal as AbortSignal;
+        await new Promise((resolve) => signal.addEventListener('abort', resolve));
+        outcomes.push('aborted');
+      },
+      { trigger: new DateTrigger(Date.now() + 100) },
+    );
+    await vi.advanceTimersByTimeAsync(200);
+    let done = false;
+    void scheduler.shutdown({ timeout: { days: 30 } }).then(() => {
+      done = true;
+    });
+    await vi.advanceTimersByTimeAsync(29 * DAY_MS);
+    expect(done).toBe(false);
+    expect(outcomes).toEqual([]);
+    await vi.advanceTimersByTimeAsync(DAY_MS + 1000);
+    expect(done).toBe(true);
+    expect(outcomes).toEqual(['aborted']);
   });
 });
