@@ -4,7 +4,8 @@
  * time computed from now that never goes back to a time already dispatched.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { copyTaskRecord, type TaskChange, type TaskRecord } from './store.js';
+import { ConflictingIdError, TaskLookupError } from './errors.js';
+import { copyTaskRecord, type TaskChange, type TaskRecord, type TaskStore } from './store.js';
 import { rescheduledRunTime } from './task.js';
 import { sameTriggerDeclaration } from './triggers/definition.js';
 
@@ -43,4 +44,40 @@ export function declare(declared: TaskRecord, explicitNextRunTime: boolean, now:
     const next = rescheduledRunTime(declared.trigger, now, leasedRunTime, declared.id);
     return copyTaskRecord(declared, next);
   };
+}
+
+/** How many times a declaration tries again when another process adds or removes the task meanwhile. */
+const DECLARE_ATTEMPTS = 5;
+
+/**
+ * `replaceExisting`: adds the task to `store`, or applies the declaration to the one stored under its id (kept
+ * as it is when the definitions match), as atomic store operations; tries again if another process adds or
+ * removes the task meanwhile. Resolves with the task as stored, and whether it was kept.
+ */
+export async function declareTask(
+  store: TaskStore,
+  declared: TaskRecord,
+  explicitNextRunTime: boolean,
+  now: Date,
+): Promise<{ record: TaskRecord; kept: boolean }> {
+  const change = declare(declared, explicitNextRunTime, now);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await store.addTask(declared);
+      return { record: declared, kept: false };
+    } catch (error) {
+      if (!(error instanceof ConflictingIdError) || attempt >= DECLARE_ATTEMPTS) throw error;
+    }
+    let kept = false;
+    try {
+      const stored = await store.updateTask(declared.id, (current, state) => {
+        const next = change(current, state);
+        kept = next === current;
+        return next;
+      });
+      return { record: stored, kept };
+    } catch (error) {
+      if (!(error instanceof TaskLookupError) || attempt >= DECLARE_ATTEMPTS) throw error;
+    }
+  }
 }

@@ -3,7 +3,11 @@
  * once (`yield` evaluates to the run's context), and `return()` on removal or shutdown runs its `finally`.
  */
 import type { RunContext } from './context.js';
-import type { TaskFunction } from './store.js';
+import { ValueError } from './errors.js';
+import { untilDeadline } from './long-timeout.js';
+import { type FunctionResolver, isGeneratorFunction } from './references.js';
+import type { Reports } from './reports.js';
+import type { TaskFunction, TaskRecord } from './store.js';
 
 type AnyGenerator =
   | Generator<unknown, unknown, RunContext | undefined>
@@ -68,4 +72,140 @@ export class LifecycleTask {
       throw error;
     }
   }
+}
+
+/** The live lifecycle tasks of one scheduler, by store alias and task id. */
+export class LifecycleRegistry {
+  /** Live lifecycles by `alias\u0000id`. */
+  readonly #byKey = new Map<string, LifecycleTask>();
+  readonly #resolver: FunctionResolver;
+  readonly #reports: Reports;
+
+  constructor(resolver: FunctionResolver, reports: Reports) {
+    this.#resolver = resolver;
+    this.#reports = reports;
+  }
+
+  /** The live lifecycle of a task, if it is one (no key is built while there are none: the dispatch path). */
+  get(alias: string, id: string): LifecycleTask | undefined {
+    return this.#byKey.size === 0 ? undefined : this.#byKey.get(taskKey(alias, id));
+  }
+
+  /** True if `lifecycle` is the live one of the task (it was not replaced or removed meanwhile). */
+  isCurrent(alias: string, id: string, lifecycle: LifecycleTask): boolean {
+    return this.get(alias, id) === lifecycle;
+  }
+
+  /** Registers the live lifecycle of a task. */
+  set(alias: string, id: string, lifecycle: LifecycleTask): void {
+    this.#byKey.set(taskKey(alias, id), lifecycle);
+  }
+
+  /** Takes the lifecycle of a task out of the registry (to be closed by the caller). */
+  detach(alias: string, id: string): LifecycleTask | undefined {
+    const lifecycle = this.get(alias, id);
+    if (lifecycle !== undefined) this.#byKey.delete(taskKey(alias, id));
+    return lifecycle;
+  }
+
+  /** Files a task's lifecycle under another store (the task moved). */
+  move(from: string, to: string, id: string): void {
+    const lifecycle = this.detach(from, id);
+    if (lifecycle !== undefined) this.set(to, id, lifecycle);
+  }
+
+  /** Creates and sets up the generator of a lifecycle task (null for plain tasks); a failed setup rejects. */
+  async setUp(alias: string, record: TaskRecord): Promise<LifecycleTask | null> {
+    const fn = this.#resolver.resolveSync(record.fn);
+    if (fn === undefined || !isGeneratorFunction(fn)) return null;
+    const lifecycle = new LifecycleTask(fn, record.args);
+    try {
+      await lifecycle.setup();
+    } catch (error) {
+      this.#reports.log(
+        'error',
+        { err: error, taskId: record.id, store: alias },
+        `setup of lifecycle task '${record.id}' failed`,
+      );
+      throw error;
+    }
+    return lifecycle;
+  }
+
+  /**
+   * Registers `lifecycle`, set up for a task just written, in place of the task's previous one; when the store
+   * kept an identical declared task instead (`kept`), the one running stays. Returns the lifecycle no longer
+   * needed (the replaced one, or the new one when kept), for the caller to close.
+   */
+  adopt(
+    alias: string,
+    id: string,
+    lifecycle: LifecycleTask | null,
+    kept: boolean,
+  ): LifecycleTask | undefined {
+    if (kept) return lifecycle ?? undefined;
+    const replaced = this.detach(alias, id);
+    if (lifecycle !== null) this.set(alias, id, lifecycle);
+    return replaced;
+  }
+
+  /**
+   * At start, sets up the lifecycle tasks among `records` (of a store that is not persistent, e.g. added
+   * before start) that have none yet. Returns the tasks whose setup failed, and those that ended in setup:
+   * the caller reports and removes them.
+   */
+  async setUpStored(
+    alias: string,
+    records: readonly TaskRecord[],
+  ): Promise<{ failed: Array<{ id: string; error: unknown }>; finished: string[] }> {
+    const failed: Array<{ id: string; error: unknown }> = [];
+    const finished: string[] = [];
+    for (const record of records) {
+      if (this.get(alias, record.id) !== undefined) continue;
+      try {
+        const lifecycle = await this.setUp(alias, record);
+        if (lifecycle === null) continue;
+        this.set(alias, record.id, lifecycle);
+        if (lifecycle.finished) finished.push(record.id);
+      } catch (error) {
+        failed.push({ id: record.id, error });
+      }
+    }
+    return { failed, finished };
+  }
+
+  /** Ends a detached lifecycle task (`return()`, so its `finally` runs); failures are logged. */
+  async close(lifecycle: LifecycleTask | undefined, wait = true): Promise<void> {
+    await lifecycle?.close(wait).catch((error) => this.#logCloseError(error));
+  }
+
+  /** Ends every lifecycle task (at shutdown), each waited for until `deadline` at most. */
+  async closeAll(wait: boolean, deadline: number | null): Promise<void> {
+    for (const lifecycle of this.#byKey.values()) {
+      await untilDeadline(this.close(lifecycle, wait), deadline);
+    }
+    this.#byKey.clear();
+  }
+
+  /** A lifecycle task's function and args live in its running generator: they cannot be swapped. */
+  checkChange(record: TaskRecord, changes: { fn?: unknown; args?: unknown }): void {
+    if (changes.fn === undefined && changes.args === undefined) return;
+    const current = this.#resolver.resolveSync(record.fn);
+    const next =
+      changes.fn === undefined ? current : this.#resolver.resolveSync(changes.fn as string | TaskFunction);
+    if (isGeneratorFunction(current) || isGeneratorFunction(next)) {
+      throw new ValueError(
+        `updateTask: task '${record.id}' is (or would become) a lifecycle task; its fn and args cannot change — remove it and add it again`,
+      );
+    }
+  }
+
+  #logCloseError(error: unknown): void {
+    this.#reports.log('error', { err: error }, 'a lifecycle task threw while closing');
+  }
+}
+
+/** The registry key of a task. */
+function taskKey(alias: string, id: string): string {
+  return `${alias}\u0000${id}`;
 }

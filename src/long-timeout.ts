@@ -67,3 +67,23 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/**
+ * Settles when `work` settles (true), or at `deadline` (epoch ms, any distance) if that comes first (false);
+ * null: no deadline. A rejection of `work` counts as settled.
+ * @example if (!(await untilDeadline(runsEnded, deadline))) abortRuns();
+ */
+export async function untilDeadline(work: Promise<unknown>, deadline: number | null): Promise<boolean> {
+  const settled = work.then(
+    () => true,
+    () => true,
+  );
+  if (deadline === null) return settled;
+  let timer: LongTimeout | undefined;
+  const expired = new Promise<boolean>((resolve) => {
+    timer = setLongTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+  });
+  const finished = await Promise.race([settled, expired]);
+  timer?.clear();
+  return finished;
+}

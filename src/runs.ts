@@ -1,0 +1,275 @@
+/**
+ * The runs in progress of one scheduler: their slots (counted here for stores only this scheduler uses, claimed
+ * in the store for shared ones, and renewed there while runs last), their start and end, waiting for them at
+ * shutdown, and the per-run events (`task:submitted`, `task:max-instances`; `run.ts` emits the outcome ones).
+ */
+import type { RunContext } from './context.js';
+import { ExecutorLookupError } from './errors.js';
+import type { EventHub } from './events.js';
+import type { Executor } from './executors/executor.js';
+import type { LifecycleTask } from './lifecycle.js';
+import type { Reports } from './reports.js';
+import { type AbortWatch, executeRun, watchAbort } from './run.js';
+import { LocalRunCounts } from './run-counts.js';
+import { isSharedStore, type SharedTaskStore, type TaskRecord, type TaskStore } from './store.js';
+import { MAX_TIMER_DELAY_MS } from './time.js';
+
+/** A run a wake-up of a shared store claimed a slot for; it starts once the task's release went through. */
+export interface ClaimedRun {
+  record: TaskRecord;
+  scheduledRunTime: Date;
+  /** Its run slot, or null when the task had `maxInstances` runs in progress (the run is skipped). */
+  slotId: string | null;
+}
+
+/** What the run tracker needs from its scheduler. */
+export interface RunTrackerContext {
+  schedulerId: string;
+  /** How long a run slot outlives this scheduler; slots are renewed every third of it. */
+  leaseTimeMs: number;
+  events: EventHub;
+  reports: Reports;
+  /** The executor of an alias, if it exists. */
+  executor(alias: string): Executor | undefined;
+  /** The store of an alias, if it is still there (for renewals). */
+  store(alias: string): TaskStore | undefined;
+  /** The live lifecycle of a task, if it is one. */
+  lifecycle(alias: string, taskId: string): LifecycleTask | undefined;
+  /** The per-attempt call of a plain task. */
+  call(record: TaskRecord): (context: RunContext) => unknown;
+  /** A lifecycle task's generator returned during a run: the scheduler removes the task. */
+  lifecycleEnded(alias: string, store: TaskStore, taskId: string, lifecycle: LifecycleTask): Promise<void>;
+}
+
+/** A run in progress that did not end synchronously. */
+interface ActiveRun {
+  taskId: string;
+  store: string;
+  /** Its run slot in a shared store; null when the run is counted in `#localRuns`. */
+  slotId: string | null;
+  /** Settles when the run has ended and its slot is free. */
+  promise: Promise<unknown>;
+}
+
+/** Tracks the runs of one scheduler from their slot to their end. */
+export class RunTracker {
+  readonly #context: RunTrackerContext;
+  /** Numbers this scheduler's runs (and makes its slot ids unique). */
+  #sequence = 0;
+  /** Runs in progress that did not end synchronously, by run number. */
+  readonly #runs = new Map<number, ActiveRun>();
+  /** Runs in progress per task of the stores that are not shared. */
+  readonly #localRuns = new LocalRunCounts();
+  /** Aborted when shutdown stops waiting for runs. */
+  #shutdown = new AbortController();
+  /** The shutdown signal with a race that rejects when it aborts, shared by every run. */
+  #shutdownWatch: AbortWatch = watchAbort(this.#shutdown);
+  /** Renews run slots in shared stores while runs are in progress. */
+  #renewal: NodeJS.Timeout | undefined;
+
+  constructor(context: RunTrackerContext) {
+    this.#context = context;
+  }
+
+  /** A new shutdown signal, for a new start of the scheduler. */
+  reset(): void {
+    this.#shutdown = new AbortController();
+    this.#shutdownWatch = watchAbort(this.#shutdown);
+  }
+
+  /** True once shutdown aborted the runs. */
+  get aborted(): boolean {
+    return this.#shutdown.signal.aborted;
+  }
+
+  /** Aborts every run's signal (shutdown gave up waiting); no retry follows. */
+  abort(reason: unknown): void {
+    this.#shutdown.abort(reason);
+  }
+
+  /** Settles once every run in progress now has ended. */
+  settled(): Promise<unknown> {
+    return Promise.allSettled([...this.#runs.values()].map((run) => run.promise));
+  }
+
+  /** True while this scheduler has a run of the task in progress. */
+  isRunning(alias: string, taskId: string): boolean {
+    if (this.#localRuns.running(alias, taskId) > 0) return true;
+    for (const run of this.#runs.values()) if (run.store === alias && run.taskId === taskId) return true;
+    return false;
+  }
+
+  /**
+   * Claims a slot and starts the run, or reports it skipped at `maxInstances`. For a store only this scheduler
+   * uses, the slot is counted here and the run starts before this returns (a burst starts without a promise
+   * hop per run); a shared store claims the slot itself (so `maxInstances` holds across schedulers), and the
+   * returned promise settles once the run has started or been skipped.
+   */
+  submit(
+    alias: string,
+    store: TaskStore,
+    record: TaskRecord,
+    scheduledRunTime: Date,
+  ): Promise<void> | undefined {
+    if (!isSharedStore(store)) {
+      if (this.#localRuns.running(alias, record.id) < record.maxInstances) {
+        this.start(alias, store, record, scheduledRunTime, null);
+      } else {
+        this.skip(alias, record, scheduledRunTime);
+      }
+      return undefined;
+    }
+    return this.claim(alias, store, record, scheduledRunTime).then((run) => {
+      if (run === null) return;
+      if (run.slotId === null) this.skip(alias, record, scheduledRunTime);
+      else this.start(alias, store, record, scheduledRunTime, run.slotId);
+    });
+  }
+
+  /** Claims a run slot in a shared store; null (reported) if the claim failed. Never rejects. */
+  claim(
+    alias: string,
+    store: SharedTaskStore,
+    record: TaskRecord,
+    scheduledRunTime: Date,
+  ): Promise<ClaimedRun | null> {
+    // Unique across every scheduler sharing a store, since schedulerId is; cheaper than a UUID per run.
+    const slotId = `${this.#context.schedulerId}:${++this.#sequence}`;
+    const claim = {
+      taskId: record.id,
+      runId: slotId,
+      owner: this.#context.schedulerId,
+      expiresAt: Date.now() + this.#context.leaseTimeMs,
+      maxInstances: record.maxInstances,
+    };
+    return store.claimRunSlot(claim).then(
+      (claimed) => ({ record, scheduledRunTime, slotId: claimed ? slotId : null }),
+      (error: unknown) => {
+        const message = `task '${record.id}': claiming a run slot failed`;
+        this.#context.reports.taskError(alias, record.id, scheduledRunTime, error, message);
+        return null;
+      },
+    );
+  }
+
+  /** Frees a run slot (a failure is logged; the slot then expires with its lease). Never rejects. */
+  free(store: SharedTaskStore, slotId: string): Promise<void> {
+    return store
+      .releaseRunSlot(slotId)
+      .catch((error: unknown) =>
+        this.#context.reports.log('error', { err: error }, 'releasing a run slot failed'),
+      );
+  }
+
+  /** Reports a run not started because `maxInstances` runs of its task are in progress. */
+  skip(alias: string, record: TaskRecord, scheduledRunTime: Date): void {
+    this.#context.reports.log(
+      'warn',
+      { taskId: record.id, scheduledRunTime },
+      `task '${record.id}' skipped: maxInstances reached`,
+    );
+    this.#context.events.emit('task:max-instances', { taskId: record.id, store: alias, scheduledRunTime });
+  }
+
+  /**
+   * Starts a run that holds a slot: `slotId` in a shared store; null for a store only this scheduler uses,
+   * whose runs are counted in `#localRuns`. A run that ended synchronously is done with here (it was never
+   * counted: nothing else ran meanwhile); any other is counted and kept until its end is handled.
+   */
+  start(
+    alias: string,
+    store: TaskStore,
+    record: TaskRecord,
+    scheduledRunTime: Date,
+    slotId: string | null,
+  ): void {
+    const { events, reports } = this.#context;
+    if (events.has('task:submitted')) {
+      events.emit('task:submitted', { taskId: record.id, store: alias, scheduledRunTime });
+    }
+    const executor = this.#context.executor(record.executor);
+    const lifecycle = this.#context.lifecycle(alias, record.id);
+    let ended: Promise<void> | undefined;
+    if (executor === undefined) {
+      const error = new ExecutorLookupError(record.executor);
+      reports.taskError(alias, record.id, scheduledRunTime, error, `task '${record.id}' could not run`, 1);
+    } else {
+      ended = executeRun({
+        record,
+        store: alias,
+        scheduledRunTime,
+        executor,
+        events,
+        logger: reports.logger,
+        call: lifecycle !== undefined ? lifecycleCall(lifecycle) : this.#context.call(record),
+        shutdown: this.#shutdownWatch,
+      });
+    }
+    if (ended === undefined && slotId === null) return;
+    if (slotId === null) this.#localRuns.add(alias, record.id);
+    const runId = ++this.#sequence;
+    // `executeRun` never rejects; should it ever, the run still ends (its slot freed) and nothing goes unhandled.
+    const end = () => this.#end(runId, alias, store, record.id, slotId, lifecycle);
+    const promise = (ended ?? Promise.resolve())
+      .then(end, end)
+      .catch((error: unknown) =>
+        reports.log('error', { err: error, taskId: record.id }, 'ending a run failed'),
+      );
+    this.#runs.set(runId, { taskId: record.id, store: alias, slotId, promise });
+    if (slotId !== null) this.#startRenewal();
+  }
+
+  /** Stops renewing run slots (at shutdown). */
+  stopRenewal(): void {
+    if (this.#renewal !== undefined) clearInterval(this.#renewal);
+    this.#renewal = undefined;
+  }
+
+  /** After a run ended: frees its slot, and removes a lifecycle task whose generator returned. */
+  async #end(
+    runId: number,
+    alias: string,
+    store: TaskStore,
+    taskId: string,
+    slotId: string | null,
+    lifecycle: LifecycleTask | undefined,
+  ): Promise<void> {
+    this.#runs.delete(runId);
+    if (this.#runs.size === 0) this.stopRenewal();
+    if (slotId === null) this.#localRuns.release(alias, taskId);
+    else if (isSharedStore(store)) await this.free(store, slotId);
+    if (lifecycle?.finished) await this.#context.lifecycleEnded(alias, store, taskId, lifecycle);
+  }
+
+  /** Renews this scheduler's run slots in shared stores, every third of the lease, while runs are in progress. */
+  #startRenewal(): void {
+    if (this.#renewal !== undefined) return;
+    const { leaseTimeMs } = this.#context;
+    this.#renewal = setInterval(() => this.#renew(), Math.min(leaseTimeMs / 3, MAX_TIMER_DELAY_MS));
+  }
+
+  #renew(): void {
+    const { schedulerId, leaseTimeMs, reports } = this.#context;
+    const byStore = new Map<string, string[]>();
+    for (const run of this.#runs.values()) {
+      if (run.slotId === null) continue;
+      const slotIds = byStore.get(run.store);
+      if (slotIds === undefined) byStore.set(run.store, [run.slotId]);
+      else slotIds.push(run.slotId);
+    }
+    for (const [alias, slotIds] of byStore) {
+      const store = this.#context.store(alias);
+      if (store === undefined || !isSharedStore(store)) continue;
+      store
+        .renewRunSlots(schedulerId, slotIds, Date.now() + leaseTimeMs)
+        .catch((error: unknown) =>
+          reports.log('error', { err: error, store: alias }, 'renewing run slots failed'),
+        );
+    }
+  }
+}
+
+/** The per-attempt call of a lifecycle task: resume its generator once. */
+function lifecycleCall(lifecycle: LifecycleTask): (context: RunContext) => Promise<unknown> {
+  return async (context) => (await lifecycle.fire(context)).value;
+}

@@ -1,0 +1,341 @@
+/**
+ * Where a scheduler's tasks live and how they change: pending in memory before `start()`, in their stores after;
+ * found, added (or declared), changed, moved and removed as one atomic store operation each, with the lifecycle
+ * tasks and shutdown-triggered tasks they bring along kept in step. The `Scheduler`'s task methods are this,
+ * plus the checks of its state and the `Task` snapshots it hands out.
+ */
+import { declareTask } from './declaration.js';
+import type { DispatchLoop } from './dispatch-loop.js';
+import {
+  ConflictingIdError,
+  SchedulerNotRunningError,
+  StoreLookupError,
+  TaskLookupError,
+  ValueError,
+} from './errors.js';
+import type { EventHub } from './events.js';
+import type { LifecycleRegistry, LifecycleTask } from './lifecycle.js';
+import { PendingTasks } from './pending.js';
+import type { Reports } from './reports.js';
+import type { RunTracker } from './runs.js';
+import { ShutdownTasks } from './shutdown-tasks.js';
+import { compareTaskRecords, type TaskRecord, type TaskStore } from './store.js';
+import type { StoreLane } from './store-lane.js';
+import type { TaskBuildContext } from './task.js';
+import type { StoredChange } from './task-changes.js';
+
+/** A task as found: its record, the alias of its store, and whether it is pending (not in the store yet). */
+export interface FoundTask {
+  record: TaskRecord;
+  alias: string;
+  pending: boolean;
+}
+
+/** What the registry needs from its scheduler. */
+export interface TaskRegistryContext {
+  loop: DispatchLoop;
+  runs: RunTracker;
+  lifecycles: LifecycleRegistry;
+  events: EventHub;
+  reports: Reports;
+  /** True while the stores are open (between start and the end of shutdown). */
+  storesOpen(): boolean;
+  /** True once the scheduler started: while stopped, its stores' tasks cannot be seen. */
+  startedOnce(): boolean;
+  /** What validating task options needs, for a task of this store. */
+  buildContext(store: TaskStore): TaskBuildContext;
+  /** Throws `ExecutorLookupError` for an unknown executor alias. */
+  checkExecutor(alias: string): void;
+}
+
+/** The tasks of one scheduler. */
+export class TaskRegistry {
+  readonly #context: TaskRegistryContext;
+  /** Tasks added before start. */
+  readonly pending = new PendingTasks();
+  /** Shutdown-triggered tasks this scheduler wrote. */
+  readonly shutdownTasks = new ShutdownTasks();
+
+  constructor(context: TaskRegistryContext) {
+    this.#context = context;
+  }
+
+  /** The lane of a store alias; an unknown one is a `StoreLookupError`. */
+  lane(alias: string): StoreLane {
+    const lane = this.#context.loop.lane(alias);
+    if (lane === undefined) throw new StoreLookupError(alias);
+    return lane;
+  }
+
+  /** The lanes of one store, or of all. */
+  lanes(alias: string | undefined): StoreLane[] {
+    return alias === undefined ? [...this.#context.loop.lanes()] : [this.lane(alias)];
+  }
+
+  /**
+   * Adds a task: pending when the scheduler does not run; else to its store, as a declaration with
+   * `replaceExisting` (a stored task with the same definition is kept as it is). A lifecycle task is set up
+   * first, outside the store's queue (a slow setup never delays other tasks; one that adds tasks cannot
+   * deadlock). Resolves with the task as stored.
+   */
+  async add(
+    alias: string,
+    record: TaskRecord,
+    options: { replaceExisting: boolean; explicitNextRunTime: boolean; running: boolean },
+  ): Promise<FoundTask> {
+    const { replaceExisting, explicitNextRunTime } = options;
+    if (!options.running) {
+      if (this.pending.has(alias, record.id) && !replaceExisting)
+        throw new ConflictingIdError(record.id, alias);
+      this.pending.set({ record, store: alias, replaceExisting, explicitNextRunTime });
+      return { record, alias, pending: true };
+    }
+    const { lifecycles, loop, events } = this.#context;
+    const lane = this.lane(alias);
+    const lifecycle = await lifecycles.setUp(alias, record);
+    let replaced: LifecycleTask | undefined;
+    let stored = record;
+    try {
+      await lane.exclusive(async () => {
+        const outcome = replaceExisting
+          ? await declareTask(lane.store, record, explicitNextRunTime, new Date())
+          : await lane.store.addTask(record).then(() => ({ record, kept: false }));
+        stored = outcome.record;
+        this.shutdownTasks.note(alias, stored);
+        replaced = lifecycles.adopt(alias, record.id, lifecycle, outcome.kept);
+        events.emit('task:added', { taskId: record.id, store: alias });
+        if (lifecycle?.finished && !outcome.kept) await this.removeStored(alias, lane.store, record.id);
+        else loop.wakeNoLaterThan(lane, stored.nextRunTime);
+      });
+    } catch (error) {
+      await lifecycle?.close();
+      throw error;
+    }
+    await lifecycles.close(replaced);
+    return { record: stored, alias, pending: false };
+  }
+
+  /** Writes the pending tasks to their stores (at start). */
+  writePending(now: Date): Promise<void> {
+    return this.pending.writeAll(
+      now,
+      (alias) => this.lane(alias).store,
+      this.#context.reports,
+      (alias, record) => {
+        this.shutdownTasks.note(alias, record);
+        this.#context.events.emit('task:added', { taskId: record.id, store: alias });
+      },
+    );
+  }
+
+  /** The task with this id: pending, or in the named store or the first store that has it. */
+  async find(id: string, alias: string | undefined): Promise<FoundTask | undefined> {
+    const pending = this.pending.find(id, alias);
+    if (pending !== undefined) return { record: pending.record, alias: pending.store, pending: true };
+    const found = await this.#locate(id, alias);
+    return found === undefined
+      ? undefined
+      : { record: found.record, alias: found.lane.alias, pending: false };
+  }
+
+  /** Every task (of one store, or all), pending ones too, by next run time, paused tasks last, ties by id. */
+  async list(alias: string | undefined): Promise<FoundTask[]> {
+    this.#checkOpen();
+    const lanes = this.lanes(alias);
+    const found: FoundTask[] = [];
+    if (this.#context.storesOpen()) {
+      for (const lane of lanes) {
+        for (const record of await lane.store.getTasks())
+          found.push({ record, alias: lane.alias, pending: false });
+      }
+    }
+    const aliases = new Set(lanes.map((lane) => lane.alias));
+    for (const task of this.pending.values()) {
+      if (aliases.has(task.store)) found.push({ record: task.record, alias: task.store, pending: true });
+    }
+    return found.sort((a, b) => compareTaskRecords(a.record, b.record));
+  }
+
+  /**
+   * Changes a task with `change`: a pending one in memory; a stored one as one atomic change in its store (or by
+   * moving it to `toStore`). `pinsNextRunTime` says whether the change fixes a pending task's first run time
+   * (true), lets it be computed at start (false), or leaves that as it was (undefined).
+   */
+  async modify(
+    id: string,
+    alias: string | undefined,
+    change: StoredChange,
+    pinsNextRunTime?: boolean,
+    toStore?: string,
+  ): Promise<FoundTask> {
+    const { buildContext, checkExecutor, events, loop } = this.#context;
+    const pending = this.pending.find(id, alias);
+    if (pending !== undefined) {
+      const target = toStore ?? pending.store;
+      const updated = change(pending.record, { leasedRunTime: null }, buildContext(this.lane(target).store));
+      checkExecutor(updated.executor);
+      this.pending.delete(pending.store, id);
+      const explicitNextRunTime = pinsNextRunTime ?? pending.explicitNextRunTime;
+      this.pending.set({ ...pending, record: updated, store: target, explicitNextRunTime });
+      events.emit('task:modified', { taskId: id, store: target });
+      return { record: updated, alias: target, pending: true };
+    }
+    const found = await this.#locate(id, alias);
+    if (found === undefined) throw new TaskLookupError(id, alias);
+    if (toStore !== undefined && toStore !== found.lane.alias)
+      return this.#move(id, found, this.lane(toStore), change);
+    const { lane } = found;
+    const context = buildContext(lane.store);
+    const updated = await lane.exclusive(() =>
+      lane.store.updateTask(id, (current, state) => {
+        const next = change(current, state, context);
+        if (next !== current) checkExecutor(next.executor);
+        return next;
+      }),
+    );
+    this.shutdownTasks.note(lane.alias, updated);
+    events.emit('task:modified', { taskId: id, store: lane.alias });
+    loop.wakeNoLaterThan(lane, updated.nextRunTime);
+    return { record: updated, alias: lane.alias, pending: false };
+  }
+
+  /** Removes a task; an unknown id is a `TaskLookupError`. A lifecycle task's cleanup runs outside the queue. */
+  async remove(id: string, alias: string | undefined): Promise<void> {
+    const { events, lifecycles } = this.#context;
+    const pending = this.pending.find(id, alias);
+    if (pending !== undefined) {
+      this.pending.delete(pending.store, id);
+      events.emit('task:removed', { taskId: id, store: pending.store });
+      return;
+    }
+    const found = await this.#locate(id, alias);
+    if (found === undefined) throw new TaskLookupError(id, alias);
+    const { lane } = found;
+    const detached = await lane.exclusive(async () => {
+      await lane.store.removeTask(id);
+      events.emit('task:removed', { taskId: id, store: lane.alias });
+      return lifecycles.detach(lane.alias, id);
+    });
+    await lifecycles.close(detached);
+  }
+
+  /** Removes every task (of one store, or of all), pending ones too. */
+  async removeAll(alias: string | undefined): Promise<void> {
+    this.#checkOpen();
+    const { events, lifecycles, storesOpen } = this.#context;
+    const detached: Array<LifecycleTask | undefined> = [];
+    for (const lane of this.lanes(alias)) {
+      await lane.exclusive(async () => {
+        const taskIds = this.pending.takeStore(lane.alias);
+        if (storesOpen()) taskIds.push(...(await lane.store.removeAllTasks()));
+        for (const id of taskIds) detached.push(lifecycles.detach(lane.alias, id));
+        events.emit('tasks:removed-all', { store: lane.alias, taskIds });
+      });
+    }
+    await Promise.all(detached.map((lifecycle) => lifecycles.close(lifecycle)));
+  }
+
+  /** Removes a stored task and reports it; its lifecycle, if any, is closed without being awaited. */
+  async removeStored(alias: string, store: TaskStore, id: string): Promise<void> {
+    await store.removeTask(id);
+    this.removed(alias, id);
+  }
+
+  /** Reports a removed task and closes its lifecycle in the background (never inside a store's queue). */
+  removed(alias: string, id: string): void {
+    const { events, lifecycles } = this.#context;
+    const lifecycle = lifecycles.detach(alias, id);
+    if (lifecycle !== undefined) void lifecycles.close(lifecycle);
+    if (events.has('task:removed')) events.emit('task:removed', { taskId: id, store: alias });
+  }
+
+  /** Removes a lifecycle task whose generator ended, unless the task was replaced or removed meanwhile. */
+  async endLifecycleTask(
+    alias: string,
+    store: TaskStore,
+    id: string,
+    lifecycle: LifecycleTask,
+  ): Promise<void> {
+    const { lifecycles, loop } = this.#context;
+    const lane = loop.lane(alias);
+    if (lane === undefined) return;
+    await lane.exclusive(async () => {
+      if (!lifecycles.isCurrent(alias, id, lifecycle)) return;
+      if ((await store.getTask(id)) !== undefined) await this.removeStored(alias, store, id);
+      else lifecycles.detach(alias, id);
+    });
+  }
+
+  /** At start, sets up the lifecycle tasks of stores that are not persistent; one whose setup failed is removed. */
+  async setUpStoredLifecycles(): Promise<void> {
+    for (const { alias, store } of this.#context.loop.lanes()) {
+      if (store.persistent) continue;
+      const { failed, finished } = await this.#context.lifecycles.setUpStored(alias, await store.getTasks());
+      for (const { id, error } of failed) {
+        const event = { taskId: id, store: alias, scheduledRunTime: new Date(), error, attempt: 0 };
+        this.#context.events.emit('task:error', event);
+      }
+      for (const id of [...failed.map((entry) => entry.id), ...finished])
+        await this.removeStored(alias, store, id);
+    }
+  }
+
+  /**
+   * Moves a task to another store with a change: checked on the task as found, then taken out of its store (as
+   * it is then) and added to the target; if the target refuses it, it is put back. Not atomic across the two
+   * stores; refused while this scheduler runs the task (its `maxInstances` count lives with the store).
+   */
+  async #move(
+    id: string,
+    found: { lane: StoreLane; record: TaskRecord },
+    target: StoreLane,
+    change: StoredChange,
+  ): Promise<FoundTask> {
+    const { buildContext, checkExecutor, events, lifecycles, loop, runs } = this.#context;
+    const source = found.lane;
+    const context = buildContext(target.store);
+    checkExecutor(change(found.record, { leasedRunTime: null }, context).executor);
+    if (runs.isRunning(source.alias, id)) {
+      throw new ValueError(
+        `updateTask: task '${id}' has a run in progress; it can move to store '${target.alias}' once that run ended`,
+      );
+    }
+    const removed = await source.exclusive(() => source.store.removeTask(id));
+    const updated = change(removed, { leasedRunTime: null }, context);
+    try {
+      await target.exclusive(() => target.store.addTask(updated));
+    } catch (error) {
+      await source.exclusive(() => source.store.addTask(removed));
+      throw error;
+    }
+    this.shutdownTasks.forget(source.alias, id);
+    lifecycles.move(source.alias, target.alias, id);
+    this.shutdownTasks.note(target.alias, updated);
+    events.emit('task:modified', { taskId: id, store: target.alias });
+    loop.wakeNoLaterThan(target, updated.nextRunTime);
+    return { record: updated, alias: target.alias, pending: false };
+  }
+
+  /**
+   * Finds a stored task in the named store, or the first store that has it. After a shutdown, the stores are
+   * closed: a lookup is a `SchedulerNotRunningError` until the next start.
+   */
+  async #locate(
+    id: string,
+    alias: string | undefined,
+  ): Promise<{ lane: StoreLane; record: TaskRecord } | undefined> {
+    const lanes = this.lanes(alias);
+    this.#checkOpen();
+    if (!this.#context.storesOpen()) return undefined;
+    for (const lane of lanes) {
+      const record = await lane.store.getTask(id);
+      if (record !== undefined) return { lane, record };
+    }
+    return undefined;
+  }
+
+  /** After a shutdown the stores are closed: their tasks cannot be read or changed until the next start. */
+  #checkOpen(): void {
+    if (!this.#context.storesOpen() && this.#context.startedOnce()) throw new SchedulerNotRunningError();
+  }
+}
