@@ -6,7 +6,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { ConflictingIdError, TaskLookupError } from './errors.js';
 import { copyTaskRecord, type TaskChange, type TaskRecord, type TaskStore } from './store.js';
-import { rescheduledRunTime } from './task.js';
+import { pinnedRunTime, rescheduledRunTime } from './task.js';
 import { sameTriggerDeclaration } from './triggers/definition.js';
 
 /**
@@ -31,18 +31,22 @@ export function sameDefinition(declared: TaskRecord, stored: TaskRecord): boolea
 
 /**
  * The store change that applies a declaration to the task stored under its id: the stored task as it is when the
- * definitions match, else `declared` with its next run time: the one the user gave (`explicitNextRunTime`), or
- * the trigger's first from `now`; in both cases after the time a scheduler is dispatching right now, if any.
+ * definitions match, else `declared` with its next run time: the one the user gave (`explicitNextRunTime`), moved
+ * past every time that may have run already (`pinnedRunTime`), or the trigger's first from `now`, after the time a
+ * scheduler is dispatching right now, if any.
  */
 export function declare(declared: TaskRecord, explicitNextRunTime: boolean, now: Date): TaskChange {
   return (current, { leasedRunTime }) => {
     if (sameDefinition(declared, current)) return current;
     const given = declared.nextRunTime;
-    if (explicitNextRunTime && (given === null || leasedRunTime === null || given > leasedRunTime)) {
-      return declared;
+    if (explicitNextRunTime) {
+      if (given === null) return declared;
+      return copyTaskRecord(
+        declared,
+        pinnedRunTime(given, current.nextRunTime, leasedRunTime, now.getTime()),
+      );
     }
-    const next = rescheduledRunTime(declared.trigger, now, leasedRunTime, declared.id);
-    return copyTaskRecord(declared, next);
+    return copyTaskRecord(declared, rescheduledRunTime(declared.trigger, now, leasedRunTime, declared.id));
   };
 }
 

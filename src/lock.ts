@@ -184,8 +184,11 @@ export class FileLock {
         `FileLock: stale: ${describeValue(options.stale)} is ${staleMs} ms, below proper-lockfile's minimum of ${MIN_LOCK_STALE_MS} ms`,
       );
     }
+    // A stale past twice the timer limit still gets a refresh a timer can wait for.
     const updateMs =
-      options.update === undefined ? staleMs / 2 : parseDuration(options.update, 'FileLock: update');
+      options.update === undefined
+        ? Math.min(staleMs / 2, MAX_TIMER_DELAY_MS)
+        : parseDuration(options.update, 'FileLock: update');
     if (updateMs < MIN_LOCK_UPDATE_MS) {
       throw new ValueError(
         `FileLock: update: ${describeValue(options.update)} is ${updateMs} ms, below proper-lockfile's minimum of ${MIN_LOCK_UPDATE_MS} ms`,

@@ -15,7 +15,7 @@ import { FunctionResolver } from './references.js';
 import type { TaskFunction, TaskStore } from './store.js';
 import { parseTaskDefaults, type ResolvedTaskDefaults, type TaskDefaults } from './task.js';
 import { type DurationInput, parseDuration, parseTimezone, systemTimezone } from './time.js';
-import { checkOptions, describeValue } from './validate.js';
+import { checkOptions, describeValue, isPlainObject } from './validate.js';
 
 /** Options of `new Scheduler()`. */
 export interface SchedulerOptions {
@@ -123,6 +123,12 @@ const EXECUTOR_METHODS = ['start', 'shutdown', 'execute'] as const;
 /** Validates the options of `new Scheduler()`. */
 export function parseSchedulerOptions(options: SchedulerOptions): ResolvedSchedulerOptions {
   checkOptions(options as unknown, SCHEDULER_OPTION_KEYS, 'Scheduler');
+  for (const key of ['stores', 'executors', 'functions'] as const) {
+    const value: unknown = options[key];
+    if (value !== undefined && !isPlainObject(value)) {
+      throw new ValueError(`Scheduler: ${key} must be an object of aliases, got ${describeValue(value)}`);
+    }
+  }
   const stores = new Map<string, TaskStore>();
   for (const [alias, store] of Object.entries(options.stores ?? { default: new MemoryStore() })) {
     stores.set(alias, checkStore(alias, store));
@@ -176,6 +182,14 @@ export function parseSelector(options: StoreSelector, what: string): string | un
     );
   }
   return options.store;
+}
+
+/** The `store` option of a task: an alias, 'default' when not given. */
+export function parseStoreAlias(alias: unknown): string {
+  if (alias === undefined) return 'default';
+  if (typeof alias !== 'string')
+    throw new ValueError(`store must be a store alias (a string), got ${describeValue(alias)}`);
+  return alias;
 }
 
 /** Validates a store or executor alias given to `addStore` / `addExecutor`. */

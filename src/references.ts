@@ -145,9 +145,14 @@ export class FunctionResolver {
    * Throws the `SerializationError` that `resolve` would throw before importing anything (an unknown name, a
    * module reference outside the module root or into node_modules), without importing: for executors that
    * load module references themselves (worker threads). Synchronous; a file that does not exist yet passes.
+   * Returns what such an executor should load: a module reference by the real path that was checked (a
+   * `file:` URL), or a registered function as it is.
    */
-  checkReference(fn: string | TaskFunction): void {
-    if (this.resolveSync(fn) === undefined) this.#checkStored(fn as string);
+  checkReference(fn: string | TaskFunction): string | TaskFunction {
+    if (this.resolveSync(fn) !== undefined) return fn;
+    const target = this.#checkStored(fn as string);
+    // The real path that passed the check: a symlink swapped after it cannot redirect the import.
+    return `${pathToFileURL(target.file).href}#${target.exportName}`;
   }
 
   /** Checks a stored name that is not registered: it must be a module reference inside the root. */

@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { EventHub } from './events.js';
+import type { StoreContext } from './store.js';
 
 /** The scheduler's reports, to its logger and its event listeners. */
 export class Reports {
@@ -35,6 +36,18 @@ export class Reports {
   storeError(alias: string, error: unknown): void {
     this.log('error', { err: error, store: alias }, `store '${alias}' failed; retrying with backoff`);
     this.events.emit('store:error', { alias, error });
+  }
+
+  /** What a store is given when it starts: the logger, its alias, and where it reports unreadable records. */
+  storeContext(alias: string): StoreContext {
+    return {
+      logger: this.logger,
+      alias,
+      reportBrokenRecord: (taskId, error) => {
+        const message = `task '${taskId}' in store '${alias}' cannot be read; it is kept untouched`;
+        this.taskError(alias, taskId, new Date(), error, message);
+      },
+    };
   }
 
   /** Logs; a logger that throws (for its own reasons) must never stop dispatch. */

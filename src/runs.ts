@@ -8,10 +8,17 @@ import { ExecutorLookupError } from './errors.js';
 import type { EventHub } from './events.js';
 import type { Executor } from './executors/executor.js';
 import type { LifecycleTask } from './lifecycle.js';
+import type { FunctionResolver } from './references.js';
 import type { Reports } from './reports.js';
 import { type AbortWatch, executeRun, watchAbort } from './run.js';
 import { LocalRunCounts } from './run-counts.js';
-import { isSharedStore, type SharedTaskStore, type TaskRecord, type TaskStore } from './store.js';
+import {
+  copyTaskRecord,
+  isSharedStore,
+  type SharedTaskStore,
+  type TaskRecord,
+  type TaskStore,
+} from './store.js';
 import { MAX_TIMER_DELAY_MS } from './time.js';
 
 /** A run a wake-up of a shared store claimed a slot for; it starts once the task's release went through. */
@@ -35,8 +42,8 @@ export interface RunTrackerContext {
   store(alias: string): TaskStore | undefined;
   /** The live lifecycle of a task, if it is one. */
   lifecycle(alias: string, taskId: string): LifecycleTask | undefined;
-  /** The per-attempt call of a plain task. */
-  call(record: TaskRecord): (context: RunContext) => unknown;
+  /** Resolves task functions (importing module references once). */
+  resolver: FunctionResolver;
   /** A lifecycle task's generator returned during a run: the scheduler removes the task. */
   lifecycleEnded(alias: string, store: TaskStore, taskId: string, lifecycle: LifecycleTask): Promise<void>;
 }
@@ -190,18 +197,20 @@ export class RunTracker {
     const executor = this.#context.executor(record.executor);
     const lifecycle = this.#context.lifecycle(alias, record.id);
     let ended: Promise<void> | undefined;
+    const runRecord =
+      executor?.loadsFunctions === true ? this.#forLoader(alias, record, scheduledRunTime) : record;
     if (executor === undefined) {
       const error = new ExecutorLookupError(record.executor);
       reports.taskError(alias, record.id, scheduledRunTime, error, `task '${record.id}' could not run`, 1);
-    } else {
+    } else if (runRecord !== null) {
       ended = executeRun({
-        record,
+        record: runRecord,
         store: alias,
         scheduledRunTime,
         executor,
         events,
         logger: reports.logger,
-        call: lifecycle !== undefined ? lifecycleCall(lifecycle) : this.#context.call(record),
+        call: lifecycle !== undefined ? lifecycleCall(lifecycle) : plainCall(this.#context.resolver, record),
         shutdown: this.#shutdownWatch,
       });
     }
@@ -217,6 +226,22 @@ export class RunTracker {
       );
     this.#runs.set(runId, { taskId: record.id, store: alias, slotId, promise });
     if (slotId !== null) this.#startRenewal();
+  }
+
+  /**
+   * The record to hand to an executor that loads functions itself (worker threads): its module reference
+   * checked against `moduleRoot` now and given by the real path checked, so a symlink swapped since the wake-up
+   * cannot redirect the import. Null (reported) if the check fails.
+   */
+  #forLoader(alias: string, record: TaskRecord, scheduledRunTime: Date): TaskRecord | null {
+    try {
+      const fn = this.#context.resolver.checkReference(record.fn);
+      return fn === record.fn ? record : { ...copyTaskRecord(record), fn };
+    } catch (error) {
+      const message = `task '${record.id}' could not run: ${(error as Error).message}`;
+      this.#context.reports.taskError(alias, record.id, scheduledRunTime, error, message, 1);
+      return null;
+    }
   }
 
   /** Stops renewing run slots (at shutdown). */
@@ -267,6 +292,13 @@ export class RunTracker {
         );
     }
   }
+}
+
+/** The per-attempt call of a plain task: resolve its function (importing module references once), call it. */
+function plainCall(resolver: FunctionResolver, record: TaskRecord): () => unknown {
+  const direct = resolver.resolveSync(record.fn);
+  if (direct !== undefined) return () => direct(...record.args);
+  return async () => (await resolver.resolve(record.fn))(...record.args);
 }
 
 /** The per-attempt call of a lifecycle task: resume its generator once. */

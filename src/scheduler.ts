@@ -1,7 +1,7 @@
 /**
- * The Scheduler: its state machine (stopped → starting → running → stopping), the public task API, and the
- * registries of stores and executors. The wake-up loop (dispatch-loop.ts), the runs (runs.ts), lifecycle tasks
- * (lifecycle.ts), pending tasks (pending.ts) and declarations (declaration.ts) are its parts.
+ * The Scheduler: its state machine (stopped → starting → running → stopping), the public API, and the registries
+ * of stores and executors. Its parts: the options (options.ts), the wake-up loop (dispatch-loop.ts), the runs
+ * (runs.ts), the tasks and their changes (task-registry.ts, task-changes.ts), lifecycle tasks (lifecycle.ts).
  */
 import type { Logger } from 'pino';
 import { DispatchLoop } from './dispatch-loop.js';
@@ -24,6 +24,7 @@ import {
   parseSelector,
   parseShutdownOptions,
   parseStartOptions,
+  parseStoreAlias,
   type ResolvedSchedulerOptions,
   type SchedulerOptions,
   type ShutdownOptions,
@@ -33,7 +34,7 @@ import {
 import type { FunctionResolver } from './references.js';
 import { Reports } from './reports.js';
 import { RunTracker } from './runs.js';
-import type { StoreContext, TaskFunction, TaskRecord, TaskStore } from './store.js';
+import type { TaskFunction, TaskStore } from './store.js';
 import type { StoreLane } from './store-lane.js';
 import {
   buildTaskRecord,
@@ -55,16 +56,8 @@ import {
 import { type FoundTask, TaskRegistry } from './task-registry.js';
 import { ShutdownTrigger } from './triggers/shutdown.js';
 import type { Trigger, TriggerSpec } from './triggers/trigger.js';
-import { describeValue } from './validate.js';
 
 export type { SchedulerOptions, ShutdownOptions, StartOptions, StoreSelector } from './options.js';
-
-/** Where a task was found. */
-interface Located {
-  alias: string;
-  lane: StoreLane;
-  record: TaskRecord;
-}
 
 type State = 'stopped' | 'starting' | 'running' | 'stopping';
 
@@ -124,7 +117,7 @@ export class Scheduler implements TaskActions {
       executor: (alias) => this.#executors.get(alias),
       store: (alias) => this.#loop.lane(alias)?.store,
       lifecycle: (alias, id) => this.#lifecycles.get(alias, id),
-      call: (record) => this.#plainCall(record),
+      resolver: this.#resolver,
       lifecycleEnded: (alias, store, id, lifecycle) =>
         this.#tasks.endLifecycleTask(alias, store, id, lifecycle),
     });
@@ -180,7 +173,7 @@ export class Scheduler implements TaskActions {
     const executors = new Map<string, Executor>();
     try {
       for (const lane of this.#loop.lanes()) {
-        await lane.store.start(this.#storeContext(lane.alias));
+        await lane.store.start(this.#reports.storeContext(lane.alias));
         lanes.push(lane);
       }
       for (const [alias, executor] of this.#executors) {
@@ -287,7 +280,7 @@ export class Scheduler implements TaskActions {
    */
   async addTask(fn: TaskFunction | string, options: TaskOptions): Promise<Task> {
     await this.#startup;
-    const alias = this.#storeAlias(options?.store);
+    const alias = parseStoreAlias(options?.store);
     const record = buildTaskRecord(fn, options, this.#buildContext(this.#tasks.lane(alias).store));
     this.#getExecutor(record.executor);
     const found = await this.#tasks.add(alias, record, {
@@ -318,17 +311,21 @@ export class Scheduler implements TaskActions {
     const { store: toStore, ...rest } = checkTaskChanges(id, changes);
     const change = updateChange(id, rest, this.#lifecycles);
     const pins = rest.nextRunTime !== undefined ? true : undefined;
-    const target = toStore === undefined ? undefined : this.#storeAlias(toStore);
+    const target = toStore === undefined ? undefined : parseStoreAlias(toStore);
     return this.#modify(id, parseSelector(options, 'updateTask'), change, pins, target);
   }
 
   /** Gives a task a new trigger and recomputes its next run time from now (this also resumes it). */
-  rescheduleTask(id: string, trigger: Trigger | TriggerSpec, options: StoreSelector = {}): Promise<Task> {
+  async rescheduleTask(
+    id: string,
+    trigger: Trigger | TriggerSpec,
+    options: StoreSelector = {},
+  ): Promise<Task> {
     return this.#modify(id, parseSelector(options, 'rescheduleTask'), rescheduleChange(id, trigger), false);
   }
 
   /** Pauses a task: its next run time becomes null. */
-  pauseTask(id: string, options: StoreSelector = {}): Promise<Task> {
+  async pauseTask(id: string, options: StoreSelector = {}): Promise<Task> {
     return this.#modify(id, parseSelector(options, 'pauseTask'), pauseChange, true);
   }
 
@@ -374,7 +371,7 @@ export class Scheduler implements TaskActions {
     if (this.#loop.lane(alias) !== undefined)
       throw new ValueError(`addStore: a store with alias '${alias}' already exists`);
     checkStore(alias, store);
-    if (this.#state === 'running') await store.start(this.#storeContext(alias));
+    if (this.#state === 'running') await store.start(this.#reports.storeContext(alias));
     const lane = this.#loop.add(alias, store);
     if (this.#state === 'running') {
       this.#watchStore(lane);
@@ -453,36 +450,26 @@ export class Scheduler implements TaskActions {
     return new Task(found.record, found.alias, found.pending, this);
   }
 
-  /** The per-attempt call of a plain task: resolve its function (importing module references once), call it. */
-  #plainCall(record: TaskRecord): () => unknown {
-    const direct = this.#resolver.resolveSync(record.fn);
-    if (direct !== undefined) return () => direct(...record.args);
-    return async () => (await this.#resolver.resolve(record.fn))(...record.args);
-  }
-
   /**
-   * Shuts these executors down (with `wait`, until `deadline` at most: work a timed-out attempt left behind
-   * cannot hold shutdown past its timeout) and closes these stores (until `deadline` at most: a store stuck on
-   * another process's lock cannot hold it either); failures are logged.
+   * Shuts these executors down and closes these stores, each waited for until `deadline` at most: work a
+   * timed-out attempt left behind, or a store stuck on another process's lock, cannot hold shutdown past it.
    */
   async #close(
     executors: Map<string, Executor>,
     lanes: readonly StoreLane[],
     wait: boolean,
     deadline: number | null,
-  ): Promise<void> {
+  ) {
+    const log = (fields: Record<string, unknown>, message: string) =>
+      this.#reports.log('error', fields, message);
     for (const [alias, executor] of executors) {
       const stopped = executor
         .shutdown({ wait })
-        .catch((error) =>
-          this.#reports.log('error', { err: error, executor: alias }, 'executor shutdown failed'),
-        );
+        .catch((err) => log({ err, executor: alias }, 'executor shutdown failed'));
       await untilDeadline(stopped, deadline);
     }
     for (const { alias, store } of lanes) {
-      const closed = store
-        .close()
-        .catch((error) => this.#reports.log('error', { err: error, store: alias }, 'store close failed'));
+      const closed = store.close().catch((err) => log({ err, store: alias }, 'store close failed'));
       await untilDeadline(closed, deadline);
     }
   }
@@ -494,33 +481,10 @@ export class Scheduler implements TaskActions {
     if (unwatch !== undefined) this.#unwatch.push(unwatch);
   }
 
-  #storeContext(alias: string): StoreContext {
-    return {
-      logger: this.logger,
-      alias,
-      reportBrokenRecord: (taskId, error) => {
-        const message = `task '${taskId}' in store '${alias}' cannot be read; it is kept untouched`;
-        this.#reports.taskError(alias, taskId, new Date(), error, message);
-      },
-    };
-  }
-
   #buildContext(store: TaskStore): TaskBuildContext {
     const { timezone } = this;
-    return {
-      defaults: this.#defaults,
-      resolver: this.#resolver,
-      timezone,
-      persistent: store.persistent,
-      now: new Date(),
-    };
-  }
-
-  #storeAlias(alias: unknown): string {
-    if (alias === undefined) return 'default';
-    if (typeof alias !== 'string')
-      throw new ValueError(`store must be a store alias (a string), got ${describeValue(alias)}`);
-    return alias;
+    const persistent = store.persistent;
+    return { defaults: this.#defaults, resolver: this.#resolver, timezone, persistent, now: new Date() };
   }
 
   #getExecutor(alias: string): Executor {
@@ -528,8 +492,4 @@ export class Scheduler implements TaskActions {
     if (executor === undefined) throw new ExecutorLookupError(alias);
     return executor;
   }
-}
-
-function _taskKey(alias: string, id: string): string {
-  return `${alias}\u0000${id}`;
 }

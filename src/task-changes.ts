@@ -8,6 +8,7 @@ import { copyTaskRecord, type StoredTaskState, type TaskRecord } from './store.j
 import {
   applyTaskChanges,
   firstRunTime,
+  pinnedRunTime,
   rescheduledRunTime,
   type TaskBuildContext,
   type TaskChanges,
@@ -40,8 +41,9 @@ export function updateChange(
       }
     }
     const pinned = changes.nextRunTime !== undefined ? updated.nextRunTime : null;
-    if (pinned !== null && state.leasedRunTime !== null && pinned <= state.leasedRunTime) {
-      updated.nextRunTime = rescheduledRunTime(updated.trigger, context.now, state.leasedRunTime, id);
+    if (pinned !== null) {
+      const now = context.now.getTime();
+      updated.nextRunTime = pinnedRunTime(pinned, record.nextRunTime, state.leasedRunTime, now);
     }
     return updated;
   };

@@ -171,13 +171,22 @@ export function parseRetries(input: unknown, what: string): RetryPolicy {
     max: options.max,
     delayMs,
     backoff,
-    // The default cap never shortens the first delay the user asked for.
-    maxDelayMs:
-      options.maxDelay === undefined
-        ? Math.max(3_600_000, delayMs)
-        : parseDuration(options.maxDelay, `${what}.maxDelay`),
+    maxDelayMs: parseMaxDelay(options.maxDelay, delayMs, what),
     jitter: options.jitter === undefined ? false : parseBoolean(options.jitter, `${what}.jitter`),
   };
+}
+
+/** `retries.maxDelay`: at least `delay` (a cap below the first delay is a mistake); default 1 hour or `delay`. */
+function parseMaxDelay(input: unknown, delayMs: number, what: string): number {
+  // The default cap never shortens the first delay the user asked for.
+  if (input === undefined) return Math.max(3_600_000, delayMs);
+  const maxDelayMs = parseDuration(input, `${what}.maxDelay`);
+  if (maxDelayMs < delayMs) {
+    throw new ValueError(
+      `${what}.maxDelay ${describeValue(input)} is shorter than the first delay (${delayMs} ms)`,
+    );
+  }
+  return maxDelayMs;
 }
 
 /** What `buildTaskRecord` needs to know besides the options. */
@@ -337,6 +346,23 @@ export function rescheduledRunTime(
   const first = checkedFireTime(trigger, null, now, taskId);
   if (first === null || leasedRunTime === null || first > leasedRunTime) return first;
   return checkedFireTime(trigger, new Date(leasedRunTime), now, taskId);
+}
+
+/**
+ * A next run time the user pins (`nextRunTime`) on a task that is stored, moved past every time that may have
+ * been dispatched already: a time a scheduler is dispatching now (`leasedRunTime`), and the times before the
+ * stored next run time `current` that are not in the future (for a paused task, every time not in the future).
+ * Then no pinned time makes a scheduled time run twice; a pinned time in the future is kept as it is.
+ */
+export function pinnedRunTime(
+  pinned: number,
+  current: number | null,
+  leasedRunTime: number | null,
+  now: number,
+): number {
+  let floor = current === null ? now : Math.min(current - 1, now);
+  if (leasedRunTime !== null && leasedRunTime > floor) floor = leasedRunTime;
+  return pinned > floor ? pinned : floor + 1;
 }
 
 /** `trigger.getNextFireTime` for a user's trigger: what it throws or a non-Date it returns is a `ValueError`. */

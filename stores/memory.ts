@@ -10,6 +10,9 @@ import {
   type TaskRelease,
   type TaskStore,
 } from '../src/store.js';
+import { checkOptions } from '../src/validate.js';
+
+const NO_OPTIONS: ReadonlySet<string> = new Set();
 
 /** Stale heap entries tolerated beyond twice the number of tasks before the heap is rebuilt. */
 const COMPACT_SLACK = 1024;
@@ -53,6 +56,11 @@ export class MemoryStore implements TaskStore {
 
   /** True between `start()` and `close()`. */
   #open = false;
+
+  /** Takes no options; anything given is a `ValueError` (a typo is never silently ignored). */
+  constructor(options: Record<string, never> = {}) {
+    checkOptions(options as unknown, NO_OPTIONS, 'MemoryStore');
+  }
 
   /**
    * Opens the store for one scheduler. It is not shared (`maxInstances` is counted by the scheduler using

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SerializationError, ValueError } from '../src/errors.js';
+import { SerializationError, ValueError } from '../src/index.js';
 import { FunctionResolver } from '../src/references.js';
 
 /** The temp tree: `root/` (the module root) and `outside/` next to it. */
@@ -131,6 +131,23 @@ describe('FunctionResolver: module references must stay inside moduleRoot', () =
       await symlink(join(outside, 'evil.mjs'), link);
       expect(() => resolver.checkReference(ref)).toThrow(/outside the module root/);
       await expect(resolver.resolve(ref)).rejects.toThrow(SerializationError);
+    } finally {
+      await rm(link, { force: true });
+    }
+  });
+
+  it('checkReference hands a worker the real path it checked, so a link swapped afterwards cannot redirect it', async () => {
+    const link = join(root, 'swap2.mjs');
+    await symlink(join(root, 'jobs', 'ok.mjs'), link);
+    try {
+      const resolver = new FunctionResolver({ named: () => 1 }, { moduleRoot: root });
+      const checked = resolver.checkReference(`${link}#f`);
+      expect(checked).toBe(`${pathToFileURL(join(root, 'jobs', 'ok.mjs')).href}#f`);
+      await unlink(link);
+      await symlink(join(outside, 'evil.mjs'), link);
+      // What the worker got still names the file that was checked.
+      expect(checked).not.toContain('swap2');
+      expect(resolver.checkReference('named')).toBe('named');
     } finally {
       await rm(link, { force: true });
     }

@@ -232,3 +232,46 @@ describe('a stopped scheduler', () => {
     }
   });
 });
+
+describe('selectors and registries', () => {
+  it('a typo in a { store } selector is a ValueError, never "no filter" (removeAllTasks would empty every store)', async () => {
+    const scheduler = new Scheduler({
+      logger: silentLogger,
+      stores: { a: new MemoryStore(), b: new MemoryStore() },
+    });
+    await scheduler.start();
+    try {
+      await scheduler.addTask(() => {}, { id: 't', trigger: every, store: 'a' });
+      await scheduler.addTask(() => {}, { id: 'u', trigger: every, store: 'b' });
+      await expect(scheduler.removeAllTasks({ stor: 'a' } as never)).rejects.toThrow(/unknown option 'stor'/);
+      await expect(scheduler.removeAllTasks(null as never)).rejects.toThrow(ValueError);
+      for (const call of [
+        () => scheduler.getTask('t', { stor: 'a' } as never),
+        () => scheduler.removeTask('t', 'a' as never),
+        () => scheduler.pauseTask('t', { stor: 'a' } as never),
+        () => scheduler.updateTask('t', { args: [] }, { stor: 'a' } as never),
+        () => scheduler.runTaskNow('t', { store: 5 } as never),
+      ]) {
+        await expect(call()).rejects.toThrow(ValueError);
+      }
+      expect((await scheduler.getTasks()).map((task) => task.id).sort()).toEqual(['t', 'u']);
+    } finally {
+      await scheduler.shutdown();
+    }
+  });
+
+  it('stores, executors and functions must be objects of aliases; MemoryStore takes no options', () => {
+    expect(() => new Scheduler({ stores: 5 as never })).toThrow(/stores must be an object of aliases, got 5/);
+    expect(() => new Scheduler({ stores: [] as never })).toThrow(ValueError);
+    expect(() => new Scheduler({ executors: 'abc' as never })).toThrow(ValueError);
+    expect(() => new MemoryStore({ bogus: 1 } as never)).toThrow(/MemoryStore: unknown option 'bogus'/);
+    expect(() => new MemoryStore('x' as never)).toThrow(ValueError);
+  });
+
+  it('retries.maxDelay shorter than the first delay is a ValueError', async () => {
+    const scheduler = new Scheduler({ logger: silentLogger });
+    await expect(
+      scheduler.addTask(() => {}, { trigger: every, retries: { max: 1, delay: 5000, maxDelay: 10 } }),
+    ).rejects.toThrow(/maxDelay 10 is shorter than the first delay \(5000 ms\)/);
+  });
+});
