@@ -9,10 +9,11 @@
  * fires shifted forward by the gap; repeated by a fall-back, it fires at its first occurrence.
  */
 import { ValueError } from '../errors.js';
-import { type DateInput, describeValue, parseDate, parseTimezone, systemTimezone } from '../time.js';
+import { type DateInput, describeValue, parseDate } from '../time.js';
 import { wallClockAt, wallToInstant } from '../wallclock.js';
 import { checkKeys, checkSpec } from './options.js';
 import type { CalendarIntervalTriggerSpec, Trigger } from './trigger.js';
+import { type BoundType, splitWindowSpec, TriggerWindow, WINDOW_KEYS } from './window.js';
 
 /** The calendar step between two fire dates; at least one part must be positive. */
 export interface CalendarInterval {
@@ -54,13 +55,12 @@ export interface CalendarIntervalTriggerOptions {
 const DAY_MS = 86_400_000;
 const INTERVAL_PARTS = ['years', 'months', 'weeks', 'days'] as const;
 const INTERVAL_KEYS: ReadonlySet<string> = new Set(INTERVAL_PARTS);
+/** The time of day, then the window's keys but `jitter` (a calendar interval has none). */
 const OPTION_KEYS: ReadonlySet<string> = new Set([
   'hour',
   'minute',
   'second',
-  'startAt',
-  'endAt',
-  'timezone',
+  ...WINDOW_KEYS.filter((key) => key !== 'jitter'),
 ]);
 const SPEC_KEYS: ReadonlySet<string> = new Set(['type', ...INTERVAL_KEYS, ...OPTION_KEYS]);
 /** The largest value of each interval part: about 10,000 years, the span of dates supported. */
@@ -70,6 +70,8 @@ const MAX_PARTS: Readonly<Record<(typeof INTERVAL_PARTS)[number], number>> = {
   weeks: 522_000,
   days: 3_653_000,
 };
+/** Window bounds that are calendar dates: days since 1970-01-01, written `YYYY-MM-DD`. */
+const CALENDAR_DATES: BoundType<number> = { read: readDay, toNumber: (day) => day, write: formatDay };
 /** The first and last dates supported, 0001-01-01 and 9999-12-31, as days since 1970-01-01. */
 const MIN_DAY = utcDayNumber(1, 0, 1);
 const MAX_DAY = utcDayNumber(9999, 11, 31);
@@ -103,14 +105,13 @@ export class CalendarIntervalTrigger implements Trigger {
   readonly timezone: string | undefined;
   /** The zone the wall clock is read in. */
   readonly #zone: string;
-  /** `startAt` as days since 1970-01-01. */
-  readonly #startDay: number;
-  /** `endAt` as days since 1970-01-01. */
-  readonly #endDay: number | undefined;
   /** The options as given, so that `withDefaultTimezone` can re-read them in the new zone. */
   readonly #options: CalendarIntervalTriggerOptions;
-  /** Whether `startAt` is a declaration (given, or inherited as given), not today's date by default. */
-  #startAtGiven: boolean;
+  /**
+   * The window, its bounds as days since 1970-01-01: `startAt` (declared, or today's date), `endAt`, zone.
+   * Replaced only by `withDefaultTimezone`, to keep a default `startAt` undeclared.
+   */
+  #window: TriggerWindow<number, number>;
 
   /**
    * @throws ValueError naming the bad part of the interval or the bad option: an unknown key, a
@@ -131,38 +132,29 @@ export class CalendarIntervalTrigger implements Trigger {
     this.hour = timeOption(options.hour, 'hour', 23);
     this.minute = timeOption(options.minute, 'minute', 59);
     this.second = timeOption(options.second, 'second', 59);
-    this.timezone =
-      options.timezone === undefined
-        ? undefined
-        : parseTimezone(options.timezone, 'CalendarIntervalTrigger: timezone');
-    this.#zone = this.timezone ?? systemTimezone();
     this.#options = { ...options };
-    this.#startAtGiven = options.startAt !== undefined;
-    this.#startDay =
-      options.startAt === undefined
-        ? dayOfWall(wallClockAt(Date.now(), this.#zone))
-        : dayOption(options.startAt, this.#zone, 'startAt');
-    this.#endDay = options.endAt === undefined ? undefined : dayOption(options.endAt, this.#zone, 'endAt');
-    this.startAt = formatDay(this.#startDay);
-    this.endAt = this.#endDay === undefined ? undefined : formatDay(this.#endDay);
-    if (this.#endDay !== undefined && this.#endDay < this.#startDay) {
-      throw new ValueError(`CalendarIntervalTrigger: endAt ${this.endAt} is before startAt ${this.startAt}`);
-    }
+    this.#window = TriggerWindow.parse(options, {
+      component: 'CalendarIntervalTrigger',
+      bounds: CALENDAR_DATES,
+      defaultStartAt: (zone) => dayOfWall(wallClockAt(Date.now(), zone())),
+    });
+    this.timezone = this.#window.timezone;
+    this.#zone = this.#window.zone();
+    this.startAt = formatDay(this.#window.startAt);
+    this.endAt = this.#window.endAt === undefined ? undefined : formatDay(this.#window.endAt);
   }
 
   /** Rebuilds a trigger from its `toJSON()` form; an unknown key is a `ValueError` naming it. */
   static fromJSON(spec: CalendarIntervalTriggerSpec): CalendarIntervalTrigger {
     checkSpec(spec, 'calendarinterval', SPEC_KEYS, 'CalendarIntervalTrigger', 'calendar interval');
     const interval = { years: spec.years, months: spec.months, weeks: spec.weeks, days: spec.days };
-    const options: CalendarIntervalTriggerOptions = {
+    const [, window] = splitWindowSpec(spec);
+    return new CalendarIntervalTrigger(interval, {
       hour: spec.hour,
       minute: spec.minute,
       second: spec.second,
-      startAt: spec.startAt,
-      endAt: spec.endAt,
-      timezone: spec.timezone,
-    };
-    return new CalendarIntervalTrigger(interval, options);
+      ...window,
+    });
   }
 
   /**
@@ -173,7 +165,7 @@ export class CalendarIntervalTrigger implements Trigger {
     const from = previous === null ? now.getTime() : previous.getTime() + 1;
     let day = this.#firstDayOnOrAfter(dayOfWall(wallClockAt(from, this.#zone)) - SEARCH_MARGIN_DAYS);
     for (;;) {
-      if (day > (this.#endDay ?? MAX_DAY)) return null;
+      if (day > MAX_DAY || this.#window.isAfterEnd(day)) return null;
       const fireTime = wallToInstant(day * DAY_MS + this.#timeOfDayMs(), this.#zone);
       if (fireTime >= from) return new Date(fireTime);
       day = this.#nextDay(day);
@@ -186,20 +178,12 @@ export class CalendarIntervalTrigger implements Trigger {
     for (const part of INTERVAL_PARTS) {
       if (this[part] > 0) spec[part] = this[part];
     }
-    spec.hour = this.hour;
-    spec.minute = this.minute;
-    spec.second = this.second;
-    spec.startAt = this.startAt;
-    if (this.endAt !== undefined) spec.endAt = this.endAt;
-    if (this.timezone !== undefined) spec.timezone = this.timezone;
-    return spec;
+    return { ...spec, hour: this.hour, minute: this.minute, second: this.second, ...this.#window.toSpec() };
   }
 
   /** `toJSON()` without `startAt` when it was not given (today's date at construction, not a declaration). */
   definition(): CalendarIntervalTriggerSpec {
-    const spec = this.toJSON();
-    if (!this.#startAtGiven) delete spec.startAt;
-    return spec;
+    return this.#window.declared(this.toJSON());
   }
 
   /**
@@ -214,7 +198,7 @@ export class CalendarIntervalTrigger implements Trigger {
       startAt: this.#options.startAt ?? this.startAt,
       timezone,
     });
-    trigger.#startAtGiven = this.#startAtGiven;
+    trigger.#window = trigger.#window.withStartAtDeclared(this.#window.startAtDeclared);
     return trigger;
   }
 
@@ -224,13 +208,13 @@ export class CalendarIntervalTrigger implements Trigger {
 
   /** The first date of the sequence on or after `target` (days since 1970-01-01). */
   #firstDayOnOrAfter(target: number): number {
-    if (target <= this.#startDay) return this.#startDay;
+    if (target <= this.#window.startAt) return this.#window.startAt;
     if (this.years === 0 && this.months === 0) {
       const stepDays = this.weeks * 7 + this.days;
-      return this.#startDay + Math.ceil((target - this.#startDay) / stepDays) * stepDays;
+      return this.#window.startAt + Math.ceil((target - this.#window.startAt) / stepDays) * stepDays;
     }
     if (this.weeks === 0 && this.days === 0) return this.#firstMonthlyDayOnOrAfter(target);
-    let day = this.#startDay;
+    let day = this.#window.startAt;
     while (day < target && day <= MAX_DAY) day = this.#nextDay(day);
     return day;
   }
@@ -240,7 +224,7 @@ export class CalendarIntervalTrigger implements Trigger {
    * date's day of month in every step-th month that has that day; the search starts a step before `target`.
    */
   #firstMonthlyDayOnOrAfter(target: number): number {
-    const start = new Date(this.#startDay * DAY_MS);
+    const start = new Date(this.#window.startAt * DAY_MS);
     const dayOfMonth = start.getUTCDate();
     const startMonth = start.getUTCFullYear() * 12 + start.getUTCMonth();
     const targetDate = new Date(target * DAY_MS);
@@ -297,8 +281,8 @@ function formatDay(day: number): string {
  * Reads a date option: a `DateInput` (a `YYYY-MM-DD` string is midnight in `zone`), as its date in `zone`;
  * a date outside years 1 to 9999 is a `ValueError`.
  */
-function dayOption(input: DateInput, zone: string, name: string): number {
-  const what = `CalendarIntervalTrigger: ${name}`;
+function readDay(input: unknown, zoneOf: () => string, what: string): number {
+  const zone = zoneOf();
   const instant = parseDate(input, zone, what);
   // Outside this window the zone's wall clock is not read (the date is out of range anyway).
   const inRange = Math.abs(instant.getTime()) <= (MAX_DAY + 2) * DAY_MS;

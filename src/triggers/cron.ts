@@ -10,20 +10,12 @@
  */
 import { type CronExpression, CronExpressionParser } from 'cron-parser';
 import { ValueError } from '../errors.js';
-import {
-  type DateInput,
-  type DurationInput,
-  describeValue,
-  MAX_INSTANT_MS,
-  parseDate,
-  parseDuration,
-  parseTimezone,
-  systemTimezone,
-} from '../time.js';
+import { type DateInput, type DurationInput, describeValue } from '../time.js';
 import { firstFireInstant, type RepeatedWallTimes } from '../wallclock.js';
 import { PossibleDays } from './cron-days.js';
 import { checkKeys, checkSpec } from './options.js';
 import type { CronTriggerSpec, Trigger } from './trigger.js';
+import { INSTANTS, splitWindowSpec, TriggerWindow, WINDOW_KEYS } from './window.js';
 
 /** Options of a `CronTrigger`. */
 export interface CronTriggerOptions {
@@ -90,7 +82,7 @@ const NICKNAMES: Readonly<Record<string, string>> = {
   '@hourly': '0 0 * * * *',
 };
 
-const OPTION_KEYS: ReadonlySet<string> = new Set(['startAt', 'endAt', 'timezone', 'jitter']);
+const OPTION_KEYS: ReadonlySet<string> = new Set(WINDOW_KEYS);
 const SPEC_KEYS: ReadonlySet<string> = new Set(['type', 'expression', ...OPTION_KEYS]);
 
 const MIN_YEAR = 1970;
@@ -116,14 +108,16 @@ export class CronTrigger implements Trigger {
   readonly endAt: Date | undefined;
   /** The zone the user gave; `undefined` means the scheduler's (or the system's) zone. */
   readonly timezone: string | undefined;
-  /** The largest random delay added to each fire time, in ms. */
-  readonly jitter: number;
+  /** The largest random delay added to each fire time, in ms (0: none). */
+  readonly jitterMs: number;
   /**
    * Fire times are distinct whole seconds, so at least 1 s apart, less the jitter (none if jitter reaches 1 s).
    */
   readonly minimumSpacingMs: number | undefined;
   /** The options as given, so that `withDefaultTimezone` can re-read zone-less date strings. */
   readonly #options: CronTriggerOptions;
+  /** The window: `startAt`, `endAt`, zone and jitter. */
+  readonly #window: TriggerWindow;
   /** The zone the wall clock is read in. */
   readonly #zone: string;
   /** The parsed expression: finds matching wall-clock times. */
@@ -147,18 +141,13 @@ export class CronTrigger implements Trigger {
     this.expression = expression.trim().split(/\s+/).join(' ');
     this.#schedule = new CronSchedule(this.expression);
     this.#options = { ...options };
-    this.timezone =
-      options.timezone === undefined ? undefined : parseTimezone(options.timezone, 'CronTrigger: timezone');
-    this.#zone = this.timezone ?? systemTimezone();
-    this.startAt = optionalDate(options.startAt, this.#zone, 'CronTrigger: startAt');
-    this.endAt = optionalDate(options.endAt, this.#zone, 'CronTrigger: endAt');
-    if (this.startAt !== undefined && this.endAt !== undefined && this.endAt < this.startAt) {
-      throw new ValueError(
-        `CronTrigger: endAt ${this.endAt.toISOString()} is before startAt ${this.startAt.toISOString()}`,
-      );
-    }
-    this.jitter = options.jitter === undefined ? 0 : parseDuration(options.jitter, 'CronTrigger: jitter');
-    this.minimumSpacingMs = this.jitter < 1000 ? 1000 - this.jitter : undefined;
+    this.#window = TriggerWindow.parse(options, { component: 'CronTrigger', bounds: INSTANTS });
+    this.startAt = this.#window.startAt;
+    this.endAt = this.#window.endAt;
+    this.timezone = this.#window.timezone;
+    this.jitterMs = this.#window.jitterMs;
+    this.#zone = this.#window.zone();
+    this.minimumSpacingMs = this.jitterMs < 1000 ? 1000 - this.jitterMs : undefined;
   }
 
   /**
@@ -174,12 +163,8 @@ export class CronTrigger implements Trigger {
   /** Rebuilds a trigger from its `toJSON()` form; an unknown key is a `ValueError` naming it. */
   static fromJSON(spec: CronTriggerSpec): CronTrigger {
     checkSpec(spec, 'cron', SPEC_KEYS, 'CronTrigger');
-    const options: CronTriggerOptions = {};
-    if (spec.startAt !== undefined) options.startAt = spec.startAt;
-    if (spec.endAt !== undefined) options.endAt = spec.endAt;
-    if (spec.timezone !== undefined) options.timezone = spec.timezone;
-    if (spec.jitter !== undefined) options.jitter = spec.jitter;
-    return new CronTrigger(spec.expression, options);
+    const [{ expression }, options] = splitWindowSpec(spec);
+    return new CronTrigger(expression, options);
   }
 
   /**
@@ -188,22 +173,15 @@ export class CronTrigger implements Trigger {
    * Never before `startAt`; `null` once past `endAt`. Jitter is added after the `endAt` check.
    */
   getNextFireTime(previous: Date | null, now: Date): Date | null {
-    let from = previous === null ? now.getTime() : previous.getTime() + 1;
-    if (this.startAt !== undefined) from = Math.max(from, this.startAt.getTime());
+    const from = this.#window.notBeforeStart(previous === null ? now.getTime() : previous.getTime() + 1);
     const fireTime = firstFireInstant(from, this.#zone, this.#schedule.findWallTime, this.#schedule.repeated);
-    if (fireTime === null) return null;
-    if (this.endAt !== undefined && fireTime > this.endAt.getTime()) return null;
-    return new Date(Math.min(fireTime + randomDelay(this.jitter), MAX_INSTANT_MS));
+    if (fireTime === null || this.#window.isAfterEnd(fireTime)) return null;
+    return this.#window.jittered(fireTime);
   }
 
   /** The plain-JSON form: `{ type: 'cron', expression, startAt?, endAt?, timezone?, jitter? }`. */
   toJSON(): CronTriggerSpec {
-    const spec: CronTriggerSpec = { type: 'cron', expression: this.expression };
-    if (this.startAt !== undefined) spec.startAt = this.startAt.toISOString();
-    if (this.endAt !== undefined) spec.endAt = this.endAt.toISOString();
-    if (this.timezone !== undefined) spec.timezone = this.timezone;
-    if (this.jitter > 0) spec.jitter = this.jitter;
-    return spec;
+    return { type: 'cron', expression: this.expression, ...this.#window.toSpec() };
   }
 
   /** This trigger with `timezone` set when none was given (date strings without offset are re-read in it). */
@@ -495,13 +473,4 @@ function fieldText(name: string, value: string | number): string {
   throw new ValueError(
     `CronTrigger: field ${name} must be a non-negative integer or a cron field without spaces, got ${describeValue(value)}`,
   );
-}
-
-function optionalDate(input: DateInput | undefined, zone: string, what: string): Date | undefined {
-  return input === undefined ? undefined : parseDate(input, zone, what);
-}
-
-/** A random whole number of ms in `[0, jitter]`. */
-function randomDelay(jitter: number): number {
-  return jitter > 0 ? Math.floor(Math.random() * (jitter + 1)) : 0;
 }

@@ -6,13 +6,10 @@ import {
   describeValue,
   MAX_DURATION_MS,
   MAX_INSTANT_MS,
-  parseDate,
-  parseDuration,
-  parseTimezone,
-  systemTimezone,
 } from '../time.js';
 import { checkKeys, checkSpec } from './options.js';
 import type { FireTimeCount, IntervalTriggerSpec, Trigger } from './trigger.js';
+import { INSTANTS, splitWindowSpec, TriggerWindow, WINDOW_KEYS } from './window.js';
 
 /** The length of an `IntervalTrigger`; all parts add up (fixed real-time units: a day is 24 h). */
 export interface IntervalLength {
@@ -37,7 +34,7 @@ export interface IntervalTriggerOptions {
 }
 
 const LENGTH_UNITS = ['weeks', 'days', 'hours', 'minutes', 'seconds', 'milliseconds'] as const;
-const OPTION_KEYS: ReadonlySet<string> = new Set(['startAt', 'endAt', 'timezone', 'jitter']);
+const OPTION_KEYS: ReadonlySet<string> = new Set(WINDOW_KEYS);
 const SPEC_KEYS: ReadonlySet<string> = new Set(['type', ...LENGTH_UNITS, ...OPTION_KEYS]);
 
 /**
@@ -51,14 +48,14 @@ export class IntervalTrigger implements Trigger {
   readonly length: Readonly<IntervalLength>;
   /** The first fire time, the origin of the grid. */
   readonly startAt: Date;
-  /** The last instant a fire time may have, if any. */
-  readonly endAt: Date | null;
-  /** The zone the user gave, if any. */
+  /** The last instant a fire time may have; `undefined`: none. */
+  readonly endAt: Date | undefined;
+  /** The zone the user gave, if any (only date strings are read in it). */
   readonly timezone: string | undefined;
   /** Maximum random delay added to each fire time, in milliseconds (0: none). */
   readonly jitterMs: number;
-  /** Whether the user gave `startAt` (else it is one interval after construction, left out of `definition()`). */
-  readonly #startAtGiven: boolean;
+  /** The window: `startAt` (declared, or one interval after construction), `endAt`, zone, jitter. */
+  readonly #window: TriggerWindow<Date, Date>;
 
   /**
    * @example new IntervalTrigger({ minutes: 5 })
@@ -69,25 +66,15 @@ export class IntervalTrigger implements Trigger {
     this.length = Object.freeze(checkLength(length));
     this.intervalMs = intervalMsOf(this.length, length);
     checkKeys(options, OPTION_KEYS, 'IntervalTrigger');
-    this.timezone =
-      options.timezone === undefined
-        ? undefined
-        : parseTimezone(options.timezone, 'IntervalTrigger: timezone');
-    const zone = () => this.timezone ?? systemTimezone();
-    this.#startAtGiven = options.startAt !== undefined;
-    this.startAt =
-      options.startAt === undefined
-        ? defaultStartAt(this.intervalMs, length)
-        : parseDate(options.startAt, zone, 'IntervalTrigger: startAt');
-    this.endAt =
-      options.endAt === undefined ? null : parseDate(options.endAt, zone, 'IntervalTrigger: endAt');
-    if (this.endAt !== null && this.endAt < this.startAt) {
-      throw new ValueError(
-        `IntervalTrigger: endAt ${this.endAt.toISOString()} is before startAt ${this.startAt.toISOString()}`,
-      );
-    }
-    this.jitterMs =
-      options.jitter === undefined ? 0 : parseDuration(options.jitter, 'IntervalTrigger: jitter');
+    this.#window = TriggerWindow.parse(options, {
+      component: 'IntervalTrigger',
+      bounds: INSTANTS,
+      defaultStartAt: () => defaultStartAt(this.intervalMs, length),
+    });
+    this.startAt = this.#window.startAt;
+    this.endAt = this.#window.endAt;
+    this.timezone = this.#window.timezone;
+    this.jitterMs = this.#window.jitterMs;
     if (this.jitterMs >= this.intervalMs) {
       throw new ValueError(
         `IntervalTrigger: jitter ${this.jitterMs} ms must be shorter than the interval (${this.intervalMs} ms)`,
@@ -98,12 +85,7 @@ export class IntervalTrigger implements Trigger {
   /** Rebuilds an `IntervalTrigger` from its spec; an unknown key is a `ValueError` naming it. */
   static fromJSON(spec: IntervalTriggerSpec): IntervalTrigger {
     checkSpec(spec, 'interval', SPEC_KEYS, 'IntervalTrigger');
-    const { type: _type, startAt, endAt, timezone, jitter, ...length } = spec;
-    const options: IntervalTriggerOptions = {};
-    if (startAt !== undefined) options.startAt = startAt;
-    if (endAt !== undefined) options.endAt = endAt;
-    if (timezone !== undefined) options.timezone = timezone;
-    if (jitter !== undefined) options.jitter = jitter;
+    const [{ type: _type, ...length }, options] = splitWindowSpec(spec);
     return new IntervalTrigger(length, options);
   }
 
@@ -117,16 +99,15 @@ export class IntervalTrigger implements Trigger {
       steps = now.getTime() <= start ? 0 : Math.ceil((now.getTime() - start) / this.intervalMs);
     }
     const base = start + steps * this.intervalMs;
-    if (base > MAX_INSTANT_MS || (this.endAt !== null && base > this.endAt.getTime())) return null;
-    if (this.jitterMs === 0) return new Date(base);
-    return new Date(Math.min(base + Math.floor(Math.random() * (this.jitterMs + 1)), MAX_INSTANT_MS));
+    if (base > MAX_INSTANT_MS || this.#window.isAfterEnd(base)) return null;
+    return this.#window.jittered(base);
   }
 
   /** Grid points in `[from, until]`, in closed form: O(keepRecent), whatever the span. */
   countFireTimes(from: Date, until: Date, keepRecent: number): FireTimeCount {
     const start = this.startAt.getTime();
-    const low = Math.max(from.getTime(), start);
-    const high = Math.min(until.getTime(), this.endAt?.getTime() ?? MAX_INSTANT_MS, MAX_INSTANT_MS);
+    const low = this.#window.notBeforeStart(from.getTime());
+    const high = Math.min(this.#window.notAfterEnd(until.getTime()), MAX_INSTANT_MS);
     if (high < low) return { count: 0, recent: [] };
     const firstStep = Math.ceil((low - start) / this.intervalMs);
     const lastStep = Math.floor((high - start) / this.intervalMs);
@@ -140,22 +121,12 @@ export class IntervalTrigger implements Trigger {
 
   /** The plain-JSON form; `startAt` is always explicit so a stored grid never moves. */
   toJSON(): IntervalTriggerSpec {
-    const spec: IntervalTriggerSpec = {
-      type: 'interval',
-      ...this.length,
-      startAt: this.startAt.toISOString(),
-    };
-    if (this.endAt !== null) spec.endAt = this.endAt.toISOString();
-    if (this.timezone !== undefined) spec.timezone = this.timezone;
-    if (this.jitterMs !== 0) spec.jitter = this.jitterMs;
-    return spec;
+    return { type: 'interval', ...this.length, ...this.#window.toSpec() };
   }
 
   /** `toJSON()` without `startAt` when it was not given (one interval after construction, not a declaration). */
   definition(): IntervalTriggerSpec {
-    const spec = this.toJSON();
-    if (!this.#startAtGiven) delete spec.startAt;
-    return spec;
+    return this.#window.declared(this.toJSON());
   }
 }
 

@@ -2,6 +2,9 @@
  * The trigger contract: a trigger is a pure rule that answers "when is the next fire time?".
  * Triggers hold no run state; the scheduler passes in the previous fire time.
  */
+import type { CalendarInterval } from './calendar-interval.js';
+import type { IntervalLength } from './interval.js';
+import type { WindowSpec } from './window.js';
 
 /** The plain-JSON form of a trigger, as stores persist it. `type` selects the trigger class. */
 export type TriggerSpec =
@@ -19,44 +22,26 @@ export interface DateTriggerSpec {
   timezone?: string;
 }
 
-/** Spec of an `IntervalTrigger`. `jitter` is in milliseconds. */
-export interface IntervalTriggerSpec {
+/** Spec of an `IntervalTrigger`: its length and its window (`startAt` always written, `jitter` in ms). */
+export interface IntervalTriggerSpec extends IntervalLength, WindowSpec {
   type: 'interval';
-  weeks?: number;
-  days?: number;
-  hours?: number;
-  minutes?: number;
-  seconds?: number;
-  milliseconds?: number;
-  startAt?: string;
-  endAt?: string;
-  timezone?: string;
-  jitter?: number;
 }
 
-/** Spec of a `CronTrigger`. `jitter` is in milliseconds. */
-export interface CronTriggerSpec {
+/** Spec of a `CronTrigger`: its expression and its window (`jitter` in milliseconds). */
+export interface CronTriggerSpec extends WindowSpec {
   type: 'cron';
   expression: string;
-  startAt?: string;
-  endAt?: string;
-  timezone?: string;
-  jitter?: number;
 }
 
-/** Spec of a `CalendarIntervalTrigger`. `startAt`/`endAt` are calendar dates (`YYYY-MM-DD`) in its zone. */
-export interface CalendarIntervalTriggerSpec {
+/**
+ * Spec of a `CalendarIntervalTrigger`: its step, its time of day and its window without jitter;
+ * `startAt`/`endAt` are calendar dates (`YYYY-MM-DD`) in its zone.
+ */
+export interface CalendarIntervalTriggerSpec extends CalendarInterval, Omit<WindowSpec, 'jitter'> {
   type: 'calendarinterval';
-  years?: number;
-  months?: number;
-  weeks?: number;
-  days?: number;
   hour?: number;
   minute?: number;
   second?: number;
-  startAt?: string;
-  endAt?: string;
-  timezone?: string;
 }
 
 /** Spec of an `AndTrigger` or `OrTrigger`. */
