@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { ValueError } from './errors.js';
 import { FileLock } from './lock.js';
-import { describeValue } from './time.js';
+import { describeValue } from './validate.js';
 
 /** Holds (or keeps trying to hold) the dispatch lock of each store. */
 export class DispatchLocks {

@@ -1,7 +1,7 @@
 /** The typed event map of the scheduler, and a small emitter whose listeners can never break dispatch. */
 import type { Logger } from 'pino';
 import { ValueError } from './errors.js';
-import { describeValue } from './time.js';
+import { describeValue } from './validate.js';
 
 /** Payload shared by every `task:*` event. */
 export interface TaskEvent {

@@ -7,8 +7,9 @@ import { mkdir, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { lock as properLock } from 'proper-lockfile';
 import { KairosError, TimeoutError, ValueError } from './errors.js';
-import { rejectUnknownKeys } from './task.js';
-import { type DurationInput, describeValue, MAX_TIMER_DELAY_MS, parseDuration } from './time.js';
+
+import { type DurationInput, MAX_TIMER_DELAY_MS, parseDuration } from './time.js';
+import { describeValue, rejectUnknownKeys } from './validate.js';
 
 /** The smallest `stale` proper-lockfile honours (it silently raises smaller values), in ms. */
 export const MIN_LOCK_STALE_MS = 2000;

@@ -12,7 +12,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { SerializationError, ValueError } from './errors.js';
 import type { TaskFunction } from './store.js';
-import { describeValue } from './time.js';
+import { describeValue } from './validate.js';
 
 /** A module reference: `path#exportName`. */
 const MODULE_REFERENCE = /^(.+)#([A-Za-z_$][\w$]*)$/;

@@ -6,9 +6,10 @@
  */
 import { SerializationError } from './errors.js';
 import type { RetryPolicy, TaskRecord } from './store.js';
-import { describeValue } from './time.js';
+
 import { triggerFromSpec } from './triggers/spec.js';
 import type { Trigger, TriggerSpec } from './triggers/trigger.js';
+import { describeValue, isPlainObject } from './validate.js';
 
 /**
  * A task as persistent stores keep it: plain JSON. The same fields as `TaskRecord`, except that the function is
@@ -126,10 +127,8 @@ function rebuildTrigger(spec: TriggerSpec): Trigger {
   return trigger;
 }
 
-/** True for a non-null, non-array object. */
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+/** True for a non-null object that is not an array (kept here for existing imports; see validate.ts). */
+export { isPlainObject } from './validate.js';
 
 /** Reads and checks the fields of one stored task, naming the task and field in every error. */
 class FieldReader {

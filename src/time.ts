@@ -4,6 +4,7 @@
  */
 import { DateTime, Duration, type DurationLikeObject, IANAZone } from 'luxon';
 import { ValueError } from './errors.js';
+import { describeValue } from './validate.js';
 
 /** A duration: milliseconds, a luxon duration object (`{ minutes: 5 }`), or an ISO 8601 string (`'PT30S'`). */
 export type DurationInput = number | DurationLikeObject | string;
@@ -20,18 +21,8 @@ export const MAX_INSTANT_MS = 8.64e15;
 /** The longest duration accepted, in ms: the largest safe integer (about 285,616 years). */
 export const MAX_DURATION_MS = Number.MAX_SAFE_INTEGER;
 
-/** Renders a user-supplied value for an error message. */
-export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
-  if (DateTime.isDateTime(value)) return value.isValid ? String(value.toISO()) : `invalid DateTime`;
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
-}
+/** Renders a user-supplied value for an error message (kept here for existing imports; see validate.ts). */
+export { describeValue } from './validate.js';
 
 /** The system zone as last read, and the `TZ` it was read under (reading it costs ~0.2 ms). */
 let cachedSystemZone: { tz: string | undefined; zone: string } | undefined;

@@ -1,6 +1,5 @@
 import { ValueError } from '../errors.js';
-import { rejectUnknownKeys } from '../task.js';
-import { describeValue } from '../time.js';
+import { describeValue, rejectUnknownKeys } from '../validate.js';
 import { type Execution, type Executor, type ExecutorContext, isPromiseLike, onAbort } from './executor.js';
 
 /** Options of `AsyncExecutor`. */

@@ -11,8 +11,9 @@ import type { Piscina } from 'piscina';
 import { KairosError, SerializationError, ValueError } from '../errors.js';
 import { isModuleReference } from '../references.js';
 import type { TaskFunction } from '../store.js';
-import { rejectUnknownKeys } from '../task.js';
-import { type DurationInput, describeValue, MAX_TIMER_DELAY_MS, parseDuration } from '../time.js';
+
+import { type DurationInput, MAX_TIMER_DELAY_MS, parseDuration } from '../time.js';
+import { describeValue, rejectUnknownKeys } from '../validate.js';
 import type { Execution, Executor, ExecutorContext } from './executor.js';
 import type { SerializedError, WorkerRequest, WorkerResponse } from './worker-entry.js';
 

@@ -9,7 +9,8 @@
  * fires shifted forward by the gap; repeated by a fall-back, it fires at its first occurrence.
  */
 import { ValueError } from '../errors.js';
-import { type DateInput, describeValue, parseDate } from '../time.js';
+import { type DateInput, parseDate } from '../time.js';
+import { describeValue } from '../validate.js';
 import { wallClockAt, wallToInstant } from '../wallclock.js';
 import { checkKeys, checkSpec } from './options.js';
 import type { CalendarIntervalTriggerSpec, Trigger } from './trigger.js';

@@ -1,5 +1,5 @@
 import { ValueError } from '../errors.js';
-import { describeValue } from '../time.js';
+import { describeValue } from '../validate.js';
 import { triggerDefinition } from './definition.js';
 import { checkSpec } from './options.js';
 import { toTrigger } from './spec.js';

@@ -10,7 +10,8 @@
  */
 import { type CronExpression, CronExpressionParser } from 'cron-parser';
 import { ValueError } from '../errors.js';
-import { type DateInput, type DurationInput, describeValue } from '../time.js';
+import type { DateInput, DurationInput } from '../time.js';
+import { describeValue } from '../validate.js';
 import { firstFireInstant, type RepeatedWallTimes } from '../wallclock.js';
 import { PossibleDays } from './cron-days.js';
 import { checkKeys, checkSpec } from './options.js';

@@ -1,12 +1,7 @@
 import { Duration } from 'luxon';
 import { ValueError } from '../errors.js';
-import {
-  type DateInput,
-  type DurationInput,
-  describeValue,
-  MAX_DURATION_MS,
-  MAX_INSTANT_MS,
-} from '../time.js';
+import { type DateInput, type DurationInput, MAX_DURATION_MS, MAX_INSTANT_MS } from '../time.js';
+import { describeValue } from '../validate.js';
 import { checkKeys, checkSpec } from './options.js';
 import type { FireTimeCount, IntervalTriggerSpec, Trigger } from './trigger.js';
 import { INSTANTS, splitWindowSpec, TriggerWindow, WINDOW_KEYS } from './window.js';

@@ -1,7 +1,6 @@
 /** Shape checks shared by the triggers: options objects and specs are objects without unknown keys. */
 import { ValueError } from '../errors.js';
-import { rejectUnknownKeys } from '../task.js';
-import { describeValue } from '../time.js';
+import { describeValue, rejectUnknownKeys } from '../validate.js';
 
 /**
  * Throws a `ValueError` unless `input` is a non-array object whose keys are all in `allowed`

@@ -1,6 +1,6 @@
 /** Turning `TriggerSpec`s (plain JSON, as users write them and stores persist them) into triggers. */
 import { ValueError } from '../errors.js';
-import { describeValue } from '../time.js';
+import { describeValue } from '../validate.js';
 import { CalendarIntervalTrigger } from './calendar-interval.js';
 import { AndTrigger, OrTrigger } from './combining.js';
 import { CronTrigger } from './cron.js';
