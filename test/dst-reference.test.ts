@@ -4,9 +4,7 @@
  * few historic ones (midnight transitions, two-hour and 24-hour jumps, 15- and 30-minute changes).
  */
 import { describe, expect, it } from 'vitest';
-import { CalendarIntervalTrigger } from '../src/triggers/calendar-interval.js';
-import { CronTrigger } from '../src/triggers/cron.js';
-import type { Trigger } from '../src/triggers/trigger.js';
+import { CalendarIntervalTrigger, CronTrigger, type Trigger } from '../src/index.js';
 import {
   findTransitions,
   referenceFireTimes,

@@ -4,7 +4,6 @@
  */
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { ValueError } from '../src/errors.js';
 import {
   EventHub,
   isSchedulerEventName,
@@ -12,6 +11,7 @@ import {
   type SchedulerEventName,
   type SchedulerEvents,
 } from '../src/events.js';
+import { ValueError } from '../src/index.js';
 
 const hub = () => new EventHub(() => pino({ level: 'silent' }));
 

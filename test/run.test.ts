@@ -1,13 +1,9 @@
 // The shared abort watch used by runs (src/run.ts): a run's wait ends on abort, and settled runs leave nothing behind;
 // executeRun's timeout and retry delays wait their full length past setTimeout's 2^31-1 ms limit.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { RunContext } from '../src/context.js';
-import { TimeoutError } from '../src/errors.js';
 import { EventHub } from '../src/events.js';
-import { AsyncExecutor } from '../src/executors/async.js';
+import { AsyncExecutor, DateTrigger, type RunContext, type TaskRecord, TimeoutError } from '../src/index.js';
 import { executeRun, type RunRequest, retryDelay, watchAbort } from '../src/run.js';
-import type { TaskRecord } from '../src/store.js';
-import { DateTrigger } from '../src/triggers/date.js';
 import { silentLogger } from './support/events.js';
 
 describe('watchAbort', () => {

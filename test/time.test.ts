@@ -4,7 +4,7 @@
  */
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import { ValueError } from '../src/errors.js';
+import { ValueError } from '../src/index.js';
 import { MAX_DURATION_MS, parseDate, parseDuration } from '../src/time.js';
 
 const what = 'startAt';

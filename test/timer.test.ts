@@ -1,4 +1,5 @@
-// WakeupTimer: one timer to the next wake-up, never early, late by well under Node's setTimeout granularity.
+// WakeupTimer (src/timer.ts): one timer to the next wake-up, never early, exact on the fake clock; how late it is on a
+// real clock (well under Node's setTimeout granularity) is measured by the benchmarks.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FINAL_APPROACH_MS, WakeupTimer } from '../src/timer.js';
 
@@ -19,8 +20,8 @@ describe('WakeupTimer', () => {
       lateness.push(fired - target);
     }
     expect(Math.min(...lateness)).toBeGreaterThanOrEqual(0);
-    // Loose on purpose (a loaded CI machine); the bench measures the real precision.
-    expect(Math.max(...lateness)).toBeLessThan(50);
+    // A generous bound no correct timer misses, even on a loaded machine; the benchmarks measure the precision.
+    expect(Math.max(...lateness)).toBeLessThan(1000);
   });
 
   it('fake timers: fires exactly at the armed instant; re-arming and cancelling replace the earlier arming', async () => {

@@ -2,9 +2,8 @@
 // oldest waiter first; an abandoned attempt (its signal aborted: a timeout, a forced shutdown) frees its place at
 // once even if its function never settles, and frees it only once; a sync attempt costs no listener or promise.
 import { describe, expect, it, vi } from 'vitest';
-import { AsyncExecutor } from '../../src/executors/async.js';
-import { type Execution, onAbort, pendingAbortListeners } from '../../src/executors/executor.js';
-import { ValueError } from '../../src/index.js';
+import { onAbort, pendingAbortListeners } from '../../src/executors/executor.js';
+import { AsyncExecutor, type Execution, ValueError } from '../../src/index.js';
 
 /** An attempt calling `fn`, with `signal` (a fresh one by default). */
 function execution(fn: () => unknown, signal = new AbortController().signal): Execution {

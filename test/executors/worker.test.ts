@@ -5,7 +5,6 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WorkerExecutor } from '../../src/executors/worker.js';
 import {
   DateTrigger,
   type Execution,
@@ -16,6 +15,7 @@ import {
   type TaskOptions,
   TimeoutError,
   ValueError,
+  WorkerExecutor,
 } from '../../src/index.js';
 import { silentLogger } from '../support/events.js';
 
@@ -107,10 +107,9 @@ describe('WorkerExecutor through a Scheduler', () => {
     await startScheduler(1);
     const s = scheduler as Scheduler;
     const before = resultOf(await runOnce(s, `${TASKS}#crunch`, { id: 'before', args: [10] }));
-    const started = performance.now();
+    // spin never returns: the run ends only because its timeout terminates the thread.
     const error = errorOf(await runOnce(s, `${TASKS}#spin`, { id: 'spin', timeout: 300 }));
     expect(error).toBeInstanceOf(TimeoutError);
-    expect(performance.now() - started).toBeLessThan(2000);
     // With one thread, the next run proves the spinning thread is gone: it runs, on a new thread.
     const after = resultOf(await runOnce(s, `${TASKS}#crunch`, { id: 'after', args: [10] }));
     expect(after).toMatchObject({ primes: 4, isMainThread: false });
@@ -146,10 +145,10 @@ describe('WorkerExecutor through a Scheduler', () => {
     s = scheduler as Scheduler;
     const spinning = runOnce(s, `${TASKS}#spin`, { id: 'forced' });
     await new Promise((resolve) => s.once('task:submitted', resolve));
-    const started = performance.now();
+    // spin never returns: its run ends (with an error) only because shutdown terminates the thread.
     await s.shutdown({ wait: false });
-    expect(performance.now() - started).toBeLessThan(2000);
     expect(errorOf(await spinning)).toBeInstanceOf(KairosError);
+    expect(s.running).toBe(false);
   });
 });
 

@@ -1,5 +1,5 @@
 // The Scheduler table of API.md: runtime changes, lookups, store/executor management, and bad input.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   AsyncExecutor,
   ConflictingIdError,
@@ -14,28 +14,20 @@ import {
   SerializationError,
   StoreLookupError,
   TaskLookupError,
+  type TaskStore,
   ValueError,
 } from '../../src/index.js';
-import type { TaskStore } from '../../src/store.js';
-import { payloads, recordEvents, silentLogger } from '../support/events.js';
+import { payloads, silentLogger } from '../support/events.js';
+import { T0, useFakeClock } from '../support/fake-clock.js';
 
-const T0 = Date.parse('2026-03-01T00:00:00Z');
 const noop = () => {};
 
 describe('runtime changes', () => {
-  let scheduler: Scheduler;
-  beforeEach(async () => {
-    vi.useFakeTimers({ now: T0 });
-    scheduler = new Scheduler({ logger: silentLogger, timezone: 'UTC' });
-    await scheduler.start();
-  });
-  afterEach(async () => {
-    if (scheduler.running) await scheduler.shutdown({ wait: false });
-    vi.useRealTimers();
-  });
+  const clock = useFakeClock();
 
   it('add, reschedule, pause, resume and remove while running', async () => {
-    const seen = recordEvents(scheduler, 'task:added', 'task:modified', 'task:removed', 'task:submitted');
+    const scheduler = await clock.started();
+    const seen = clock.record(scheduler, 'task:added', 'task:modified', 'task:removed', 'task:submitted');
     const task = await scheduler.addTask(noop, { id: 'job', trigger: new IntervalTrigger({ seconds: 10 }) });
     expect(task).toMatchObject({
       id: 'job',
@@ -46,21 +38,21 @@ describe('runtime changes', () => {
     });
     expect(task.nextRunTime?.getTime()).toBe(T0 + 10_000);
 
-    await vi.advanceTimersByTimeAsync(10_000);
+    await clock.advance(10_000);
     const rescheduled = await task.reschedule(new IntervalTrigger({ seconds: 1 }));
     expect(rescheduled.nextRunTime?.getTime()).toBe(T0 + 11_000);
-    await vi.advanceTimersByTimeAsync(2000);
+    await clock.advance(2000);
 
     const paused = await scheduler.pauseTask('job');
     expect(paused.nextRunTime).toBeNull();
-    await vi.advanceTimersByTimeAsync(5000);
+    await clock.advance(5000);
 
     const resumed = await scheduler.resumeTask('job');
     expect(resumed.nextRunTime?.getTime()).toBe(T0 + 17_000);
-    await vi.advanceTimersByTimeAsync(1000);
+    await clock.advance(1000);
 
     await scheduler.removeTask('job');
-    await vi.advanceTimersByTimeAsync(5000);
+    await clock.advance(5000);
     const runs = payloads(seen, 'task:submitted').map((e) => (e.scheduledRunTime.getTime() - T0) / 1000);
     expect(runs).toEqual([10, 11, 12, 17, 18]);
     expect(seen.map(([name]) => name).filter((name) => name !== 'task:submitted')).toEqual([
@@ -73,14 +65,16 @@ describe('runtime changes', () => {
   });
 
   it('a task rescheduled to fire sooner wakes the scheduler sooner', async () => {
-    const seen = recordEvents(scheduler, 'task:submitted');
+    const scheduler = await clock.started();
+    const seen = clock.record(scheduler, 'task:submitted');
     await scheduler.addTask(noop, { id: 'a', trigger: new DateTrigger(T0 + 3_600_000) });
     await scheduler.rescheduleTask('a', new DateTrigger(T0 + 500));
-    await vi.advanceTimersByTimeAsync(500);
+    await clock.advance(500);
     expect(payloads(seen, 'task:submitted')).toHaveLength(1);
   });
 
   it('updateTask changes options, keeps the id, and a new trigger recomputes the next run time', async () => {
+    const scheduler = await clock.started();
     await scheduler.addTask(noop, { id: 'u', trigger: new IntervalTrigger({ minutes: 1 }) });
     const updated = await scheduler.updateTask('u', {
       name: 'renamed',
@@ -114,6 +108,7 @@ describe('runtime changes', () => {
   });
 
   it('updateTask can move a task to another store', async () => {
+    const scheduler = await clock.started();
     await scheduler.addStore('other', new MemoryStore());
     await scheduler.addTask(noop, { id: 'm', trigger: new IntervalTrigger({ minutes: 1 }) });
     const moved = await scheduler.updateTask('m', { store: 'other' });
@@ -122,13 +117,33 @@ describe('runtime changes', () => {
     expect((await scheduler.getTask('m', { store: 'other' }))?.id).toBe('m');
   });
 
-  it('resuming a task whose trigger has no fire time left removes it', async () => {
+  // API.md "Scheduler": resume recomputes the next run time from now; a date still ahead is that date.
+  it('resuming a task recomputes its next run time from now: a date trigger still ahead fires at its date', async () => {
+    const scheduler = await clock.started();
+    const seen = clock.record(scheduler, 'task:submitted');
     await scheduler.addTask(noop, { id: 'd', trigger: new DateTrigger(T0 + 100), nextRunTime: null });
+    await clock.advance(50);
     const resumed = await scheduler.resumeTask('d');
     expect(resumed.nextRunTime?.getTime()).toBe(T0 + 100);
+    await clock.advance(50);
+    expect(payloads(seen, 'task:submitted').map((e) => e.scheduledRunTime.getTime())).toEqual([T0 + 100]);
+  });
+
+  // API.md "Dispatch semantics": a trigger with no fire time left removes the task, when it is resumed too.
+  it('resuming a task whose trigger has no fire time left removes it', async () => {
+    const scheduler = await clock.started();
+    await scheduler.addTask(() => {}, {
+      id: 'spent',
+      trigger: new IntervalTrigger({ seconds: 1 }, { startAt: T0 + 1000, endAt: T0 + 5000 }),
+      nextRunTime: null,
+    });
+    await clock.advance(10_000);
+    await scheduler.resumeTask('spent');
+    expect(await scheduler.getTask('spent')).toBeUndefined();
   });
 
   it('ids: duplicate is ConflictingIdError, replaceExisting replaces', async () => {
+    const scheduler = await clock.started();
     await scheduler.addTask(noop, { id: 'dup', trigger: new IntervalTrigger({ minutes: 1 }) });
     await expect(
       scheduler.addTask(noop, { id: 'dup', trigger: new IntervalTrigger({ minutes: 1 }) }),
@@ -144,6 +159,7 @@ describe('runtime changes', () => {
   });
 
   it('unknown ids, stores and executors are lookup errors naming them', async () => {
+    const scheduler = await clock.started();
     await expect(scheduler.removeTask('nope')).rejects.toThrow(TaskLookupError);
     await expect(scheduler.removeTask('nope')).rejects.toThrow(/'nope'/);
     await expect(scheduler.pauseTask('nope')).rejects.toBeInstanceOf(TaskLookupError);
@@ -159,7 +175,8 @@ describe('runtime changes', () => {
   });
 
   it('removeAllTasks empties the store and reports the ids', async () => {
-    const seen = recordEvents(scheduler, 'tasks:removed-all');
+    const scheduler = await clock.started();
+    const seen = clock.record(scheduler, 'tasks:removed-all');
     await scheduler.addTask(noop, { id: 'a', trigger: new IntervalTrigger({ minutes: 1 }) });
     await scheduler.addTask(noop, { id: 'b', trigger: new IntervalTrigger({ minutes: 1 }) });
     await scheduler.removeAllTasks();
@@ -168,7 +185,8 @@ describe('runtime changes', () => {
   });
 
   it('stores and executors: aliases are unique, events fire', async () => {
-    const seen = recordEvents(
+    const scheduler = await clock.started();
+    const seen = clock.record(
       scheduler,
       'store:added',
       'store:removed',
@@ -191,8 +209,78 @@ describe('runtime changes', () => {
     ]);
   });
 
+  // API.md "Scheduler": removeStore removes a store; a running scheduler closes it (its tasks stay in it).
+  it('removeStore closes the store it removes, once, and it can then serve another scheduler', async () => {
+    const extra = new MemoryStore();
+    const close = vi.spyOn(extra, 'close');
+    const scheduler = await clock.started({ stores: { default: new MemoryStore(), extra } });
+    await scheduler.addTask(noop, {
+      id: 'kept',
+      trigger: new IntervalTrigger({ minutes: 1 }),
+      store: 'extra',
+    });
+    await scheduler.removeStore('extra');
+    expect(close).toHaveBeenCalledTimes(1);
+    await scheduler.shutdown();
+    expect(close).toHaveBeenCalledTimes(1);
+    // Closed, the store is free: a MemoryStore serves one scheduler at a time, and still holds its task.
+    const next = await clock.started({ stores: { default: extra } });
+    expect((await next.getTasks()).map((task) => task.id)).toEqual(['kept']);
+  });
+
+  it('getTasks is sorted by next run time with paused tasks last', async () => {
+    const scheduler = await clock.started();
+    await scheduler.addTask(() => {}, { id: 'late', trigger: new DateTrigger(T0 + 9000) });
+    await scheduler.addTask(() => {}, {
+      id: 'paused',
+      trigger: new DateTrigger(T0 + 1000),
+      nextRunTime: null,
+    });
+    await scheduler.addTask(() => {}, { id: 'soon', trigger: new DateTrigger(T0 + 3000) });
+    expect((await scheduler.getTasks()).map((t) => t.id)).toEqual(['soon', 'late', 'paused']);
+    const paused = await scheduler.getTask('paused');
+    expect(paused?.nextRunTime).toBeNull();
+  });
+
+  // API.md "Scheduler": getTasks() is sorted by next run time, paused last: over every store at once, not store by
+  // store (ties by id).
+  it('getTasks across several stores is one list by next run time, paused tasks last, ties by id', async () => {
+    const scheduler = await clock.started({
+      stores: { default: new MemoryStore(), second: new MemoryStore(), third: new MemoryStore() },
+    });
+    const add = (id: string, store: string, at: number | null) =>
+      scheduler.addTask(noop, {
+        id,
+        store,
+        trigger: new DateTrigger(T0 + (at ?? 1000)),
+        ...(at === null ? { nextRunTime: null } : {}),
+      });
+    await add('d-late', 'default', 9000);
+    await add('d-paused', 'default', null);
+    await add('b-tie', 'default', 5000);
+    await add('s-soon', 'second', 1000);
+    await add('c-paused', 'second', null);
+    await add('s-tie', 'second', 5000);
+    await add('t-mid', 'third', 3000);
+    await add('a-tie', 'third', 5000);
+    await add('a-paused', 'third', null);
+    const tasks = await scheduler.getTasks();
+    expect(tasks.map((task) => `${task.id}@${task.store}`)).toEqual([
+      's-soon@second',
+      't-mid@third',
+      'a-tie@third',
+      'b-tie@default',
+      's-tie@second',
+      'd-late@default',
+      'a-paused@third',
+      'c-paused@second',
+      'd-paused@default',
+    ]);
+  });
+
   it('start twice is SchedulerAlreadyRunningError; pause/resume emit events; scheduler state is readable', async () => {
-    const seen = recordEvents(scheduler, 'scheduler:paused', 'scheduler:resumed');
+    const scheduler = await clock.started();
+    const seen = clock.record(scheduler, 'scheduler:paused', 'scheduler:resumed');
     await expect(scheduler.start()).rejects.toBeInstanceOf(SchedulerAlreadyRunningError);
     scheduler.pause();
     expect(scheduler.paused).toBe(true);
@@ -202,6 +290,7 @@ describe('runtime changes', () => {
   });
 
   it('once listens once; off stops listening', async () => {
+    const scheduler = await clock.started();
     let once = 0;
     let on = 0;
     const listener = () => void on++;
@@ -221,18 +310,6 @@ describe('not running', () => {
     expect(() => scheduler.pause()).toThrow(SchedulerNotRunningError);
     expect(() => scheduler.resume()).toThrow(SchedulerNotRunningError);
     await expect(scheduler.runTaskNow('x')).rejects.toBeInstanceOf(SchedulerNotRunningError);
-  });
-
-  it('a pending task can be read, updated and removed before start', async () => {
-    const scheduler = new Scheduler({ logger: silentLogger });
-    await scheduler.addTask(noop, { id: 'p', trigger: new IntervalTrigger({ minutes: 1 }) });
-    await expect(
-      scheduler.addTask(noop, { id: 'p', trigger: new IntervalTrigger({ minutes: 1 }) }),
-    ).rejects.toBeInstanceOf(ConflictingIdError);
-    const updated = await scheduler.updateTask('p', { name: 'pending one' });
-    expect(updated).toMatchObject({ name: 'pending one', pending: true });
-    await scheduler.removeTask('p');
-    expect(await scheduler.getTasks()).toEqual([]);
   });
 });
 

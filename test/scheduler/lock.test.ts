@@ -64,9 +64,10 @@ describe('scheduler lock across processes', () => {
     first.process.kill('SIGKILL');
     const killedAt = Date.now();
     await sleep(4500);
+    // The second took over within 4.5 s (more than five fires of its 100 ms task), and not at once: only once the
+    // killed holder's lock had gone stale.
     expect(second.fires.length).toBeGreaterThan(5);
     const takeover = (second.fires[0] as number) - killedAt;
     expect(takeover).toBeGreaterThan(500);
-    expect(takeover).toBeLessThan(4000);
   }, 20_000);
 });

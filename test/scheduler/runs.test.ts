@@ -1,43 +1,35 @@
 // Run features of API.md: retries, timeout, currentRun, runTaskNow, graceful shutdown, shutdown triggers.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   AsyncExecutor,
   currentRun,
   DateTrigger,
   IntervalTrigger,
   type RunContext,
-  Scheduler,
   SchedulerNotRunningError,
   ShutdownTrigger,
   TimeoutError,
 } from '../../src/index.js';
-import { payloads, recordEvents, silentLogger } from '../support/events.js';
-
-const T0 = Date.parse('2026-03-01T00:00:00Z');
+import { payloads } from '../support/events.js';
+import { T0, useFakeClock } from '../support/fake-clock.js';
+import { unloggableError, warnLogger } from '../support/loggers.js';
 
 describe('runs (fake timers)', () => {
-  let scheduler: Scheduler;
-  beforeEach(() => {
-    vi.useFakeTimers({ now: T0 });
-    scheduler = new Scheduler({ logger: silentLogger, timezone: 'UTC' });
-  });
-  afterEach(async () => {
-    if (scheduler.running) await scheduler.shutdown({ wait: false });
-    vi.useRealTimers();
-  });
+  const clock = useFakeClock();
 
   it('retries with exponential backoff, capped by maxDelay, then task:error with the last attempt', async () => {
-    const seen = recordEvents(scheduler, 'task:retry', 'task:error', 'task:executed');
+    const scheduler = clock.scheduler();
+    const seen = clock.record(scheduler, 'task:retry', 'task:error', 'task:executed');
     const attempts: number[] = [];
     await scheduler.start();
     await scheduler.addTask(
       () => {
-        attempts.push(Date.now() - T0);
+        attempts.push(clock.elapsed());
         throw new Error(`fail ${attempts.length}`);
       },
       { trigger: new DateTrigger(T0 + 1000), retries: { max: 3, delay: 100, backoff: 3, maxDelay: 500 } },
     );
-    await vi.advanceTimersByTimeAsync(5000);
+    await clock.advance(5000);
     // Delays: 100, 300, then 900 capped to 500.
     expect(attempts).toEqual([1000, 1100, 1400, 1900]);
     const retries = payloads(seen, 'task:retry');
@@ -54,7 +46,8 @@ describe('runs (fake timers)', () => {
   });
 
   it('a retry that succeeds ends in task:executed, and currentRun().attempt counts attempts', async () => {
-    const seen = recordEvents(scheduler, 'task:executed', 'task:error');
+    const scheduler = clock.scheduler();
+    const seen = clock.record(scheduler, 'task:executed', 'task:error');
     await scheduler.start();
     await scheduler.addTask(
       () => {
@@ -64,13 +57,14 @@ describe('runs (fake timers)', () => {
       },
       { trigger: new DateTrigger(T0 + 10), retries: { max: 5, delay: 10, jitter: true } },
     );
-    await vi.advanceTimersByTimeAsync(1000);
+    await clock.advance(1000);
     expect(payloads(seen, 'task:executed').map((e) => e.result)).toEqual([3]);
     expect(payloads(seen, 'task:error')).toEqual([]);
   });
 
   it('timeout aborts currentRun().signal and fails the run with TimeoutError', async () => {
-    const seen = recordEvents(scheduler, 'task:error');
+    const scheduler = clock.scheduler();
+    const seen = clock.record(scheduler, 'task:error');
     let signal: AbortSignal | undefined;
     await scheduler.start();
     await scheduler.addTask(
@@ -80,9 +74,9 @@ describe('runs (fake timers)', () => {
       },
       { id: 'stuck', trigger: new DateTrigger(T0 + 10), timeout: 500 },
     );
-    await vi.advanceTimersByTimeAsync(509);
+    await clock.advance(509);
     expect(signal?.aborted).toBe(false);
-    await vi.advanceTimersByTimeAsync(2);
+    await clock.advance(2);
     expect(signal?.aborted).toBe(true);
     const error = payloads(seen, 'task:error')[0]?.error;
     expect(error).toBeInstanceOf(TimeoutError);
@@ -91,6 +85,7 @@ describe('runs (fake timers)', () => {
   });
 
   it('currentRun() gives the run context inside a run (across awaits) and undefined outside', async () => {
+    const scheduler = clock.scheduler();
     const contexts: RunContext[] = [];
     await scheduler.start();
     await scheduler.addTask(
@@ -100,7 +95,7 @@ describe('runs (fake timers)', () => {
       },
       { id: 'ctx', trigger: new DateTrigger(T0 + 50) },
     );
-    await vi.advanceTimersByTimeAsync(100);
+    await clock.advance(100);
     expect(contexts).toHaveLength(1);
     expect(contexts[0]).toMatchObject({ taskId: 'ctx', attempt: 1, scheduledRunTime: new Date(T0 + 50) });
     expect(contexts[0]?.signal).toBeInstanceOf(AbortSignal);
@@ -109,18 +104,20 @@ describe('runs (fake timers)', () => {
   });
 
   it('args are passed positionally', async () => {
+    const scheduler = clock.scheduler();
     const received: unknown[][] = [];
     await scheduler.start();
     await scheduler.addTask((...args: unknown[]) => void received.push(args), {
       trigger: new DateTrigger(T0 + 1),
       args: [1, 'two', { three: 3 }],
     });
-    await vi.advanceTimersByTimeAsync(10);
+    await clock.advance(10);
     expect(received).toEqual([[1, 'two', { three: 3 }]]);
   });
 
   it('runTaskNow runs once outside the schedule, honours maxInstances, and leaves the schedule unchanged', async () => {
-    const seen = recordEvents(scheduler, 'task:submitted', 'task:max-instances');
+    const scheduler = clock.scheduler();
+    const seen = clock.record(scheduler, 'task:submitted', 'task:max-instances');
     await scheduler.start();
     const task = await scheduler.addTask(() => new Promise((resolve) => setTimeout(resolve, 100)), {
       id: 'now',
@@ -134,7 +131,8 @@ describe('runs (fake timers)', () => {
   });
 
   it('sync runs end inside their wake-up: each in its own currentRun, and a finished run frees its place at once', async () => {
-    const seen = recordEvents(scheduler, 'task:max-instances', 'task:executed');
+    const scheduler = clock.scheduler();
+    const seen = clock.record(scheduler, 'task:max-instances', 'task:executed');
     const calls: string[] = [];
     await scheduler.start();
     for (const id of ['a', 'b']) {
@@ -143,7 +141,7 @@ describe('runs (fake timers)', () => {
         trigger: new IntervalTrigger({ milliseconds: 100 }, { startAt: T0 + 100 }),
       });
     }
-    await vi.advanceTimersByTimeAsync(300);
+    await clock.advance(300);
     expect(calls.sort()).toEqual(['a:a:1', 'a:a:1', 'a:a:1', 'b:b:1', 'b:b:1', 'b:b:1']);
     expect(payloads(seen, 'task:max-instances')).toEqual([]);
     expect(payloads(seen, 'task:executed').map((e) => e.result)).toEqual([1, 2, 3, 4, 5, 6]);
@@ -151,10 +149,7 @@ describe('runs (fake timers)', () => {
   });
 
   it('AsyncExecutor concurrency queues runs beyond the limit', async () => {
-    scheduler = new Scheduler({
-      logger: silentLogger,
-      executors: { default: new AsyncExecutor({ concurrency: 2 }) },
-    });
+    const scheduler = clock.scheduler({ executors: { default: new AsyncExecutor({ concurrency: 2 }) } });
     let active = 0;
     let peak = 0;
     await scheduler.start();
@@ -169,13 +164,14 @@ describe('runs (fake timers)', () => {
         { trigger: new DateTrigger(T0 + 10) },
       );
     }
-    const seen = recordEvents(scheduler, 'task:executed');
-    await vi.advanceTimersByTimeAsync(1000);
+    const seen = clock.record(scheduler, 'task:executed');
+    await clock.advance(1000);
     expect(peak).toBe(2);
     expect(seen).toHaveLength(5);
   });
 
   it('shutdown waits for runs in progress', async () => {
+    const scheduler = clock.scheduler();
     let finished = false;
     await scheduler.start();
     await scheduler.addTask(
@@ -185,17 +181,18 @@ describe('runs (fake timers)', () => {
       },
       { trigger: new DateTrigger(T0 + 10) },
     );
-    await vi.advanceTimersByTimeAsync(20);
+    await clock.advance(20);
     const done = scheduler.shutdown();
-    await vi.advanceTimersByTimeAsync(2000);
+    await clock.advance(2000);
     await done;
     expect(finished).toBe(true);
     expect(scheduler.running).toBe(false);
   });
 
   it('shutdown with a timeout aborts the signals of runs still going', async () => {
+    const scheduler = clock.scheduler();
     let signal: AbortSignal | undefined;
-    const seen = recordEvents(scheduler, 'task:error', 'scheduler:shutdown');
+    const seen = clock.record(scheduler, 'task:error', 'scheduler:shutdown');
     await scheduler.start();
     await scheduler.addTask(
       () => {
@@ -204,28 +201,30 @@ describe('runs (fake timers)', () => {
       },
       { trigger: new DateTrigger(T0 + 10) },
     );
-    await vi.advanceTimersByTimeAsync(20);
+    await clock.advance(20);
     const done = scheduler.shutdown({ timeout: 300 });
-    await vi.advanceTimersByTimeAsync(299);
+    await clock.advance(299);
     expect(signal?.aborted).toBe(false);
-    await vi.advanceTimersByTimeAsync(1);
+    await clock.advance(1);
     await done;
     expect(signal?.aborted).toBe(true);
     expect(seen.map(([name]) => name)).toEqual(['task:error', 'scheduler:shutdown']);
   });
 
   it('a ShutdownTrigger task fires once during shutdown, before stores close', async () => {
+    const scheduler = clock.scheduler();
     const order: string[] = [];
     scheduler.on('scheduler:shutdown', () => void order.push('shutdown event'));
     await scheduler.start();
     await scheduler.addTask(async () => void order.push('cleanup ran'), { trigger: new ShutdownTrigger() });
-    await vi.advanceTimersByTimeAsync(10_000);
+    await clock.advance(10_000);
     expect(order).toEqual([]);
     await scheduler.shutdown();
     expect(order).toEqual(['cleanup ran', 'shutdown event']);
   });
 
   it('Symbol.asyncDispose shuts the scheduler down', async () => {
+    const scheduler = clock.scheduler();
     await scheduler.start();
     await scheduler[Symbol.asyncDispose]();
     expect(scheduler.running).toBe(false);
@@ -233,12 +232,77 @@ describe('runs (fake timers)', () => {
   });
 
   it('the scheduler can be started again after shutdown, with its tasks still in the memory store', async () => {
-    const seen = recordEvents(scheduler, 'task:executed');
+    const scheduler = clock.scheduler();
+    const seen = clock.record(scheduler, 'task:executed');
     await scheduler.start();
     await scheduler.addTask(() => 'again', { id: 'keep', trigger: new IntervalTrigger({ seconds: 1 }) });
     await scheduler.shutdown();
     await scheduler.start();
-    await vi.advanceTimersByTimeAsync(1000);
+    await clock.advance(1000);
     expect(payloads(seen, 'task:executed').map((e) => e.taskId)).toEqual(['keep']);
+  });
+
+  // API.md "Dispatch semantics" (maxInstances counts runs in progress): a run that fails ends, even when its failure
+  // cannot be logged, so it does not hold its place against later fires.
+  it('an async failure that cannot be logged still ends its run, so maxInstances does not skip later fires', async () => {
+    const scheduler = clock.scheduler({ logger: warnLogger });
+    const seen = clock.record(scheduler, 'task:max-instances', 'task:error');
+    let runs = 0;
+    await scheduler.start();
+    await scheduler.addTask(
+      async () => {
+        runs++;
+        throw unloggableError();
+      },
+      { trigger: new IntervalTrigger({ seconds: 1 }, { startAt: T0 + 1000 }) },
+    );
+    await clock.advance(5500);
+    expect(payloads(seen, 'task:max-instances')).toEqual([]);
+    expect(runs).toBe(5);
+    expect(payloads(seen, 'task:error')).toHaveLength(5);
+  });
+
+  // API.md "Events": task:executed adds durationMs, the run's own duration, however listeners come and go.
+  it('task:executed durationMs is the run time, even with a listener added while the run was going', async () => {
+    const scheduler = clock.scheduler();
+    await scheduler.start();
+    let finish: () => void = () => {};
+    await scheduler.addTask(() => new Promise<void>((resolve) => (finish = resolve)), {
+      trigger: new DateTrigger(T0 + 1000),
+    });
+    await clock.advance(60_000);
+    const seen = clock.record(scheduler, 'task:executed');
+    await clock.advance(2000);
+    finish();
+    await clock.advance(0);
+    expect(payloads(seen, 'task:executed').map((e) => Math.round(e.durationMs / 100) * 100)).toEqual([
+      61_000,
+    ]);
+  });
+
+  // API.md "Executors" (AsyncExecutor runs at most `concurrency` at once): a run whose result cannot even be
+  // awaited fails (task:error) and frees its executor place, so the next run starts and shutdown does not wait.
+  it('a result whose then getter throws fails the run and frees its AsyncExecutor place', async () => {
+    const scheduler = clock.scheduler({ executors: { default: new AsyncExecutor({ concurrency: 1 }) } });
+    const seen = clock.record(scheduler, 'task:error');
+    const ran: string[] = [];
+    await scheduler.start();
+    await scheduler.addTask(
+      () => ({
+        // biome-ignore lint/suspicious/noThenProperty: a thenable whose then cannot be read is the case under test.
+        get then() {
+          throw new Error('hostile thenable');
+        },
+      }),
+      { id: 'a', trigger: new DateTrigger(T0 + 1000) },
+    );
+    await scheduler.addTask(() => void ran.push('b'), { id: 'b', trigger: new DateTrigger(T0 + 2000) });
+    await clock.advance(5000);
+    expect(ran).toEqual(['b']);
+    expect(payloads(seen, 'task:error').map((e) => (e.error as Error).message)).toEqual(['hostile thenable']);
+    let done = false;
+    void scheduler.shutdown({ wait: true }).then(() => (done = true));
+    await clock.advance(0);
+    expect(done).toBe(true);
   });
 });

@@ -1,8 +1,8 @@
 // The `timeout` option of addTask through the public Scheduler (API.md): a timed-out run ends at once, freeing its
 // executor place even if its function never settles (so other tasks keep running and shutdown() returns); durations
 // past setTimeout's 2^31-1 ms limit wait their length; many runs in flight print no MaxListenersExceededWarning.
-// Real time, each test well under 3 s.
-import { afterEach, describe, expect, it, vi } from 'vitest';
+// Real time (each test well under 3 s) where real promises and timers race; the rest on the fake clock.
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   AsyncExecutor,
   currentRun,
@@ -11,7 +11,8 @@ import {
   Scheduler,
   TimeoutError,
 } from '../../src/index.js';
-import { silentLogger } from '../support/events.js';
+import { payloads, silentLogger } from '../support/events.js';
+import { T0, useFakeClock } from '../support/fake-clock.js';
 
 const DAY_MS = 86_400_000;
 
@@ -61,18 +62,6 @@ describe('task timeouts through the Scheduler', () => {
     const before = beats;
     await delay(1000);
     expect(beats - before).toBeGreaterThanOrEqual(5);
-  });
-
-  it('shutdown() without a timeout returns after a hung run has timed out', async () => {
-    const s = await start();
-    const timedOut = nextError(s, 'hung');
-    await s.addTask(hang, { id: 'hung', trigger: new DateTrigger(Date.now()), timeout: 100 });
-    expect(await timedOut).toBeInstanceOf(TimeoutError);
-    const started = performance.now();
-    const outcome = await Promise.race([s.shutdown().then(() => 'returned'), delay(2000, 'still waiting')]);
-    expect(outcome).toBe('returned');
-    expect(performance.now() - started).toBeLessThan(1000);
-    expect(s.running).toBe(false);
   });
 
   it('a 30-day timeout does not cut a 300 ms run short', async () => {
@@ -178,14 +167,68 @@ describe('many runs in flight', () => {
   });
 });
 
-describe('shutdown({ timeout }) past the timer limit (fake timers)', () => {
-  afterEach(() => {
-    vi.useRealTimers();
+describe('timed-out runs on the fake clock', () => {
+  const clock = useFakeClock();
+
+  // API.md "timeout": the timed-out run ends, its executor place is freed at once, even if the function never
+  // settles; so shutdown() (which waits for runs in progress) returns without any time passing.
+  it('shutdown() without a timeout returns at once after a hung run has timed out', async () => {
+    const scheduler = await clock.started();
+    const seen = clock.record(scheduler, 'task:error');
+    await scheduler.addTask(hang, { id: 'hung', trigger: new DateTrigger(T0), timeout: 100 });
+    await clock.advance(200);
+    expect(payloads(seen, 'task:error').map((e) => e.error)).toEqual([expect.any(TimeoutError)]);
+    let done = false;
+    void scheduler.shutdown().then(() => (done = true));
+    await clock.advance(0);
+    expect(done).toBe(true);
+    expect(scheduler.running).toBe(false);
+  });
+
+  // API.md "timeout": a timed-out run ends; with shutdown({ wait, timeout }), shutdown waits for runs up to its
+  // timeout, and a run that already timed out holds neither its executor place nor shutdown.
+  it('shutdown({ wait, timeout }) returns by its timeout although a timed-out attempt never settles', async () => {
+    const scheduler = clock.scheduler();
+    const seen = clock.record(scheduler, 'task:error');
+    await scheduler.start();
+    await scheduler.addTask(() => new Promise(() => {}), {
+      trigger: new DateTrigger(T0 + 1000),
+      timeout: 100,
+    });
+    await clock.advance(2000);
+    expect(payloads(seen, 'task:error').map((e) => e.error)).toEqual([expect.any(TimeoutError)]);
+    // The timed-out attempt ended: it holds neither its executor place nor shutdown, which returns at once.
+    let done = false;
+    void scheduler.shutdown({ wait: true, timeout: 1000 }).then(() => (done = true));
+    await clock.advance(1);
+    expect(done).toBe(true);
+    expect(scheduler.running).toBe(false);
+  });
+
+  // API.md "timeout": a run that timed out fails with TimeoutError and never runs later; shutdown({ wait: false })
+  // starts nothing that was still waiting for an executor place.
+  it('a run waiting in the executor queue never runs once it timed out, nor after shutdown', async () => {
+    const scheduler = clock.scheduler({ executors: { default: new AsyncExecutor({ concurrency: 1 }) } });
+    const ran: string[] = [];
+    const seen = clock.record(scheduler, 'task:error');
+    await scheduler.start();
+    const block = (id: string) => async () => {
+      ran.push(id);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    };
+    await scheduler.addTask(block('A'), { id: 'A', trigger: new DateTrigger(T0 + 10) });
+    await scheduler.addTask(block('C'), { id: 'C', trigger: new DateTrigger(T0 + 10), timeout: 300 });
+    await clock.advance(320);
+    expect(payloads(seen, 'task:error')[0]?.error).toBeInstanceOf(TimeoutError);
+    await scheduler.addTask(block('B'), { id: 'B', trigger: new DateTrigger(T0 + 400) });
+    await clock.advance(100);
+    await scheduler.shutdown({ wait: false });
+    await clock.advance(3000);
+    expect(ran).toEqual(['A']);
   });
 
   it('a 30-day shutdown timeout waits for a run, and aborts it only after 30 days', async () => {
-    vi.useFakeTimers({ now: Date.parse('2026-03-01T00:00:00Z') });
-    const scheduler = new Scheduler({ logger: silentLogger, timezone: 'UTC' });
+    const scheduler = clock.scheduler();
     const outcomes: string[] = [];
     await scheduler.start();
     await scheduler.addTask(
@@ -197,15 +240,15 @@ describe('shutdown({ timeout }) past the timer limit (fake timers)', () => {
       },
       { trigger: new DateTrigger(Date.now() + 100) },
     );
-    await vi.advanceTimersByTimeAsync(200);
+    await clock.advance(200);
     let done = false;
     void scheduler.shutdown({ timeout: { days: 30 } }).then(() => {
       done = true;
     });
-    await vi.advanceTimersByTimeAsync(29 * DAY_MS);
+    await clock.advance(29 * DAY_MS);
     expect(done).toBe(false);
     expect(outcomes).toEqual([]);
-    await vi.advanceTimersByTimeAsync(DAY_MS + 1000);
+    await clock.advance(DAY_MS + 1000);
     expect(done).toBe(true);
     expect(outcomes).toEqual(['aborted']);
   });

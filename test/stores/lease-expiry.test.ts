@@ -1,7 +1,7 @@
 // A process that dies holding task leases and run slots (SIGKILL) blocks nobody for longer than their expiry:
 // another process then acquires the tasks and claims slots again.
 import { afterEach, describe, expect, it } from 'vitest';
-import type { SharedTaskStore } from '../../src/store.js';
+import type { SharedTaskStore } from '../../src/index.js';
 import { type Child, killChild, spawnChild } from './children.js';
 import { makeRecord, recordingContext, type StoreBacking, selectedStores } from './harness.js';
 

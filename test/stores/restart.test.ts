@@ -1,11 +1,13 @@
 // Restarts through a real Scheduler, for every store: tasks, next run times and paused state survive, and
 // missed runs follow the coalesce and misfire rules. The clock is faked (Date only; timers are real).
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { SerializationError } from '../../src/errors.js';
-import { Scheduler } from '../../src/scheduler.js';
-import type { TaskFunction } from '../../src/store.js';
-import type { Task } from '../../src/task.js';
-import { IntervalTrigger } from '../../src/triggers/interval.js';
+import {
+  IntervalTrigger,
+  Scheduler,
+  SerializationError,
+  type Task,
+  type TaskFunction,
+} from '../../src/index.js';
 import { payloads, recordEvents, silentLogger } from '../support/events.js';
 import { type StoreBacking, selectedStores } from './harness.js';
 

@@ -1,5 +1,5 @@
 /** Opens a persistent store by kind name, for the multi-process child scripts under test/support. */
-import type { SharedTaskStore } from '../../src/store.js';
+import type { SharedTaskStore } from '../../src/index.js';
 import { FileStore } from '../../stores/file.js';
 import { SQLiteStore } from '../../stores/sqlite.js';
 
