@@ -17,32 +17,56 @@
  *
  * Each change rewrites the whole document and a wake-up scans every task: meant for up to a few thousand
  * tasks. Beyond that, or for many changes per second, use `SQLiteStore`.
+ *
+ * This file is the store class. Its parts, internal: the document's format in file-document.ts, its file (reads,
+ * atomic writes) in file-io.ts, the lock in file-lock.ts, the operation queue in file-queue.ts; what it shares
+ * with `SQLiteStore` (path checks, watch, unreadable records, leases ended at close) in support/.
  */
-import { type FSWatcher, watch as watchFs } from 'node:fs';
-import { open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { lock as lockFile } from 'proper-lockfile';
-import {
-  ConflictingIdError,
-  KairosError,
-  SerializationError,
-  TaskLookupError,
-  ValueError,
-} from '../src/errors.js';
-import { deserializeTask, isPlainObject, serializeTask } from '../src/serialization.js';
+import { ConflictingIdError, TaskLookupError, ValueError } from '../src/errors.js';
 import {
   type AcquireOptions,
   compareTaskRecords,
   copyTaskRecord,
   type RunSlotClaim,
+  type SharedTaskStore,
   type StoreContext,
   type TaskChange,
   type TaskRecord,
   type TaskRelease,
-  type TaskStore,
 } from '../src/store.js';
-import { type DurationInput, describeValue, MAX_TIMER_DELAY_MS, parseDuration } from '../src/time.js';
-import { checkStoreOptions, describeIoError, prepareStorePath } from './support.js';
+import type { DurationInput } from '../src/time.js';
+import { describeValue } from '../src/validate.js';
+import {
+  type DocumentState,
+  dueRecords,
+  emptyState,
+  FILE_STORE_VERSION,
+  keptError,
+  parseDocument,
+  readableRecords,
+  renderDocument,
+  type TaskEntry,
+  validEntry,
+  wakeupOf,
+} from './file-document.js';
+import {
+  checkDocumentPresent,
+  documentDeletedError,
+  fileIdentity,
+  readDocument,
+  syncDirectory,
+  writeAtomically,
+} from './file-io.js';
+import { DocumentLock, parseLockStale } from './file-lock.js';
+import { type Change, OperationQueue } from './file-queue.js';
+import { BrokenRecords } from './support/broken-records.js';
+import { checkStoreOptions, notStartedError } from './support/guards.js';
+import { LeaseOwners } from './support/lease-owners.js';
+import { prepareStorePath } from './support/store-path.js';
+import { StoreWatches } from './support/watch.js';
+
+export { FILE_STORE_FORMAT, FILE_STORE_VERSION } from './file-document.js';
 
 /** Options of `new FileStore()`. */
 export interface FileStoreOptions {
@@ -56,82 +80,24 @@ export interface FileStoreOptions {
   lockStale?: DurationInput;
 }
 
-/** The `format` field that marks a kairos task document. */
-export const FILE_STORE_FORMAT = 'kairos-file-store';
-/** The document format version this release writes; older versions are migrated at `start()`. */
-export const FILE_STORE_VERSION = 1;
-
 const OPTION_KEYS: ReadonlySet<string> = new Set(['path', 'lockStale']);
-/** `lockStale` by default. */
-const DEFAULT_LOCK_STALE_MS = 5000;
-/** proper-lockfile's smallest `stale` (it silently raises smaller values). */
-const MIN_LOCK_STALE_MS = 2000;
-/** proper-lockfile's smallest `update` interval. */
-const MIN_LOCK_UPDATE_MS = 1000;
-/** First and largest delay between two tries to take a lock another process holds. */
-const LOCK_RETRY_FIRST_MS = 2;
-const LOCK_RETRY_MAX_MS = 25;
 /** Permission bits of a new document. */
 const DEFAULT_MODE = 0o644;
-/** File system events closer together than this are reported to the watcher once. */
-const WATCH_DEBOUNCE_MS = 25;
-
-/** A task lease: who holds the task, until when, and the next run time it was acquired with. */
-interface Lease {
-  owner: string;
-  expiresAt: number;
-  /** The task's next run time when acquired; a release changes it only if it still is this one. */
-  runTime: number | null;
-  /** True for a parked task (`holdUntil`): a change to the task ends the hold. */
-  held: boolean;
-}
-
-/** A run slot: one run in progress. */
-interface RunSlot {
-  taskId: string;
-  owner: string;
-  expiresAt: number;
-}
-
-/** One entry of the `tasks` section: its JSON text and the record it holds, or why it cannot be read. */
-type TaskEntry =
-  | { text: string; record: TaskRecord; error: null }
-  | { text: string; record: null; error: SerializationError };
-
-/** The document in memory. */
-interface DocumentState {
-  tasks: Map<string, TaskEntry>;
-  leases: Map<string, Lease>;
-  runSlots: Map<string, RunSlot>;
-}
-
-/** A queued store operation; writes that queue up together share one locked read-modify-write. */
-interface Operation {
-  write: boolean;
-  /** Does the work on the current document; a write sets `change.dirty` if it changed it. */
-  run(state: DocumentState, change: { dirty: boolean }): unknown;
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
-}
-
-let instances = 0;
 
 /**
  * Keeps tasks in one JSON file. `persistent` (functions are stored by name, args as JSON) and `shared`
  * (several processes on one machine may use one file at once).
  * @example new Scheduler({ stores: { default: new FileStore({ path: './data/tasks.json' }) }, functions: { report } })
  */
-export class FileStore implements TaskStore {
+export class FileStore implements SharedTaskStore {
   readonly persistent = true;
   readonly shared = true;
   /** The document's absolute path. */
   readonly path: string;
   /** `lockStale` in ms. */
   readonly lockStaleMs: number;
-  /** The key proper-lockfile files this instance's lock under (its lock directory is shared: `<path>.lock`). */
-  readonly #lockKey: string;
-  /** How the lock is taken and kept, from `lockStale`. */
-  readonly #lockOptions: LockOptions;
+  /** The inter-process lock on the document. */
+  readonly #lock: DocumentLock;
   #context: StoreContext | null = null;
   /** The document as last read or written, or null to force a read. */
   #state: DocumentState | null = null;
@@ -143,14 +109,25 @@ export class FileStore implements TaskStore {
   #mode = DEFAULT_MODE;
   /** True after a rename whose directory fsync is still to come (after the lock is released). */
   #renamed = false;
-  #queue: Operation[] = [];
-  /** The running drain of `#queue`, if any. */
-  #draining: Promise<void> | null = null;
+  /** The store's operations, a round at a time: a read, or the writes queued together under one lock. */
+  readonly #queue = new OperationQueue<DocumentState>({
+    read: () => this.#fresh(),
+    write: async (apply) => {
+      await checkDocumentPresent(this.path);
+      await this.#withLock(async () => {
+        const state = await this.#fresh();
+        if (apply(state)) await this.#write(state);
+      });
+    },
+    failed: () => {
+      this.#state = null;
+    },
+  });
   /** Owners that acquired tasks through this instance: their leases end at `close()`. */
-  #owners = new Set<string>();
+  readonly #owners = new LeaseOwners();
   /** Broken entries already reported, with the text they were reported for. */
-  #reported = new Map<string, string>();
-  #watchers = new Set<() => void>();
+  readonly #broken = new BrokenRecords();
+  readonly #watches = new StoreWatches();
 
   /**
    * Validates the options; touches no file until `start()`.
@@ -163,8 +140,7 @@ export class FileStore implements TaskStore {
     }
     this.path = resolve(options.path);
     this.lockStaleMs = parseLockStale(options.lockStale);
-    this.#lockOptions = lockOptionsFor(this.lockStaleMs);
-    this.#lockKey = `${this.path}#kairos-file-store-${++instances}`;
+    this.#lock = new DocumentLock(this.path, this.lockStaleMs);
   }
 
   /**
@@ -176,7 +152,7 @@ export class FileStore implements TaskStore {
     this.#context = context;
     this.#state = null;
     this.#mode = DEFAULT_MODE;
-    this.#reported.clear();
+    this.#broken.clear();
     try {
       await prepareStorePath(this.path, { store: 'FileStore', replacesByRename: true });
       await this.#withLock(async () => {
@@ -198,12 +174,13 @@ export class FileStore implements TaskStore {
 
   /** Waits for queued work, ends the task leases this instance's owners hold (parked tasks), stops watching. */
   async close(): Promise<void> {
-    for (const stop of [...this.#watchers]) stop();
+    this.#watches.stopAll();
     try {
-      if (this.#context !== null && this.#owners.size > 0) await this.#endLeasesOf(new Set(this.#owners));
-      await this.#draining;
+      await this.#owners.close(async (owners) => {
+        if (this.#context !== null && owners.size > 0) await this.#endLeasesOf(owners);
+        await this.#queue.idle;
+      });
     } finally {
-      this.#owners.clear();
       this.#state = null;
       this.#identity = null;
       this.#context = null;
@@ -374,27 +351,17 @@ export class FileStore implements TaskStore {
    * watching.
    */
   watch(listener: () => void): () => void {
-    let timer: NodeJS.Timeout | undefined;
-    const check = async () => {
-      const identity = await fileIdentity(this.path);
-      if (identity !== null && identity !== this.#lastWritten) listener();
+    const target = {
+      store: 'FileStore',
+      path: this.path,
+      files: [basename(this.path)],
+      logger: () => this.#context?.logger,
+      isForeign: async () => {
+        const identity = await fileIdentity(this.path);
+        return identity !== null && identity !== this.#lastWritten;
+      },
     };
-    const watcher: FSWatcher = watchFs(dirname(this.path), (_event, filename) => {
-      if (filename !== basename(this.path)) return;
-      clearTimeout(timer);
-      timer = setTimeout(() => void check().catch(() => {}), WATCH_DEBOUNCE_MS);
-      timer.unref();
-    });
-    watcher.on('error', (error) =>
-      this.#context?.logger.warn({ err: error, path: this.path }, 'FileStore: watching stopped'),
-    );
-    const stop = () => {
-      clearTimeout(timer);
-      watcher.close();
-      this.#watchers.delete(stop);
-    };
-    this.#watchers.add(stop);
-    return stop;
+    return this.#watches.watch(target, listener);
   }
 
   /** Ends every task lease these owners hold. */
@@ -412,95 +379,26 @@ export class FileStore implements TaskStore {
     return this.#context?.alias ?? 'file';
   }
 
-  /** Queues an operation; reads run on the current document, consecutive writes share one locked round. */
-  #enqueue<T>(write: boolean, run: (state: DocumentState, change: { dirty: boolean }) => T): Promise<T> {
-    if (this.#context === null)
-      return Promise.reject(new KairosError(`FileStore '${this.path}' is not started`));
-    return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ write, run, resolve: resolve as (value: unknown) => void, reject });
-      this.#draining ??= this.#drain();
-    });
-  }
-
-  /** Runs queued operations until none is left; `#draining` is cleared in the same tick the queue is seen empty. */
-  async #drain(): Promise<void> {
-    try {
-      while (this.#queue.length > 0) {
-        const head = this.#queue[0] as Operation;
-        const count = head.write ? countLeading(this.#queue, (operation) => operation.write) : 1;
-        const batch = this.#queue.splice(0, count);
-        try {
-          if (head.write) {
-            await this.#checkPresent();
-            // Callers hear back only once the lock is released, so "done" never means "still locked".
-            const outcomes = await this.#withLock(() => this.#runWrites(batch));
-            outcomes.forEach((outcome, index) => {
-              const operation = batch[index] as Operation;
-              if (outcome.ok) operation.resolve(outcome.value);
-              else operation.reject(outcome.error);
-            });
-          } else {
-            settle(batch, await this.#fresh());
-          }
-        } catch (error) {
-          this.#state = null;
-          for (const operation of batch) operation.reject(error);
-        }
-      }
-    } finally {
-      this.#draining = null;
-    }
-  }
-
-  /**
-   * Applies a batch of writes to a freshly read document, writes it once if any of them changed it, and
-   * returns each operation's outcome (settled by the caller after the lock is released).
-   */
-  async #runWrites(batch: Operation[]): Promise<Array<ReturnType<typeof attempt>>> {
-    const state = await this.#fresh();
-    const change = { dirty: false };
-    const outcomes = batch.map((operation) => attempt(() => operation.run(state, change)));
-    if (change.dirty) await this.#write(state);
-    return outcomes;
+  /** Queues an operation (see `OperationQueue`); fails at once if the store is not started. */
+  #enqueue<T>(write: boolean, run: (state: DocumentState, change: Change) => T): Promise<T> {
+    if (this.#context === null) return Promise.reject(notStartedError('FileStore', this.path));
+    return this.#queue.enqueue(write, run);
   }
 
   /** The document as it is on disk now (re-read only if the file changed). */
   async #fresh(): Promise<DocumentState> {
     const read = await readDocument(this.path, this.#state === null ? null : this.#identity);
-    if (read === null) throw this.#deletedError();
+    if (read === null) throw documentDeletedError(this.path);
     this.#mode = read.mode;
     if (read.text === null) return this.#state as DocumentState;
     return this.#adopt(read.text, read.identity).state;
-  }
-
-  /**
-   * Fails at once if the document is gone: proper-lockfile would otherwise retry creating its lock in a deleted
-   * directory for the whole lock wait (twice `lockStale`) before failing.
-   */
-  async #checkPresent(): Promise<void> {
-    const code = await stat(this.path).then(
-      () => null,
-      (error: NodeJS.ErrnoException) => error.code,
-    );
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw this.#deletedError();
-  }
-
-  /** The error for a document that was deleted (alone or with its directory) while the store was open. */
-  #deletedError(cause?: unknown): KairosError {
-    return new KairosError(
-      `FileStore: the task file '${this.path}' was deleted while the store was open; its tasks are gone from disk. Restore the file, or restart the store to begin with an empty one`,
-      { cause },
-    );
   }
 
   /** Makes a document text the current state, reusing unchanged entries and reporting new unreadable ones. */
   #adopt(text: string, identity: string): { state: DocumentState; version: number } {
     const { state, version } = parseDocument(text, this.path, this.#state);
     for (const [id, entry] of state.tasks) {
-      if (entry.error !== null && this.#reported.get(id) !== entry.text) {
-        this.#reported.set(id, entry.text);
-        this.#context?.reportBrokenRecord(id, entry.error);
-      }
+      if (entry.error !== null) this.#broken.report(id, entry.text, entry.error, this.#context);
     }
     this.#state = state;
     this.#identity = identity;
@@ -511,7 +409,7 @@ export class FileStore implements TaskStore {
   #putEntry(state: DocumentState, id: string, entry: TaskEntry): void {
     state.tasks.set(id, entry);
     if (state.leases.get(id)?.held) state.leases.delete(id);
-    this.#reported.delete(id);
+    this.#broken.forget(id);
   }
 
   /**
@@ -531,390 +429,12 @@ export class FileStore implements TaskStore {
    * of the directory) after the lock is released and before this resolves: other processes may read the new
    * document at once, and whoever renames after it fsyncs the directory before hearing back too.
    */
-  async #withLock<T>(work: () => Promise<T>): Promise<T> {
-    let lost: Error | null = null;
-    let release: () => Promise<void>;
-    try {
-      release = await lockFile(this.#lockKey, {
-        ...this.#lockOptions,
-        realpath: false,
-        lockfilePath: `${this.path}.lock`,
-        onCompromised: (error) => {
-          lost = error;
-        },
-      });
-    } catch (error) {
-      throw this.#lockError(error);
-    }
-    try {
-      const result = await work();
-      if (lost !== null)
-        throw new KairosError(`FileStore: lost the lock on '${this.path}' while writing`, { cause: lost });
-      return result;
-    } finally {
-      await release().catch(() => {});
+  #withLock<T>(work: () => Promise<T>): Promise<T> {
+    return this.#lock.run(work, async () => {
       if (this.#renamed) {
         this.#renamed = false;
         await syncDirectory(dirname(this.path));
       }
-    }
-  }
-
-  /** Why the lock could not be taken, naming the file. */
-  #lockError(error: unknown): KairosError {
-    const code = (error as { code?: unknown } | null)?.code;
-    if (code === 'ENOENT') return this.#deletedError(error);
-    if (code === 'ELOCKED') {
-      return new KairosError(
-        `FileStore: the task file '${this.path}' is locked by another process: its lock '${this.path}.lock' stayed held through ${this.#lockOptions.retries.retries} tries (${(LOCK_WAIT_FACTOR * this.lockStaleMs) / 1000} s or more). A killed holder's lock is taken over after lockStale (${this.lockStaleMs} ms), so a live process holds it`,
-        { cause: error },
-      );
-    }
-    return new KairosError(`FileStore: cannot lock '${this.path}' (${describeIoError(error)})`, {
-      cause: error,
     });
   }
-}
-
-// ---- the lock ----
-
-/** Options of proper-lockfile's `lock()` that follow from `lockStale`. */
-interface LockOptions {
-  stale: number;
-  update: number;
-  retries: { retries: number; minTimeout: number; maxTimeout: number; factor: number; randomize: boolean };
-}
-
-/** How many times `lockStale` the tries to take a lock another process holds last, at least. */
-const LOCK_WAIT_FACTOR = 2;
-
-/** Validates `lockStale`: a duration of at least proper-lockfile's minimum, 2 s. */
-function parseLockStale(input: unknown): number {
-  if (input === undefined) return DEFAULT_LOCK_STALE_MS;
-  const staleMs = parseDuration(input, 'FileStore: lockStale');
-  if (staleMs < MIN_LOCK_STALE_MS) {
-    throw new ValueError(
-      `FileStore: lockStale: ${describeValue(input)} is ${staleMs} ms, below proper-lockfile's minimum of ${MIN_LOCK_STALE_MS} ms`,
-    );
-  }
-  if (staleMs / 5 > MAX_TIMER_DELAY_MS) {
-    throw new ValueError(
-      `FileStore: lockStale: ${describeValue(input)} is ${staleMs} ms, more than ${5 * MAX_TIMER_DELAY_MS} ms`,
-    );
-  }
-  return staleMs;
-}
-
-/**
- * The lock's settings: refreshed every `lockStale / 5` (at least every second), and tried again (asynchronously,
- * on timers) for at least `LOCK_WAIT_FACTOR` times `lockStale` while another process holds it, which outlasts
- * a killed holder's lock.
- */
-function lockOptionsFor(staleMs: number): LockOptions {
-  return {
-    stale: staleMs,
-    update: Math.max(staleMs / 5, MIN_LOCK_UPDATE_MS),
-    retries: {
-      retries: Math.ceil((LOCK_WAIT_FACTOR * staleMs) / LOCK_RETRY_MAX_MS),
-      minTimeout: LOCK_RETRY_FIRST_MS,
-      maxTimeout: LOCK_RETRY_MAX_MS,
-      factor: 1.3,
-      randomize: true,
-    },
-  };
-}
-
-// ---- the document ----
-
-function emptyState(): DocumentState {
-  return { tasks: new Map(), leases: new Map(), runSlots: new Map() };
-}
-
-/** A valid entry for a record; a record that cannot be stored is a `SerializationError` before anything changes. */
-function validEntry(record: TaskRecord): TaskEntry {
-  return { text: JSON.stringify(serializeTask(record)), record, error: null };
-}
-
-function readableRecords(state: DocumentState): TaskRecord[] {
-  const records: TaskRecord[] = [];
-  for (const entry of state.tasks.values()) if (entry.record !== null) records.push(entry.record);
-  return records;
-}
-
-/** Up to `limit` readable tasks due at `now` and not under a live lease, earliest first. */
-function dueRecords(state: DocumentState, now: number, limit: number): TaskRecord[] {
-  const due = readableRecords(state).filter((record) => {
-    if (record.nextRunTime === null || record.nextRunTime > now) return false;
-    const lease = state.leases.get(record.id);
-    return lease === undefined || lease.expiresAt <= now;
-  });
-  return due.sort(compareTaskRecords).slice(0, limit);
-}
-
-/** When a task could next be acquired: its next run time, or later if a lease holds it until then. */
-function wakeupOf(record: TaskRecord, lease: Lease | undefined): number | null {
-  if (record.nextRunTime === null) return null;
-  return lease === undefined ? record.nextRunTime : Math.max(record.nextRunTime, lease.expiresAt);
-}
-
-/** Parses a document text and checks its envelope (format, version). */
-function parseEnvelope(text: string, path: string): { version: number; json: Record<string, unknown> } {
-  if (text.trim() === '')
-    throw new SerializationError(
-      `FileStore: the task file '${path}' is empty (truncated?); it is left untouched`,
-    );
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new SerializationError(
-      `FileStore: the task file '${path}' is not valid JSON (${(error as Error).message}; truncated or corrupt?); it is left untouched`,
-      { cause: error },
-    );
-  }
-  if (!isPlainObject(json) || json.format !== FILE_STORE_FORMAT) {
-    throw new SerializationError(
-      `FileStore: '${path}' is not a kairos task file (it lacks "format": "${FILE_STORE_FORMAT}"); it is left untouched`,
-    );
-  }
-  const version = json.version;
-  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
-    throw new SerializationError(
-      `FileStore: '${path}' has an invalid format version ${describeValue(version)}; it is left untouched`,
-    );
-  }
-  if (version > FILE_STORE_VERSION) {
-    throw new SerializationError(
-      `FileStore: '${path}' has format version ${version}, written by a newer kairos (this one reads up to ${FILE_STORE_VERSION}); it is left untouched`,
-    );
-  }
-  return { version, json };
-}
-
-/**
- * Upgrades an older document in place, one version at a time. `MIGRATIONS[n]` turns version n into n + 1;
- * version 1 is the first format, so there are none yet.
- */
-const MIGRATIONS: Record<number, (json: Record<string, unknown>) => void> = {};
-
-/** Parses a document, migrating an older version; entries whose text is unchanged are reused from `previous`. */
-function parseDocument(
-  text: string,
-  path: string,
-  previous: DocumentState | null,
-): { state: DocumentState; version: number } {
-  const { version, json } = parseEnvelope(text, path);
-  for (let from = version; from < FILE_STORE_VERSION; from++) MIGRATIONS[from]?.(json);
-  const tasks = section(json, 'tasks', path);
-  const state = emptyState();
-  for (const [id, value] of Object.entries(tasks))
-    state.tasks.set(id, parseEntry(id, value, previous?.tasks.get(id)));
-  for (const [id, value] of Object.entries(section(json, 'leases', path)))
-    state.leases.set(id, parseLease(id, value, path));
-  for (const [id, value] of Object.entries(section(json, 'runSlots', path)))
-    state.runSlots.set(id, parseSlot(id, value, path));
-  return { state, version };
-}
-
-function section(json: Record<string, unknown>, name: string, path: string): Record<string, unknown> {
-  const value = json[name] ?? {};
-  if (!isPlainObject(value))
-    throw new SerializationError(
-      `FileStore: '${path}': "${name}" must be an object; the file is left untouched`,
-    );
-  return value;
-}
-
-/** One task entry; an unreadable one keeps its JSON as is, with the reason. */
-function parseEntry(id: string, value: unknown, previous: TaskEntry | undefined): TaskEntry {
-  const text = JSON.stringify(value);
-  if (previous !== undefined && previous.text === text) return previous;
-  try {
-    if (isPlainObject(value) && value.id !== id) {
-      throw new SerializationError(`task '${id}': the entry names another id, ${describeValue(value.id)}`);
-    }
-    return { text, record: deserializeTask(value), error: null };
-  } catch (error) {
-    const reason =
-      error instanceof SerializationError
-        ? error
-        : new SerializationError(`task '${id}': ${(error as Error).message}`);
-    return { text, record: null, error: reason };
-  }
-}
-
-function parseLease(id: string, value: unknown, path: string): Lease {
-  if (
-    isPlainObject(value) &&
-    typeof value.owner === 'string' &&
-    Number.isFinite(value.expiresAt) &&
-    (value.runTime === null || Number.isFinite(value.runTime)) &&
-    typeof value.held === 'boolean'
-  ) {
-    return {
-      owner: value.owner,
-      expiresAt: value.expiresAt as number,
-      runTime: value.runTime as number | null,
-      held: value.held,
-    };
-  }
-  throw new SerializationError(
-    `FileStore: '${path}': the lease of task '${id}' is malformed; the file is left untouched`,
-  );
-}
-
-function parseSlot(id: string, value: unknown, path: string): RunSlot {
-  if (
-    isPlainObject(value) &&
-    typeof value.taskId === 'string' &&
-    typeof value.owner === 'string' &&
-    Number.isFinite(value.expiresAt)
-  ) {
-    return { taskId: value.taskId, owner: value.owner, expiresAt: value.expiresAt as number };
-  }
-  throw new SerializationError(
-    `FileStore: '${path}': run slot '${id}' is malformed; the file is left untouched`,
-  );
-}
-
-/** The document text: one task, lease or run slot per line, so that diffs and manual reading stay easy. */
-function renderDocument(state: DocumentState): string {
-  const tasks = [...state.tasks].map(([id, entry]): [string, string] => [id, entry.text]);
-  const leases = [...state.leases].map(([id, lease]): [string, string] => [id, JSON.stringify(lease)]);
-  const slots = [...state.runSlots].map(([id, slot]): [string, string] => [id, JSON.stringify(slot)]);
-  return (
-    `{\n  "format": ${JSON.stringify(FILE_STORE_FORMAT)},\n  "version": ${FILE_STORE_VERSION},\n` +
-    `  "tasks": ${renderSection(tasks)},\n  "leases": ${renderSection(leases)},\n  "runSlots": ${renderSection(slots)}\n}\n`
-  );
-}
-
-function renderSection(entries: Array<[string, string]>): string {
-  if (entries.length === 0) return '{}';
-  return `{\n${entries.map(([key, text]) => `    ${JSON.stringify(key)}: ${text}`).join(',\n')}\n  }`;
-}
-
-// ---- files ----
-
-/** Identity of a file version: a rename gives a new inode, a rewrite a new mtime. */
-function identityOf(stats: { ino: bigint; size: bigint; mtimeNs: bigint }): string {
-  return `${stats.ino}:${stats.size}:${stats.mtimeNs}`;
-}
-
-async function fileIdentity(path: string): Promise<string | null> {
-  const handle = await open(path, 'r').catch(() => null);
-  if (handle === null) return null;
-  try {
-    return identityOf(await handle.stat({ bigint: true }));
-  } finally {
-    await handle.close();
-  }
-}
-
-/** A read of the document: its identity and permission bits, and its text (null when unchanged). */
-interface DocumentRead {
-  identity: string;
-  mode: number;
-  text: string | null;
-}
-
-/**
- * Reads the document through one file handle, so that text and identity belong together. Null if the file
- * (or its directory) does not exist; `text` is null if its identity is `known`, which one `stat` tells (the
- * usual case under the lock: this instance wrote the file last).
- */
-async function readDocument(path: string, known: string | null = null): Promise<DocumentRead | null> {
-  if (known !== null) {
-    const stats = await stat(path, { bigint: true }).catch(() => null);
-    if (stats !== null && identityOf(stats) === known)
-      return { identity: known, mode: Number(stats.mode & 0o777n), text: null };
-  }
-  let handle: Awaited<ReturnType<typeof open>>;
-  try {
-    handle = await open(path, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new KairosError(`FileStore: cannot read the task file '${path}' (${describeIoError(error)})`, {
-      cause: error,
-    });
-  }
-  try {
-    const stats = await handle.stat({ bigint: true });
-    const identity = identityOf(stats);
-    const mode = Number(stats.mode & 0o777n);
-    if (identity === known) return { identity, mode, text: null };
-    return { identity, mode, text: await handle.readFile('utf8') };
-  } catch (error) {
-    throw new KairosError(`FileStore: cannot read the task file '${path}' (${describeIoError(error)})`, {
-      cause: error,
-    });
-  } finally {
-    await handle.close();
-  }
-}
-
-let temporaries = 0;
-
-/**
- * Writes `text` to `path` atomically: a temp file with permission bits `mode`, fsync, rename over `path`. The
- * caller fsyncs the directory afterwards (`syncDirectory`). Returns the new identity.
- */
-async function writeAtomically(path: string, text: string, mode: number): Promise<string> {
-  const temporary = `${path}.${process.pid}-${++temporaries}.tmp`;
-  try {
-    let identity: string;
-    const handle = await open(temporary, 'wx', mode);
-    try {
-      await handle.writeFile(text, 'utf8');
-      await handle.sync();
-      identity = identityOf(await handle.stat({ bigint: true }));
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, path);
-    return identity;
-  } catch (error) {
-    await unlink(temporary).catch(() => {});
-    throw new KairosError(`FileStore: cannot write the task file '${path}' (${describeIoError(error)})`, {
-      cause: error,
-    });
-  }
-}
-
-/** Makes a rename durable; some platforms cannot open directories, which is harmless. */
-async function syncDirectory(directory: string): Promise<void> {
-  const handle = await open(directory, 'r').catch(() => null);
-  if (handle === null) return;
-  await handle.sync().catch(() => {});
-  await handle.close();
-}
-
-// ---- small helpers ----
-
-function countLeading<T>(items: readonly T[], test: (item: T) => boolean): number {
-  let count = 0;
-  while (count < items.length && test(items[count] as T)) count++;
-  return count;
-}
-
-function settle(batch: readonly Operation[], state: DocumentState): void {
-  for (const operation of batch) {
-    const outcome = attempt(() => operation.run(state, { dirty: false }));
-    if (outcome.ok) operation.resolve(outcome.value);
-    else operation.reject(outcome.error);
-  }
-}
-
-function attempt(work: () => unknown): { ok: true; value: unknown } | { ok: false; error: unknown } {
-  try {
-    return { ok: true, value: work() };
-  } catch (error) {
-    return { ok: false, error };
-  }
-}
-
-/** The error for an operation on an entry that cannot be read back (it is kept, not touched). */
-function keptError(id: string, cause: SerializationError): SerializationError {
-  return new SerializationError(`task '${id}' cannot be read back (${cause.message}); it is kept untouched`, {
-    cause,
-  });
 }

@@ -1,6 +1,6 @@
-// FileStore specifics: the document format, bad files and paths at start, a file deleted while open, atomic writes,
-// locking (lockStale, waiting without blocking the event loop), watching.
-import { execFileSync } from 'node:child_process';
+// FileStore specifics: the document format, bad files at start, a file deleted while open, atomic writes, locking
+// (lockStale, waiting without blocking the event loop), watching. Unusable paths and the not-started guard:
+// support.test.ts.
 import {
   chmod,
   mkdir,
@@ -25,6 +25,7 @@ import {
   FileStore,
   type FileStoreOptions,
 } from '../../stores/file.js';
+import { makeImmutable, rejection, restoreImmutables } from './file-fixtures.js';
 import { makeRecord, recordingContext, T0 } from './harness.js';
 
 let dir: string;
@@ -38,38 +39,12 @@ async function started(options: FileStoreOptions = { path }): Promise<FileStore>
   return store;
 }
 
-/** Paths made immutable by a test (`chattr +i`), made mutable again after it. */
-const immutables: string[] = [];
-
-/**
- * Makes `target` immutable (`chattr +i`): even root can then not write, replace or rename it, nor create files
- * in it if it is a directory. Tests run as root, so permission bits stop nothing. False where chattr is missing
- * or unsupported.
- */
-function makeImmutable(target: string): boolean {
-  try {
-    execFileSync('chattr', ['+i', target], { stdio: 'ignore' });
-  } catch {
-    return false;
-  }
-  immutables.push(target);
-  return true;
-}
-
-/** The error `promise` rejects with (fails the test if it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  return promise.then(
-    () => expect.fail('expected a rejection'),
-    (reason: unknown) => reason as Error,
-  );
-}
-
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kairos-file-store-'));
   path = join(dir, 'tasks.json');
 });
 afterEach(async () => {
-  for (const target of immutables.splice(0)) execFileSync('chattr', ['-i', target]);
+  restoreImmutables();
   for (const store of stores.splice(0)) await store.close().catch(() => {});
   await rm(dir, { recursive: true, force: true });
 });
@@ -107,45 +82,7 @@ describe('FileStore options', () => {
   });
 });
 
-describe('FileStore refuses a path it cannot use at start, naming it', () => {
-  it('a path under a regular file: ValueError naming the file', async () => {
-    await writeFile(join(dir, 'file.txt'), 'not a directory');
-    for (const under of [join(dir, 'file.txt', 'tasks.json'), join(dir, 'file.txt', 'a', 'tasks.json')]) {
-      const error = await rejection(new FileStore({ path: under }).start(recordingContext().context));
-      expect(error).toBeInstanceOf(ValueError);
-      expect(error.message).toContain(under);
-      expect(error.message).toContain(`'${join(dir, 'file.txt')}' is a file, not a directory`);
-    }
-  });
-
-  it('a directory: ValueError', async () => {
-    await mkdir(path);
-    const error = await rejection(new FileStore({ path }).start(recordingContext().context));
-    expect(error).toBeInstanceOf(ValueError);
-    expect(error.message).toBe(
-      `FileStore: '${path}' is a directory; the store needs a file path (e.g. '${join(path, 'tasks')}')`,
-    );
-  });
-
-  it('a directory that cannot be written (immutable): KairosError naming it, nothing created', async (context) => {
-    if (!makeImmutable(dir)) context.skip();
-    const error = await rejection(new FileStore({ path }).start(recordingContext().context));
-    expect(error).toBeInstanceOf(KairosError);
-    expect(error.message).toContain(`the directory '${dir}' is not writable (EPERM`);
-    expect(error.message).toContain(path);
-    expect(await readdir(dir)).toEqual([]);
-  });
-
-  it('a task file that cannot be replaced (immutable): KairosError at start, not a raw error at the first write', async (context) => {
-    await (await started()).close();
-    if (!makeImmutable(path)) context.skip();
-    const error = await rejection(new FileStore({ path }).start(recordingContext().context));
-    expect(error).toBeInstanceOf(KairosError);
-    expect(error.message).toBe(
-      `FileStore: '${path}' is not writable (EPERM: operation not permitted: an immutable or append-only file? see lsattr); the store writes to it`,
-    );
-  });
-
+describe('FileStore path', () => {
   it('a read-only task file is fine: it is replaced by rename, which its permission bits do not stop', async () => {
     await (await started()).close();
     await chmod(path, 0o444);
@@ -427,18 +364,6 @@ describe('FileStore writes', () => {
 });
 
 describe('FileStore lifecycle', () => {
-  it('operations before start reject; a store can be started again after close', async () => {
-    const store = new FileStore({ path });
-    await expect(store.getTasks()).rejects.toThrow(/not started/);
-    await store.start(recordingContext().context);
-    await store.addTask(makeRecord({ id: 'a' }));
-    await store.close();
-    await expect(store.getTasks()).rejects.toThrow(/not started/);
-    await store.start(recordingContext().context);
-    stores.push(store);
-    expect((await store.getTasks()).map((record) => record.id)).toEqual(['a']);
-  });
-
   it('a truncated file written by something else is refused even after a clean start', async () => {
     await started();
     await truncate(path, 10);

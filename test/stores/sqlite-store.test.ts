@@ -1,14 +1,15 @@
-// SQLiteStore specifics: schema and pragmas, index use, bad databases and paths at start, odd rows, waiting for
-// another connection's lock without blocking the event loop, a database file deleted while open, watching.
-import { execFileSync } from 'node:child_process';
+// SQLiteStore specifics: schema and pragmas, index use, bad databases at start, odd rows, waiting for another
+// connection's lock without blocking the event loop, a database file deleted while open, watching. Unusable
+// paths and the not-started guard: support.test.ts.
 import { statSync, truncateSync, writeFileSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { KairosError, SerializationError, ValueError } from '../../src/errors.js';
 import { SQLITE_APPLICATION_ID, SQLITE_SCHEMA_VERSION, SQLiteStore } from '../../stores/sqlite.js';
+import { rejection } from './file-fixtures.js';
 import { makeRecord, recordingContext, T0 } from './harness.js';
 
 let dir: string;
@@ -34,31 +35,6 @@ function withDatabase<T>(work: (db: Database.Database) => T): T {
   }
 }
 
-/** Paths made immutable by a test (`chattr +i`), made mutable again after it. */
-const immutables: string[] = [];
-
-/**
- * Makes `target` immutable (`chattr +i`): even root can then not write it, nor create files in it if it is a
- * directory. Tests run as root, so permission bits stop nothing. False where chattr is missing or unsupported.
- */
-function makeImmutable(target: string): boolean {
-  try {
-    execFileSync('chattr', ['+i', target], { stdio: 'ignore' });
-  } catch {
-    return false;
-  }
-  immutables.push(target);
-  return true;
-}
-
-/** The error `promise` rejects with (fails the test if it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  return promise.then(
-    () => expect.fail('expected a rejection'),
-    (reason: unknown) => reason as Error,
-  );
-}
-
 /** Counts the turns of a 10 ms interval, to see whether the event loop kept running. */
 function tickCounter(): { ticks: () => number; stop: () => void } {
   let ticks = 0;
@@ -72,7 +48,6 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   vi.restoreAllMocks();
-  for (const target of immutables.splice(0)) execFileSync('chattr', ['-i', target]);
   for (const store of stores.splice(0)) await store.close().catch(() => {});
   await rm(dir, { recursive: true, force: true });
 });
@@ -99,50 +74,6 @@ describe('SQLiteStore options', () => {
       expect(construct).toThrow(ValueError);
       expect(construct).toThrow(/options must be an object like \{ path \}, got /);
     }
-  });
-});
-
-describe('SQLiteStore refuses a path it cannot use at start, naming it', () => {
-  it('a path under a regular file: ValueError naming the file', async () => {
-    await writeFile(join(dir, 'file.txt'), 'not a directory');
-    for (const under of [join(dir, 'file.txt', 'tasks.db'), join(dir, 'file.txt', 'a', 'b', 'tasks.db')]) {
-      const error = await rejection(new SQLiteStore({ path: under }).start(recordingContext().context));
-      expect(error).toBeInstanceOf(ValueError);
-      expect(error.message).toContain(under);
-      expect(error.message).toContain(`'${join(dir, 'file.txt')}' is a file, not a directory`);
-    }
-  });
-
-  it('a directory: ValueError', async () => {
-    await mkdir(path);
-    const error = await rejection(new SQLiteStore({ path }).start(recordingContext().context));
-    expect(error).toBeInstanceOf(ValueError);
-    expect(error.message).toBe(
-      `SQLiteStore: '${path}' is a directory; the store needs a file path (e.g. '${join(path, 'tasks')}')`,
-    );
-  });
-
-  it('a directory that cannot be written (immutable): KairosError naming it, nothing created', async (context) => {
-    if (!makeImmutable(dir)) context.skip();
-    const error = await rejection(new SQLiteStore({ path }).start(recordingContext().context));
-    expect(error).toBeInstanceOf(KairosError);
-    expect(error.message).toContain(`the directory '${dir}' is not writable (EPERM`);
-    expect(error.message).toContain(path);
-    expect(await readdir(dir)).toEqual([]);
-  });
-
-  it('a database file that cannot be written (immutable): KairosError at start, not a raw error at the first write', async (context) => {
-    const store = await started();
-    await store.addTask(makeRecord({ id: 'a' }));
-    await store.close();
-    if (!makeImmutable(path)) context.skip();
-    const reopened = new SQLiteStore({ path });
-    const error = await rejection(reopened.start(recordingContext().context));
-    expect(error).toBeInstanceOf(KairosError);
-    expect(error.message).toMatch(
-      /^SQLiteStore: '.*' is not writable \(EPERM: operation not permitted: an immutable/,
-    );
-    expect(error.message).toContain(path);
   });
 });
 
@@ -489,19 +420,5 @@ describe('SQLiteStore waits for a lock another connection holds without blocking
       blocker.exec('ROLLBACK');
       blocker.close();
     }
-  });
-});
-
-describe('SQLiteStore sharing', () => {
-  it('operations before start reject; a store can be started again after close', async () => {
-    const store = new SQLiteStore({ path });
-    await expect(store.getTasks()).rejects.toThrow(/not started/);
-    await store.start(recordingContext().context);
-    await store.addTask(makeRecord({ id: 'a' }));
-    await store.close();
-    await expect(store.getTask('a')).rejects.toThrow(/not started/);
-    await store.start(recordingContext().context);
-    stores.push(store);
-    expect((await store.getTasks()).map((record) => record.id)).toEqual(['a']);
   });
 });

@@ -1,29 +1,12 @@
 /**
- * What the file-backed stores (`FileStore`, `SQLiteStore`) share: their options checks, and the check of a
- * store path at `start()`, so that a path the store cannot use is a typed error naming it, never a raw
- * EISDIR / ENOTDIR / EEXIST / EPERM from deep inside a driver, and never a store that starts and then fails
- * on its first write.
+ * Internal to kairos' file-backed stores (`FileStore`, `SQLiteStore`), not a public API: the check of a store
+ * path at `start()`, so that a path the store cannot use is a typed error naming it, never a raw EISDIR /
+ * ENOTDIR / EEXIST / EPERM from deep inside a driver, and never a store that starts and then fails on its
+ * first write; and the short form of I/O errors the stores put in their messages.
  */
 import { mkdir, open, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { KairosError, ValueError } from '../src/errors.js';
-import { isPlainObject } from '../src/serialization.js';
-import { rejectUnknownKeys } from '../src/task.js';
-import { describeValue } from '../src/time.js';
-
-/**
- * Checks a store's options: a plain object with no key but `allowed`.
- * @throws ValueError naming the store and the bad value or key.
- */
-export function checkStoreOptions(
-  options: unknown,
-  allowed: ReadonlySet<string>,
-  store: string,
-): asserts options is Record<string, unknown> {
-  if (!isPlainObject(options))
-    throw new ValueError(`${store}: options must be an object like { path }, got ${describeValue(options)}`);
-  rejectUnknownKeys(options, allowed, store);
-}
+import { KairosError, ValueError } from '../../src/errors.js';
 
 /** How a store writes its file, which decides what "writable" means for it. */
 export interface StorePathUse {
@@ -65,8 +48,8 @@ export function describeIoError(error: unknown): string {
   return message.split(', ')[0] as string;
 }
 
-/** The error code of an I/O error, if any. */
-function codeOf(error: unknown): string | undefined {
+/** The error code of an error (`'ENOENT'`, `'SQLITE_BUSY'`), if it has one. */
+export function errorCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
 }
@@ -76,7 +59,7 @@ async function statPath(path: string, store: string): Promise<Awaited<ReturnType
   try {
     return await stat(path);
   } catch (error) {
-    const code = codeOf(error);
+    const code = errorCode(error);
     if (code === 'ENOENT') {
       // ENOENT also when a parent is a dangling link; that is found by mkdir below.
       await rejectFileAncestor(path, store);
@@ -110,7 +93,7 @@ async function makeDirectory(path: string, store: string): Promise<void> {
   try {
     await mkdir(dirname(path), { recursive: true });
   } catch (error) {
-    const code = codeOf(error);
+    const code = errorCode(error);
     if (code === 'ENOTDIR' || code === 'EEXIST') await rejectFileAncestor(path, store);
     throw new KairosError(
       `${store}: cannot create the directory '${dirname(path)}' for '${path}' (${describeIoError(error)})`,
@@ -140,7 +123,7 @@ async function probeFile(file: string, path: string, use: StorePathUse): Promise
   try {
     await (await open(file, 'r+')).close();
   } catch (error) {
-    const code = codeOf(error);
+    const code = errorCode(error);
     if (code === 'ENOENT' || (code === 'EACCES' && use.replacesByRename)) return;
     const what = file === path ? `'${path}'` : `'${file}' (next to '${path}')`;
     throw new KairosError(

@@ -1,0 +1,214 @@
+/**
+ * Internal to `FileStore` (stores/file.ts), not a public API: the task document, in memory (`DocumentState`, and
+ * the queries the store answers from it) and as text (parse, with migrations and checks of its envelope;
+ * render, one task, lease or run slot per line).
+ */
+import { SerializationError } from '../src/errors.js';
+import { deserializeTask, serializeTask } from '../src/serialization.js';
+import { compareTaskRecords, type TaskRecord } from '../src/store.js';
+import { describeValue, isPlainObject } from '../src/validate.js';
+import { unreadableRecordError } from './support/broken-records.js';
+
+/** The `format` field that marks a kairos task document. */
+export const FILE_STORE_FORMAT = 'kairos-file-store';
+/** The document format version this release writes; older versions are migrated at `start()`. */
+export const FILE_STORE_VERSION = 1;
+
+/** A task lease: who holds the task, until when, and the next run time it was acquired with. */
+export interface Lease {
+  owner: string;
+  expiresAt: number;
+  /** The task's next run time when acquired; a release changes it only if it still is this one. */
+  runTime: number | null;
+  /** True for a parked task (`holdUntil`): a change to the task ends the hold. */
+  held: boolean;
+}
+
+/** A run slot: one run in progress. */
+export interface RunSlot {
+  taskId: string;
+  owner: string;
+  expiresAt: number;
+}
+
+/** One entry of the `tasks` section: its JSON text and the record it holds, or why it cannot be read. */
+export type TaskEntry =
+  | { text: string; record: TaskRecord; error: null }
+  | { text: string; record: null; error: SerializationError };
+
+/** The document in memory. */
+export interface DocumentState {
+  tasks: Map<string, TaskEntry>;
+  leases: Map<string, Lease>;
+  runSlots: Map<string, RunSlot>;
+}
+
+export function emptyState(): DocumentState {
+  return { tasks: new Map(), leases: new Map(), runSlots: new Map() };
+}
+
+/** A valid entry for a record; a record that cannot be stored is a `SerializationError` before anything changes. */
+export function validEntry(record: TaskRecord): TaskEntry {
+  return { text: JSON.stringify(serializeTask(record)), record, error: null };
+}
+
+export function readableRecords(state: DocumentState): TaskRecord[] {
+  const records: TaskRecord[] = [];
+  for (const entry of state.tasks.values()) if (entry.record !== null) records.push(entry.record);
+  return records;
+}
+
+/** Up to `limit` readable tasks due at `now` and not under a live lease, earliest first. */
+export function dueRecords(state: DocumentState, now: number, limit: number): TaskRecord[] {
+  const due = readableRecords(state).filter((record) => {
+    if (record.nextRunTime === null || record.nextRunTime > now) return false;
+    const lease = state.leases.get(record.id);
+    return lease === undefined || lease.expiresAt <= now;
+  });
+  return due.sort(compareTaskRecords).slice(0, limit);
+}
+
+/** When a task could next be acquired: its next run time, or later if a lease holds it until then. */
+export function wakeupOf(record: TaskRecord, lease: Lease | undefined): number | null {
+  if (record.nextRunTime === null) return null;
+  return lease === undefined ? record.nextRunTime : Math.max(record.nextRunTime, lease.expiresAt);
+}
+
+/** Parses a document text and checks its envelope (format, version). */
+function parseEnvelope(text: string, path: string): { version: number; json: Record<string, unknown> } {
+  if (text.trim() === '')
+    throw new SerializationError(
+      `FileStore: the task file '${path}' is empty (truncated?); it is left untouched`,
+    );
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new SerializationError(
+      `FileStore: the task file '${path}' is not valid JSON (${(error as Error).message}; truncated or corrupt?); it is left untouched`,
+      { cause: error },
+    );
+  }
+  if (!isPlainObject(json) || json.format !== FILE_STORE_FORMAT) {
+    throw new SerializationError(
+      `FileStore: '${path}' is not a kairos task file (it lacks "format": "${FILE_STORE_FORMAT}"); it is left untouched`,
+    );
+  }
+  const version = json.version;
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
+    throw new SerializationError(
+      `FileStore: '${path}' has an invalid format version ${describeValue(version)}; it is left untouched`,
+    );
+  }
+  if (version > FILE_STORE_VERSION) {
+    throw new SerializationError(
+      `FileStore: '${path}' has format version ${version}, written by a newer kairos (this one reads up to ${FILE_STORE_VERSION}); it is left untouched`,
+    );
+  }
+  return { version, json };
+}
+
+/**
+ * Upgrades an older document in place, one version at a time. `MIGRATIONS[n]` turns version n into n + 1;
+ * version 1 is the first format, so there are none yet.
+ */
+const MIGRATIONS: Record<number, (json: Record<string, unknown>) => void> = {};
+
+/** Parses a document, migrating an older version; entries whose text is unchanged are reused from `previous`. */
+export function parseDocument(
+  text: string,
+  path: string,
+  previous: DocumentState | null,
+): { state: DocumentState; version: number } {
+  const { version, json } = parseEnvelope(text, path);
+  for (let from = version; from < FILE_STORE_VERSION; from++) MIGRATIONS[from]?.(json);
+  const tasks = section(json, 'tasks', path);
+  const state = emptyState();
+  for (const [id, value] of Object.entries(tasks))
+    state.tasks.set(id, parseEntry(id, value, previous?.tasks.get(id)));
+  for (const [id, value] of Object.entries(section(json, 'leases', path)))
+    state.leases.set(id, parseLease(id, value, path));
+  for (const [id, value] of Object.entries(section(json, 'runSlots', path)))
+    state.runSlots.set(id, parseSlot(id, value, path));
+  return { state, version };
+}
+
+function section(json: Record<string, unknown>, name: string, path: string): Record<string, unknown> {
+  const value = json[name] ?? {};
+  if (!isPlainObject(value))
+    throw new SerializationError(
+      `FileStore: '${path}': "${name}" must be an object; the file is left untouched`,
+    );
+  return value;
+}
+
+/** One task entry; an unreadable one keeps its JSON as is, with the reason. */
+function parseEntry(id: string, value: unknown, previous: TaskEntry | undefined): TaskEntry {
+  const text = JSON.stringify(value);
+  if (previous !== undefined && previous.text === text) return previous;
+  try {
+    if (isPlainObject(value) && value.id !== id) {
+      throw new SerializationError(`task '${id}': the entry names another id, ${describeValue(value.id)}`);
+    }
+    return { text, record: deserializeTask(value), error: null };
+  } catch (error) {
+    return { text, record: null, error: unreadableRecordError(id, error) };
+  }
+}
+
+function parseLease(id: string, value: unknown, path: string): Lease {
+  if (
+    isPlainObject(value) &&
+    typeof value.owner === 'string' &&
+    Number.isFinite(value.expiresAt) &&
+    (value.runTime === null || Number.isFinite(value.runTime)) &&
+    typeof value.held === 'boolean'
+  ) {
+    return {
+      owner: value.owner,
+      expiresAt: value.expiresAt as number,
+      runTime: value.runTime as number | null,
+      held: value.held,
+    };
+  }
+  throw new SerializationError(
+    `FileStore: '${path}': the lease of task '${id}' is malformed; the file is left untouched`,
+  );
+}
+
+function parseSlot(id: string, value: unknown, path: string): RunSlot {
+  if (
+    isPlainObject(value) &&
+    typeof value.taskId === 'string' &&
+    typeof value.owner === 'string' &&
+    Number.isFinite(value.expiresAt)
+  ) {
+    return { taskId: value.taskId, owner: value.owner, expiresAt: value.expiresAt as number };
+  }
+  throw new SerializationError(
+    `FileStore: '${path}': run slot '${id}' is malformed; the file is left untouched`,
+  );
+}
+
+/** The document text: one task, lease or run slot per line, so that diffs and manual reading stay easy. */
+export function renderDocument(state: DocumentState): string {
+  const tasks = [...state.tasks].map(([id, entry]): [string, string] => [id, entry.text]);
+  const leases = [...state.leases].map(([id, lease]): [string, string] => [id, JSON.stringify(lease)]);
+  const slots = [...state.runSlots].map(([id, slot]): [string, string] => [id, JSON.stringify(slot)]);
+  return (
+    `{\n  "format": ${JSON.stringify(FILE_STORE_FORMAT)},\n  "version": ${FILE_STORE_VERSION},\n` +
+    `  "tasks": ${renderSection(tasks)},\n  "leases": ${renderSection(leases)},\n  "runSlots": ${renderSection(slots)}\n}\n`
+  );
+}
+
+function renderSection(entries: Array<[string, string]>): string {
+  if (entries.length === 0) return '{}';
+  return `{\n${entries.map(([key, text]) => `    ${JSON.stringify(key)}: ${text}`).join(',\n')}\n  }`;
+}
+
+/** The error for an operation on an entry that cannot be read back (it is kept, not touched). */
+export function keptError(id: string, cause: SerializationError): SerializationError {
+  return new SerializationError(`task '${id}' cannot be read back (${cause.message}); it is kept untouched`, {
+    cause,
+  });
+}
