@@ -68,9 +68,15 @@ let temporaries = 0;
 
 /**
  * Writes `text` to `path` atomically: a temp file with permission bits `mode`, fsync, rename over `path`. The
- * caller fsyncs the directory afterwards (`syncDirectory`). Returns the new identity.
+ * caller fsyncs the directory afterwards (`syncDirectory`). `beforeRename` runs right before the rename and may
+ * throw to drop the write (the lock may be lost). Returns the new identity.
  */
-export async function writeAtomically(path: string, text: string, mode: number): Promise<string> {
+export async function writeAtomically(
+  path: string,
+  text: string,
+  mode: number,
+  beforeRename: () => void = () => {},
+): Promise<string> {
   const temporary = `${path}.${process.pid}-${++temporaries}.tmp`;
   try {
     let identity: string;
@@ -82,10 +88,12 @@ export async function writeAtomically(path: string, text: string, mode: number):
     } finally {
       await handle.close();
     }
+    beforeRename();
     await rename(temporary, path);
     return identity;
   } catch (error) {
     await unlink(temporary).catch(() => {});
+    if (error instanceof KairosError) throw error;
     throw new KairosError(`FileStore: cannot write the task file '${path}' (${describeIoError(error)})`, {
       cause: error,
     });

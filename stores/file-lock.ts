@@ -20,6 +20,8 @@ const MIN_LOCK_UPDATE_MS = 1000;
 /** First and largest delay between two tries to take a lock another process holds. */
 const LOCK_RETRY_FIRST_MS = 2;
 const LOCK_RETRY_MAX_MS = 25;
+/** The longest pause between two tries, however long `lockStale` is. */
+const LOCK_RETRY_CEILING_MS = 60_000;
 /** How many times `lockStale` the tries to take a lock another process holds last, at least. */
 const LOCK_WAIT_FACTOR = 2;
 
@@ -40,6 +42,8 @@ export class DocumentLock {
   readonly #key: string;
   /** How the lock is taken and kept, from `lockStale`. */
   readonly #options: LockOptions;
+  /** While `run` holds the lock: when it was taken, and why it was lost if proper-lockfile said so. */
+  #held: { since: number; lost: Error | null } | null = null;
 
   /** The lock on the document `path`, taken over from a killed holder after `staleMs`. */
   constructor(path: string, staleMs: number) {
@@ -55,7 +59,7 @@ export class DocumentLock {
    * @throws KairosError if the lock cannot be taken, or was lost (taken over as stale) while `work` ran.
    */
   async run<T>(work: () => Promise<T>, afterRelease: () => Promise<void>): Promise<T> {
-    let lost: Error | null = null;
+    const held: { since: number; lost: Error | null } = { since: 0, lost: null };
     let release: () => Promise<void>;
     try {
       release = await lockFile(this.#key, {
@@ -63,20 +67,43 @@ export class DocumentLock {
         realpath: false,
         lockfilePath: `${this.#path}.lock`,
         onCompromised: (error) => {
-          lost = error;
+          held.lost = error;
         },
       });
     } catch (error) {
       throw this.#lockError(error);
     }
+    held.since = Date.now();
+    this.#held = held;
     try {
       const result = await work();
-      if (lost !== null)
-        throw new KairosError(`FileStore: lost the lock on '${this.#path}' while writing`, { cause: lost });
+      this.assertHeld();
       return result;
     } finally {
+      this.#held = null;
       await release().catch(() => {});
       await afterRelease();
+    }
+  }
+
+  /**
+   * Throws unless the lock is surely still this holder's: proper-lockfile did not report it lost, and it was
+   * taken less than half of `lockStale` ago. A holder that was paused (SIGSTOP, a suspended VM, a long GC) may
+   * have had its lock taken over as stale meanwhile, before it could notice: it must not rename its document,
+   * read before the pause, over the one another process wrote since. Called right before the rename.
+   */
+  assertHeld(): void {
+    const held = this.#held;
+    if (held === null) throw new KairosError(`FileStore: the lock on '${this.#path}' is not held`);
+    if (held.lost !== null)
+      throw new KairosError(`FileStore: lost the lock on '${this.#path}' while writing`, {
+        cause: held.lost,
+      });
+    const heldMs = Date.now() - held.since;
+    if (heldMs >= this.#staleMs / 2) {
+      throw new KairosError(
+        `FileStore: held the lock on '${this.#path}' for ${heldMs} ms, half of lockStale (${this.#staleMs} ms) or more (was the process paused?); another process may have taken it over, so this write is dropped and tried again`,
+      );
     }
   }
 
@@ -119,13 +146,16 @@ export function parseLockStale(input: unknown): number {
  * a killed holder's lock.
  */
 function lockOptionsFor(staleMs: number): LockOptions {
+  // The pause between tries grows with lockStale (from 25 ms at 5 s): the retry library builds an array of all
+  // its tries up front, so their number must stay in the hundreds whatever lockStale is.
+  const maxTimeout = Math.min(Math.max(LOCK_RETRY_MAX_MS, staleMs / 200), LOCK_RETRY_CEILING_MS);
   return {
     stale: staleMs,
     update: Math.max(staleMs / 5, MIN_LOCK_UPDATE_MS),
     retries: {
-      retries: Math.ceil((LOCK_WAIT_FACTOR * staleMs) / LOCK_RETRY_MAX_MS),
+      retries: Math.ceil((LOCK_WAIT_FACTOR * staleMs) / maxTimeout),
       minTimeout: LOCK_RETRY_FIRST_MS,
-      maxTimeout: LOCK_RETRY_MAX_MS,
+      maxTimeout,
       factor: 1.3,
       randomize: true,
     },

@@ -417,7 +417,9 @@ export class FileStore implements SharedTaskStore {
    * fsync is left to `#withLock`, after the lock is released.
    */
   async #write(state: DocumentState): Promise<void> {
-    const identity = await writeAtomically(this.path, renderDocument(state), this.#mode);
+    const identity = await writeAtomically(this.path, renderDocument(state), this.#mode, () =>
+      this.#lock.assertHeld(),
+    );
     this.#renamed = true;
     this.#state = state;
     this.#identity = identity;

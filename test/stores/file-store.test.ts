@@ -251,6 +251,35 @@ describe('FileStore writes', () => {
     await expect(second.addTask(makeRecord({ id: 't0' }))).rejects.toThrow(/'t0'/);
   });
 
+  it('a holder paused while it held the lock (half of lockStale or more) drops its write: it may have been taken over', async () => {
+    const paused = await started({ path, lockStale: 2000 });
+    await paused.addTask(makeRecord({ id: 'a', args: [1] }));
+    const before = await readFile(path, 'utf8');
+    const realNow = Date.now;
+    // The change runs under the lock, after the document was read; the process then "sleeps" for 1.5 s.
+    const write = paused.updateTask('a', (current) => {
+      const resumedAt = realNow() + 1500;
+      Date.now = () => resumedAt;
+      return { ...current, args: [2] };
+    });
+    try {
+      await expect(write).rejects.toThrow(/held the lock on .* for \d+ ms, half of lockStale \(2000 ms\)/);
+    } finally {
+      Date.now = realNow;
+    }
+    expect(await readFile(path, 'utf8')).toBe(before);
+    expect((await paused.getTask('a'))?.args).toEqual([1]);
+    // Once going again, its writes go through.
+    await paused.updateTask('a', (current) => ({ ...current, args: [3] }));
+    expect((await paused.getTask('a'))?.args).toEqual([3]);
+  });
+
+  it('a lockStale of 30 days works like any other (no retry table the size of the wait)', async () => {
+    const store = await started({ path, lockStale: { days: 30 } });
+    await store.addTask(makeRecord({ id: 'long' }));
+    expect((await store.getTask('long'))?.id).toBe('long');
+  });
+
   it('wait for a lock another process holds, and take over a stale one', async () => {
     const store = await started();
     const lockDirectory = `${path}.lock`;
