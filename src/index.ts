@@ -42,9 +42,16 @@ export {
   LockTimeoutError,
   type WithLockOptions,
 } from './lock.js';
-export { Scheduler, type SchedulerOptions, type ShutdownOptions, type StoreSelector } from './scheduler.js';
+export {
+  Scheduler,
+  type SchedulerOptions,
+  type ShutdownOptions,
+  type StartOptions,
+  type StoreSelector,
+} from './scheduler.js';
 export type {
   AcquireOptions,
+  LocalTaskStore,
   RetryPolicy,
   RunSlotClaim,
   SharedTaskStore,
@@ -55,6 +62,7 @@ export type {
   TaskRecord,
   TaskRelease,
   TaskStore,
+  TaskStoreBase,
 } from './store.js';
 export { type RetryOptions, Task, type TaskChanges, type TaskDefaults, type TaskOptions } from './task.js';
 export type { DateInput, DurationInput } from './time.js';

@@ -122,17 +122,12 @@ export interface RunSlots {
 }
 
 /**
- * A place tasks live. Every method is async; a store validates nothing a scheduler already validated.
- * A shared store also keeps run slots (`RunSlots`); a store that is not shared need not.
+ * What every store does. Every method is async; a store validates nothing a scheduler already validated. A store
+ * is a `LocalTaskStore` (one scheduler at a time) or a `SharedTaskStore` (several, with run slots).
  */
-export interface TaskStore extends Partial<RunSlots> {
+export interface TaskStoreBase {
   /** True if records outlive the process: `fn` must then be a name or reference and `args` JSON. */
   readonly persistent: boolean;
-  /**
-   * True if several schedulers may use the store at once: it then keeps run slots (`RunSlots`), renewed while
-   * runs last. False: one scheduler uses it at a time, and counts the runs in progress itself.
-   */
-  readonly shared: boolean;
 
   /** Opens the store (creating files, tables…). A corrupt or foreign backing file is an error here. */
   start(context: StoreContext): Promise<void>;
@@ -213,7 +208,21 @@ export function copyTaskRecord(
 }
 
 /** A store that several schedulers may share, with its run slots. */
-export type SharedTaskStore = TaskStore & RunSlots;
+/** A store one scheduler uses at a time: it counts the runs in progress itself. */
+export interface LocalTaskStore extends TaskStoreBase {
+  readonly shared: false;
+}
+
+/**
+ * A store several schedulers may use at once: it keeps run slots (`RunSlots`), renewed while runs last, so that
+ * `maxInstances` counts runs across all of them.
+ */
+export interface SharedTaskStore extends TaskStoreBase, RunSlots {
+  readonly shared: true;
+}
+
+/** A place tasks live: local or shared. */
+export type TaskStore = LocalTaskStore | SharedTaskStore;
 
 /** True for a shared store (which then has run slots: the scheduler checks that when it is given one). */
 export function isSharedStore(store: TaskStore): store is SharedTaskStore {

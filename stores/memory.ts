@@ -4,11 +4,11 @@ import {
   type AcquireOptions,
   compareTaskRecords,
   copyTaskRecord,
+  type LocalTaskStore,
   type StoreContext,
   type TaskChange,
   type TaskRecord,
   type TaskRelease,
-  type TaskStore,
 } from '../src/store.js';
 import { checkOptions } from '../src/validate.js';
 
@@ -39,7 +39,7 @@ interface StoredTask {
  * Keeps tasks in process memory: fast, holds any function (closures, lifecycle generators), gone at exit.
  * Due tasks come off a min-heap on next run time, so a wake-up costs O(due · log n), never a scan.
  */
-export class MemoryStore implements TaskStore {
+export class MemoryStore implements LocalTaskStore {
   readonly persistent = false;
   readonly shared = false;
   /** Tasks by id. */
