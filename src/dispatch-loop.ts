@@ -204,7 +204,8 @@ export class DispatchLoop {
     const releases: TaskRelease[] = [];
     const planned: Array<{ record: TaskRecord; latest: Date }> = [];
     for (const record of due) {
-      const plan = await this.#planTask(alias, record, now, wokeAt, releases);
+      const planning = this.#planTask(alias, record, now, wokeAt, releases);
+      const plan = planning instanceof Promise ? await planning : planning;
       if (plan === null) continue;
       this.#reportMissed(alias, record, plan);
       for (const time of plan.runTimes) runs.submit(alias, store, record, time);
@@ -236,7 +237,8 @@ export class DispatchLoop {
     const planned: Array<{ record: TaskRecord; plan: DispatchPlan }> = [];
     const claims: Array<Promise<ClaimedRun | null>> = [];
     for (const record of due) {
-      const plan = await this.#planTask(alias, record, now, wokeAt, releases);
+      const planning = this.#planTask(alias, record, now, wokeAt, releases);
+      const plan = planning instanceof Promise ? await planning : planning;
       if (plan === null) continue;
       const next =
         plan.next ?? this.#plan(alias, record, () => nextRunTimeAfter(record.trigger, plan.latest, now));
@@ -266,20 +268,35 @@ export class DispatchLoop {
 
   /**
    * Plans one acquired task: null (with the release that parks or pauses it pushed to `releases`) when its
-   * function cannot be found or its trigger fails.
+   * function cannot be found or its trigger fails. Synchronous for a function found without importing (the
+   * usual case): a burst must not yield between tasks, or the run-slot claims of a shared store, batched per
+   * tick, would each take a transaction of their own.
    */
-  async #planTask(
+  #planTask(
     alias: string,
     record: TaskRecord,
     now: number,
     wokeAt: number,
     releases: TaskRelease[],
-  ): Promise<DispatchPlan | null> {
-    const resolvable = this.#context.resolver.resolveSync(record.fn) !== undefined;
-    if (!resolvable && (await this.#isUnresolvable(alias, record))) {
-      releases.push({ id: record.id, holdUntil: now + UNRESOLVED_HOLD_MS });
-      return null;
+  ): DispatchPlan | null | Promise<DispatchPlan | null> {
+    if (this.#context.resolver.resolveSync(record.fn) === undefined) {
+      return this.#isUnresolvable(alias, record).then((unresolvable) => {
+        if (!unresolvable) return this.#planResolved(alias, record, now, wokeAt, releases);
+        releases.push({ id: record.id, holdUntil: now + UNRESOLVED_HOLD_MS });
+        return null;
+      });
     }
+    return this.#planResolved(alias, record, now, wokeAt, releases);
+  }
+
+  /** Plans a task whose function is found; a trigger that fails pauses it (null, its release pushed). */
+  #planResolved(
+    alias: string,
+    record: TaskRecord,
+    now: number,
+    wokeAt: number,
+    releases: TaskRelease[],
+  ): DispatchPlan | null {
     const plan = this.#plan(alias, record, () => planDispatch(record, now, wokeAt));
     if (plan === null) releases.push({ id: record.id, nextRunTime: null });
     return plan;
