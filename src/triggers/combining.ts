@@ -17,14 +17,45 @@ function checkChildren(kind: string, triggers: ReadonlyArray<Trigger | TriggerSp
   return triggers.map((child, index) => toTrigger(child, `${kind}: triggers[${index}]`));
 }
 
-/** Fires at the earliest instants on which every child trigger agrees. */
-export class AndTrigger implements Trigger {
+/** What `AndTrigger` and `OrTrigger` share: their children, their spec, their definition and default zone. */
+abstract class CombiningTrigger implements Trigger {
   /** The child triggers. */
   readonly triggers: readonly Trigger[];
+  /** The spec's `type`. */
+  abstract readonly type: 'and' | 'or';
+
+  constructor(kind: string, triggers: ReadonlyArray<Trigger | TriggerSpec>) {
+    this.triggers = Object.freeze(checkChildren(kind, triggers));
+  }
+
+  abstract getNextFireTime(previous: Date | null, now: Date): Date | null;
+
+  /** A trigger of the same kind with these children. */
+  protected abstract with(triggers: Trigger[]): CombiningTrigger;
+
+  /** The plain-JSON form. */
+  toJSON(): CombiningTriggerSpec {
+    return { type: this.type, triggers: this.triggers.map((child) => child.toJSON()) };
+  }
+
+  /** The children's definitions (see `Trigger.definition`). */
+  definition(): CombiningTriggerSpec {
+    return { type: this.type, triggers: this.triggers.map(triggerDefinition) };
+  }
+
+  /** Fills in the zone of every child that has none. */
+  withDefaultTimezone(timezone: string): CombiningTrigger {
+    return this.with(this.triggers.map((child) => child.withDefaultTimezone?.(timezone) ?? child));
+  }
+}
+
+/** Fires at the earliest instants on which every child trigger agrees. */
+export class AndTrigger extends CombiningTrigger {
+  readonly type = 'and';
 
   /** @example new AndTrigger([new CronTrigger('0 9 * * *'), new IntervalTrigger({ days: 2 })]) */
   constructor(triggers: ReadonlyArray<Trigger | TriggerSpec>) {
-    this.triggers = Object.freeze(checkChildren('AndTrigger', triggers));
+    super('AndTrigger', triggers);
   }
 
   /** Rebuilds an `AndTrigger` from its spec; an unknown key is a `ValueError` naming it. */
@@ -56,30 +87,18 @@ export class AndTrigger implements Trigger {
     );
   }
 
-  /** The plain-JSON form. */
-  toJSON(): CombiningTriggerSpec {
-    return { type: 'and', triggers: this.triggers.map((child) => child.toJSON()) };
-  }
-
-  /** The children's definitions (see `Trigger.definition`). */
-  definition(): CombiningTriggerSpec {
-    return { type: 'and', triggers: this.triggers.map(triggerDefinition) };
-  }
-
-  /** Fills in the zone of every child that has none. */
-  withDefaultTimezone(timezone: string): AndTrigger {
-    return new AndTrigger(this.triggers.map((child) => child.withDefaultTimezone?.(timezone) ?? child));
+  protected with(triggers: Trigger[]): AndTrigger {
+    return new AndTrigger(triggers);
   }
 }
 
 /** Fires whenever any child trigger fires (at the earliest of their next times; shared times fire once). */
-export class OrTrigger implements Trigger {
-  /** The child triggers. */
-  readonly triggers: readonly Trigger[];
+export class OrTrigger extends CombiningTrigger {
+  readonly type = 'or';
 
   /** @example new OrTrigger([new CronTrigger('0 9 * * 1-5'), new CronTrigger('0 12 * * 6,0')]) */
   constructor(triggers: ReadonlyArray<Trigger | TriggerSpec>) {
-    this.triggers = Object.freeze(checkChildren('OrTrigger', triggers));
+    super('OrTrigger', triggers);
   }
 
   /** Rebuilds an `OrTrigger` from its spec; an unknown key is a `ValueError` naming it. */
@@ -98,18 +117,7 @@ export class OrTrigger implements Trigger {
     return earliest;
   }
 
-  /** The plain-JSON form. */
-  toJSON(): CombiningTriggerSpec {
-    return { type: 'or', triggers: this.triggers.map((child) => child.toJSON()) };
-  }
-
-  /** The children's definitions (see `Trigger.definition`). */
-  definition(): CombiningTriggerSpec {
-    return { type: 'or', triggers: this.triggers.map(triggerDefinition) };
-  }
-
-  /** Fills in the zone of every child that has none. */
-  withDefaultTimezone(timezone: string): OrTrigger {
-    return new OrTrigger(this.triggers.map((child) => child.withDefaultTimezone?.(timezone) ?? child));
+  protected with(triggers: Trigger[]): OrTrigger {
+    return new OrTrigger(triggers);
   }
 }
