@@ -102,5 +102,3 @@ export interface Trigger {
    */
   withDefaultTimezone?(timezone: string): Trigger;
 }
-
-export { sameTriggerDeclaration, triggerDefinition } from './definition.js';
