@@ -12,18 +12,9 @@ import {
   type SchedulerEvents,
 } from '../src/events.js';
 import { ValueError } from '../src/index.js';
+import { thrown } from './support/thrown.js';
 
 const hub = () => new EventHub(() => pino({ level: 'silent' }));
-
-/** The error `build` throws (or undefined). */
-function thrown(build: () => unknown): unknown {
-  try {
-    build();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
 
 describe('EventHub subscriptions', () => {
   it('an unknown event name is a ValueError naming it and the valid names, for on, once and off', () => {

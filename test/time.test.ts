@@ -6,18 +6,9 @@ import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
 import { ValueError } from '../src/index.js';
 import { MAX_DURATION_MS, parseDate, parseDuration } from '../src/time.js';
+import { thrown } from './support/thrown.js';
 
 const what = 'startAt';
-
-/** The error `build` throws (or undefined). */
-function thrown(build: () => unknown): unknown {
-  try {
-    build();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
 
 describe('parseDate: ISO strings with an offset', () => {
   it.each([
