@@ -8,7 +8,6 @@ import { ConflictingIdError, SerializationError, TaskLookupError } from '../src/
 import { deserializeTaskBody, parseTaskText, serializeTaskBody } from '../src/serialization.js';
 import {
   compareTaskRecords,
-  type RunSlotClaim,
   type StoreContext,
   type TaskChange,
   type TaskRecord,
@@ -22,9 +21,7 @@ import {
   type WakeupRow,
 } from './sqlite-schema.js';
 import { BrokenRecords } from './support/broken-records.js';
-
-/** A run-slot change: a claim, or the release of a slot. */
-export type SlotOp = { claim: RunSlotClaim; runId?: undefined } | { claim?: undefined; runId: string };
+import type { SlotOp } from './support/slot-batch.js';
 
 /** The tasks and run slots of one open database (made at each `start()`). */
 export class TaskTable {

@@ -43,9 +43,10 @@ import { describeValue } from '../src/validate.js';
 import { checkHeader, checkSameFile, type FileIdentity, openedFile } from './sqlite-file.js';
 import { asStoreError, type BusyWait, DRIVER_BUSY_TIMEOUT_MS, runWhileBusy } from './sqlite-locking.js';
 import { checkOwnership, configure, type Database, migrate } from './sqlite-schema.js';
-import { type SlotOp, TaskTable } from './sqlite-table.js';
+import { TaskTable } from './sqlite-table.js';
 import { checkStoreOptions, notStartedError } from './support/guards.js';
 import { LeaseOwners } from './support/lease-owners.js';
+import { SlotBatcher } from './support/slot-batch.js';
 import { prepareStorePath } from './support/store-path.js';
 import { StoreWatches } from './support/watch.js';
 
@@ -79,13 +80,6 @@ interface OpenState {
   busy: BusyWait;
 }
 
-/** A queued run-slot change and its caller. */
-interface SlotEntry {
-  op: SlotOp;
-  resolve: (claimed: boolean) => void;
-  reject: (error: unknown) => void;
-}
-
 /**
  * Keeps tasks in an SQLite database. `persistent` (functions are stored by name, args as JSON) and `shared`
  * (several processes on one machine may use one database at once).
@@ -99,10 +93,11 @@ export class SQLiteStore implements SharedTaskStore {
   /** The busy timeout in ms. */
   readonly busyTimeoutMs: number;
   #open: OpenState | null = null;
-  /** Run-slot changes waiting for the next batch's transaction (`#batchSlotOp`). */
-  #slotBatch: SlotEntry[] = [];
-  /** True from the moment a batch is due (queued microtask) until its transaction settled. */
-  #slotBatchPending = false;
+  /** Run-slot changes made in one tick, applied in one transaction. */
+  readonly #slots = new SlotBatcher((ops) => {
+    const open = this.#state();
+    return this.#write(open, () => open.table.slotOps(ops, Date.now()));
+  });
   /** Owners that acquired tasks through this instance: their leases end at `close()`. */
   readonly #owners = new LeaseOwners();
   readonly #watches = new StoreWatches();
@@ -237,8 +232,10 @@ export class SQLiteStore implements SharedTaskStore {
     return this.#write(open, () => open.table.release(owner, releases));
   }
 
+  /** Batched with the other run-slot changes of the tick: one transaction for a burst. */
   async claimRunSlot(claim: RunSlotClaim): Promise<boolean> {
-    return this.#batchSlotOp({ claim });
+    this.#state();
+    return this.#slots.enqueue({ claim });
   }
 
   async renewRunSlots(owner: string, runIds: readonly string[], expiresAt: number): Promise<void> {
@@ -247,8 +244,10 @@ export class SQLiteStore implements SharedTaskStore {
     return this.#write(open, () => open.table.renew(owner, runIds, expiresAt));
   }
 
+  /** Batched like `claimRunSlot`. */
   async releaseRunSlot(runId: string): Promise<void> {
-    await this.#batchSlotOp({ runId });
+    this.#state();
+    await this.#slots.enqueue({ runId });
   }
 
   /**
@@ -283,53 +282,6 @@ export class SQLiteStore implements SharedTaskStore {
       { store: 'SQLiteStore', path: this.path, files, logger: () => context.logger, isForeign },
       listener,
     );
-  }
-
-  /**
-   * Queues a run-slot change; the changes made in one tick (a burst of runs claiming or freeing slots) run in
-   * call order in one transaction, and each caller hears back once it has committed. While a batch waits for
-   * the lock, later changes gather into the next batch, which runs after it: call order is kept.
-   */
-  #batchSlotOp(op: SlotOp): Promise<boolean> {
-    this.#state();
-    return new Promise<boolean>((resolve, reject) => {
-      this.#slotBatch.push({ op, resolve, reject });
-      if (this.#slotBatchPending) return;
-      this.#slotBatchPending = true;
-      queueMicrotask(() => this.#flushSlotBatch());
-    });
-  }
-
-  /** Runs the queued run-slot changes in one transaction; runs the next batch when this one has settled. */
-  #flushSlotBatch(): void {
-    const batch = this.#slotBatch.splice(0);
-    let outcome: boolean[] | Promise<boolean[]>;
-    try {
-      const open = this.#state();
-      const ops = batch.map((entry) => entry.op);
-      outcome = this.#write(open, () => open.table.slotOps(ops, Date.now()));
-    } catch (error) {
-      this.#settleSlotBatch(batch, error, null);
-      return;
-    }
-    if (!(outcome instanceof Promise)) {
-      this.#settleSlotBatch(batch, null, outcome);
-      return;
-    }
-    outcome.then(
-      (results) => this.#settleSlotBatch(batch, null, results),
-      (error: unknown) => this.#settleSlotBatch(batch, error, null),
-    );
-  }
-
-  /** Answers a batch's callers, then starts the batch that gathered meanwhile, if any. */
-  #settleSlotBatch(batch: readonly SlotEntry[], error: unknown, results: readonly boolean[] | null): void {
-    for (const [index, entry] of batch.entries()) {
-      if (results === null) entry.reject(error);
-      else entry.resolve(results[index] as boolean);
-    }
-    if (this.#slotBatch.length > 0) queueMicrotask(() => this.#flushSlotBatch());
-    else this.#slotBatchPending = false;
   }
 
   /**

@@ -105,7 +105,7 @@ describe.skipIf(shared.length === 0).each(shared)(
 
     it('dispatches every scheduled time of every task once, in one process, on one grid', async () => {
       backing = await kind.setUp();
-      const path = (backing.open() as unknown as { path: string }).path;
+      const path = backing.location;
       const random = lcg(SEED);
       let spawned = 0;
 

@@ -28,7 +28,7 @@ describe.skipIf(persistent.length === 0).each(persistent)(
       const due = Date.now() - 1000;
       for (const id of ['a', 'b']) await store.addTask(makeRecord({ id, nextRunTime: due }));
 
-      const path = (store as unknown as { path: string }).path;
+      const path = backing.location;
       holder = spawnChild('store-lease-holder.ts', [kind.name, path, String(LEASE_MS)]);
       const held = await holder.waitFor((line) => Array.isArray(line.acquired));
       expect(held).toMatchObject({ acquired: ['a', 'b'], slots: 2 });

@@ -48,7 +48,7 @@ describe.skipIf(persistent.length === 0).each(persistent)('$name store shared by
 
   it('each due run fires exactly once; after SIGKILL of one mid-run, the other carries on', async () => {
     backing = await kind.setUp();
-    const path = (backing.open() as unknown as { path: string }).path;
+    const path = backing.location;
     const [first, second] = ['first', 'second'].map((id) =>
       spawnChild('store-worker.ts', [kind.name, path, id]),
     ) as [Child, Child];

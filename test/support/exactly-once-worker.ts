@@ -1,6 +1,6 @@
 /**
  * A child process for test/stores/exactly-once.test.ts:
- * `node --import tsx test/support/exactly-once-worker.ts <file|sqlite> <path> <schedulerId> <leaseTimeMs> <lockStaleMs> <seed>`.
+ * `node --import tsx test/support/exactly-once-worker.ts <file|sqlite|postgres> <location> <schedulerId> <leaseTimeMs> <lockStaleMs> <seed>`.
  *
  * At boot, before `start()` (so the tasks are pending and written at start), it declares the deployment's ten
  * tasks `t0..t9` with `replaceExisting: true`, exactly as every other process of the deployment does: the
@@ -17,10 +17,8 @@
 import { pino } from 'pino';
 import { currentRun } from '../../src/context.js';
 import { Scheduler } from '../../src/scheduler.js';
-import type { SharedTaskStore } from '../../src/store.js';
 import { IntervalTrigger } from '../../src/triggers/interval.js';
-import { FileStore } from '../../stores/file.js';
-import { SQLiteStore } from '../../stores/sqlite.js';
+import { openStore } from './store-open.js';
 
 const [kind, path, schedulerId, leaseTimeArg, lockStaleArg, seedArg] = process.argv.slice(2);
 if (
@@ -32,7 +30,7 @@ if (
   seedArg === undefined
 ) {
   throw new Error(
-    'usage: exactly-once-worker.ts <file|sqlite> <path> <schedulerId> <leaseTimeMs> <lockStaleMs> <seed>',
+    'usage: exactly-once-worker.ts <file|sqlite|postgres> <location> <schedulerId> <leaseTimeMs> <lockStaleMs> <seed>',
   );
 }
 
@@ -49,11 +47,6 @@ const random = () => {
   return state / 2 ** 32;
 };
 
-function openStore(): SharedTaskStore {
-  if (kind === 'file') return new FileStore({ path: path as string, lockStale: Number(lockStaleArg) });
-  if (kind === 'sqlite') return new SQLiteStore({ path: path as string });
-  throw new Error(`unknown persistent store kind '${kind}' (expected file or sqlite)`);
-}
 
 async function record(): Promise<void> {
   const run = currentRun();
@@ -68,7 +61,7 @@ async function record(): Promise<void> {
 }
 
 const scheduler = new Scheduler({
-  stores: { default: openStore() },
+  stores: { default: openStore(kind, path, { lockStale: Number(lockStaleArg) }) },
   functions: { record },
   schedulerId,
   leaseTime: Number(leaseTimeArg),

@@ -1,6 +1,6 @@
 /**
  * A child process for test/stores/lease-expiry.test.ts:
- * `node --import tsx test/support/store-lease-holder.ts <file|sqlite> <path> <leaseMs>`.
+ * `node --import tsx test/support/store-lease-holder.ts <file|sqlite|postgres> <location> <leaseMs>`.
  * Acquires every due task of the store as owner 'holder', takes a run slot for each (both for `leaseMs`),
  * prints `{ acquired: [ids], slots: n }`, and then waits to be killed, never releasing anything.
  */
@@ -9,7 +9,7 @@ import { openStore } from './store-open.js';
 
 const [kind, path, lease] = process.argv.slice(2);
 if (kind === undefined || path === undefined || lease === undefined) {
-  throw new Error('usage: store-lease-holder.ts <file|sqlite> <path> <leaseMs>');
+  throw new Error('usage: store-lease-holder.ts <file|sqlite|postgres> <location> <leaseMs>');
 }
 const leaseMs = Number(lease);
 

@@ -1,6 +1,6 @@
 /**
  * A child process for test/stores/multiprocess.test.ts:
- * `node --import tsx test/support/store-worker.ts <file|sqlite> <path> <schedulerId>`.
+ * `node --import tsx test/support/store-worker.ts <file|sqlite|postgres> <location> <schedulerId>`.
  * Runs a Scheduler on the shared store with one function, `record(workMs)`, which prints a JSON line
  * `{ event: 'run', taskId, scheduled, pid }` when a run starts and then works for `workMs`.
  * Prints `{ event: 'started' }` once running; on SIGTERM shuts down and prints `{ event: 'stopped' }`.
@@ -12,7 +12,7 @@ import { openStore } from './store-open.js';
 
 const [kind, path, schedulerId] = process.argv.slice(2);
 if (kind === undefined || path === undefined || schedulerId === undefined) {
-  throw new Error('usage: store-worker.ts <file|sqlite> <path> <schedulerId>');
+  throw new Error('usage: store-worker.ts <file|sqlite|postgres> <location> <schedulerId>');
 }
 
 const print = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);

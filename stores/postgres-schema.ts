@@ -1,0 +1,166 @@
+/**
+ * Internal to `PostgresStore` (stores/postgres.ts), not a public API: the store's SQL objects, all in one schema of
+ * their own (default `kairos`). Their migrations, the check that a schema is kairos' own and of a version this
+ * release knows, run under an advisory lock so that schedulers starting at once never race; the name of the
+ * notification channel; and the expression of "now" in the database.
+ *
+ * Objects (a DBA can review them here and in the README):
+ * - `<schema>.schema_version`: one row, the schema version;
+ * - `<schema>.tasks`: one row per task, `next_run_time` (epoch ms) indexed, the task as JSON text in `data`, and
+ *   the task lease (owner, expiry, the run time it was taken for, whether it is a hold);
+ * - `<schema>.run_slots`: one row per run in progress (maxInstances across schedulers), with its expiry;
+ * - `<schema>.run_slot_ops(jsonb, bigint)`: applies a batch of run-slot claims and releases in call order, in
+ *   one round trip, under per-task advisory transaction locks so that concurrent claims never exceed
+ *   `maxInstances`.
+ */
+import type pg from 'pg';
+import { SerializationError, ValueError } from '../src/errors.js';
+import { describeValue } from '../src/validate.js';
+
+/** The schema version this release creates; older ones are migrated at `start()`. */
+export const POSTGRES_SCHEMA_VERSION = 1;
+
+/** The default schema. */
+export const DEFAULT_SCHEMA = 'kairos';
+
+/** A schema name kairos accepts: a plain lower-case identifier that leaves room for the channel name. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,47}$/;
+
+/**
+ * Checks a schema name.
+ * @throws ValueError naming the value.
+ */
+export function checkSchemaName(schema: unknown): string {
+  if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema))
+    throw new ValueError(
+      `PostgresStore: schema must be a lower-case SQL identifier of at most 48 characters (letters, digits, _), got ${describeValue(schema)}`,
+    );
+  return schema;
+}
+
+/** The channel a store's changes are notified on: named for its schema. */
+export function channelName(schema: string): string {
+  return `${schema}.changes`;
+}
+
+/** The database's clock, in epoch ms (read at each statement, not at the start of its transaction). */
+export const DB_NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::float8';
+
+/**
+ * `MIGRATIONS[n](schema)` upgrades schema version n to n + 1 (0: no kairos objects yet). A later release appends
+ * one entry and bumps `POSTGRES_SCHEMA_VERSION`; `start()` runs the missing ones in one transaction.
+ */
+const MIGRATIONS: ReadonlyArray<(schema: string) => string> = [
+  (s) => `
+    CREATE TABLE "${s}".schema_version (version integer NOT NULL);
+    INSERT INTO "${s}".schema_version (version) VALUES (0);
+    CREATE TABLE "${s}".tasks (
+      id text PRIMARY KEY,
+      next_run_time bigint,
+      data text NOT NULL,
+      lease_owner text,
+      lease_expires_at bigint,
+      lease_run_time bigint,
+      lease_held boolean NOT NULL DEFAULT false
+    );
+    CREATE INDEX tasks_next_run_time ON "${s}".tasks (next_run_time, id) WHERE next_run_time IS NOT NULL;
+    CREATE INDEX tasks_leased ON "${s}".tasks (lease_expires_at) WHERE lease_owner IS NOT NULL;
+    CREATE TABLE "${s}".run_slots (
+      run_id text PRIMARY KEY,
+      task_id text NOT NULL,
+      owner text NOT NULL,
+      expires_at bigint NOT NULL
+    );
+    CREATE INDEX run_slots_task ON "${s}".run_slots (task_id, expires_at);
+    CREATE INDEX run_slots_owner ON "${s}".run_slots (owner);
+    CREATE FUNCTION "${s}".run_slot_ops(ops jsonb, now_ms bigint) RETURNS boolean[]
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+      op jsonb;
+      task text;
+      live integer;
+      results boolean[] := '{}';
+    BEGIN
+      -- One lock per task claimed, taken in a fixed order (no deadlock between two batches), held to commit.
+      FOR task IN SELECT DISTINCT o->'claim'->>'taskId' FROM jsonb_array_elements(ops) AS o
+                  WHERE o ? 'claim' ORDER BY 1 LOOP
+        PERFORM pg_advisory_xact_lock(hashtext('${s}.run_slots'), hashtext(task));
+      END LOOP;
+      FOR op IN SELECT value FROM jsonb_array_elements(ops) LOOP
+        IF op ? 'claim' THEN
+          DELETE FROM "${s}".run_slots
+            WHERE task_id = op->'claim'->>'taskId' AND expires_at <= now_ms;
+          SELECT count(*) INTO live FROM "${s}".run_slots WHERE task_id = op->'claim'->>'taskId';
+          IF live >= (op->'claim'->>'maxInstances')::integer THEN
+            results := results || false;
+          ELSE
+            INSERT INTO "${s}".run_slots (run_id, task_id, owner, expires_at) VALUES (
+              op->'claim'->>'runId', op->'claim'->>'taskId', op->'claim'->>'owner',
+              (op->'claim'->>'expiresAt')::bigint);
+            results := results || true;
+          END IF;
+        ELSE
+          DELETE FROM "${s}".run_slots WHERE run_id = op->>'runId';
+          results := results || FOUND;
+        END IF;
+      END LOOP;
+      RETURN results;
+    END
+    $fn$;`,
+];
+
+/** A client of the pool, or the pool itself: what runs a query. */
+export type Queryable = Pick<pg.PoolClient, 'query'>;
+
+/**
+ * Refuses a schema that holds objects of another application or a newer kairos; reads only, so a refused schema
+ * is left as it was. Returns the schema version (0 when the schema is missing or empty).
+ */
+async function checkOwnership(client: Queryable, schema: string): Promise<number> {
+  const { rows } = await client.query<{ relations: string; versioned: boolean }>(
+    `SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1)::text AS relations,
+            to_regclass(quote_ident($1) || '.schema_version') IS NOT NULL AS versioned`,
+    [schema],
+  );
+  const { relations, versioned } = rows[0] as { relations: string; versioned: boolean };
+  if (!versioned) {
+    if (Number(relations) > 0)
+      throw new SerializationError(
+        `PostgresStore: schema '${schema}' holds tables of another application; kairos needs a schema of its own (option schema). It is left untouched`,
+      );
+    return 0;
+  }
+  const version = await client.query<{ version: number }>(`SELECT version FROM "${schema}".schema_version`);
+  const found = version.rows[0]?.version;
+  if (typeof found !== 'number' || version.rows.length !== 1)
+    throw new SerializationError(
+      `PostgresStore: schema '${schema}' has a schema_version table that is not kairos' (${version.rows.length} rows); it is left untouched`,
+    );
+  if (found > POSTGRES_SCHEMA_VERSION)
+    throw new SerializationError(
+      `PostgresStore: schema '${schema}' has version ${found}, written by a newer kairos (this one knows up to ${POSTGRES_SCHEMA_VERSION}); it is left untouched`,
+    );
+  return found;
+}
+
+/**
+ * Creates the schema's objects or migrates older ones, in one transaction under an advisory lock on the schema's
+ * name: of ten schedulers starting at once, one migrates and the others then find the schema current.
+ */
+export async function migrate(client: Queryable, schema: string): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    await client.query("SELECT pg_advisory_xact_lock(hashtext('kairos.migrate'), hashtext($1))", [schema]);
+    const version = await checkOwnership(client, schema);
+    if (version < POSTGRES_SCHEMA_VERSION) {
+      await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+      for (let from = version; from < POSTGRES_SCHEMA_VERSION; from++)
+        await client.query((MIGRATIONS[from] as (schema: string) => string)(schema));
+      await client.query(`UPDATE "${schema}".schema_version SET version = $1`, [POSTGRES_SCHEMA_VERSION]);
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  }
+}

@@ -1,0 +1,393 @@
+/**
+ * `PostgresStore`: tasks in a PostgreSQL database through `pg` (an optional peer dependency, loaded by `start()`,
+ * never by importing kairos), for schedulers on several machines sharing one database.
+ *
+ * - Every object lives in one schema of the store's own (default `kairos`), created or migrated at `start()` under
+ *   an advisory lock, with a version; a schema of another application or of a newer kairos is an error, untouched.
+ * - Each due run is dispatched by exactly one scheduler: a wake-up leases its due tasks in one statement
+ *   (`FOR UPDATE SKIP LOCKED`), so two schedulers never take the same task; run slots count `maxInstances`
+ *   across the fleet. See postgres-table.ts for the statements, postgres-schema.ts for the objects.
+ * - Changes are notified (`NOTIFY` on the schema's channel) and each store instance listens on one connection of
+ *   its own (postgres-listener.ts), so a task added on one machine wakes the others within milliseconds; a slow
+ *   safety poll covers a lost notification.
+ * - Times are the schedulers' own clocks, as in every store: a lease a scheduler takes expires at its
+ *   `now + leaseTime`, judged by the others' clocks. `start()` measures this machine's clock against the
+ *   database's and logs a warning past 1 s (see `clockSkewMs` and the README on clock skew).
+ */
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { KairosError, ValueError } from '../src/errors.js';
+import type {
+  AcquireOptions,
+  RunSlotClaim,
+  SharedTaskStore,
+  StoreContext,
+  TaskChange,
+  TaskRecord,
+  TaskRelease,
+} from '../src/store.js';
+import { type DurationInput, parseDuration } from '../src/time.js';
+import { describeValue } from '../src/validate.js';
+import { ChangeListener } from './postgres-listener.js';
+import { channelName, checkSchemaName, DB_NOW_MS, DEFAULT_SCHEMA, migrate } from './postgres-schema.js';
+import { TaskTable } from './postgres-table.js';
+import { checkStoreOptions } from './support/guards.js';
+import { LeaseOwners } from './support/lease-owners.js';
+import { SlotBatcher } from './support/slot-batch.js';
+
+export { POSTGRES_SCHEMA_VERSION } from './postgres-schema.js';
+
+/** Options of `new PostgresStore()`: a connection string or a pool of your own, not both. */
+export interface PostgresStoreOptions {
+  /** Where the database is (`postgres://user@host:5432/db`); the store then makes and ends its own pool. */
+  connectionString?: string;
+  /**
+   * A `pg.Pool` of your own, used for queries and never ended by `close()`. The store's notification connection
+   * is one more, made from the pool's options.
+   */
+  pool?: pg.Pool;
+  /** The schema that holds the store's tables (created if missing). @default 'kairos' */
+  schema?: string;
+  /** With `connectionString`: the most connections the store's pool opens. @default 4 */
+  maxConnections?: number;
+  /**
+   * How often the store looks for changes even without a notification (one lost while the connection was down
+   * is covered by a look at reconnect; this covers any other loss). At least 1 s. @default 30 s
+   */
+  pollInterval?: DurationInput;
+  /** With `connectionString`: how long connecting may take before it fails. @default 10 s */
+  connectTimeout?: DurationInput;
+}
+
+const OPTION_KEYS: ReadonlySet<string> = new Set([
+  'connectionString',
+  'pool',
+  'schema',
+  'maxConnections',
+  'pollInterval',
+  'connectTimeout',
+]);
+const DEFAULT_MAX_CONNECTIONS = 4;
+const DEFAULT_POLL_INTERVAL_MS = 30_000;
+const MIN_POLL_INTERVAL_MS = 1000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** A difference between this machine's clock and the database's above this is logged at `start()`. */
+const SKEW_WARNING_MS = 1000;
+/** `application_name` of the store's own connections, so a DBA can tell them apart. */
+const APPLICATION_NAME = 'kairos';
+
+type PgModule = typeof pg;
+
+/** Everything that exists only while the store is open. */
+interface OpenState {
+  pool: pg.Pool;
+  /** True if the store made the pool (and so ends it). */
+  ownPool: boolean;
+  table: TaskTable;
+  listener: ChangeListener;
+  context: StoreContext;
+  /** The handler of the pool's `error` event (an idle connection lost), removed at close. */
+  onPoolError: (error: Error) => void;
+}
+
+/**
+ * Keeps tasks in PostgreSQL. `persistent` (functions are stored by name, args as JSON) and `shared` (schedulers on
+ * any number of machines may use one database at once).
+ * @example new Scheduler({ stores: { default: new PostgresStore({ connectionString: process.env.DATABASE_URL }) }, functions: { report } })
+ */
+export class PostgresStore implements SharedTaskStore {
+  readonly persistent = true;
+  readonly shared = true;
+  /** The schema that holds the store's tables. */
+  readonly schema: string;
+  /** The safety poll's interval, in ms. */
+  readonly pollIntervalMs: number;
+  /**
+   * This machine's clock minus the database's, in ms, as measured at the last `start()` (half a round trip
+   * precise); null before.
+   */
+  clockSkewMs: number | null = null;
+  readonly #connectionString: string | undefined;
+  readonly #userPool: pg.Pool | undefined;
+  readonly #maxConnections: number;
+  readonly #connectTimeoutMs: number;
+  /** This instance's notifications carry it, so that its watch ignores its own changes. */
+  readonly #token = randomUUID();
+  #open: OpenState | null = null;
+  /** Owners that acquired tasks or claimed run slots through this instance: their leases end at `close()`. */
+  readonly #owners = new LeaseOwners();
+  /** The lease expiry of each task acquired and not yet released, to tell whether a release must notify. */
+  readonly #leaseExpiries = new Map<string, number>();
+  /** Run-slot changes made in one tick, applied in one round trip. */
+  readonly #slots = new SlotBatcher((ops) => this.#state().table.slotOps(ops, Date.now()));
+
+  /**
+   * Validates the options; loads nothing and connects to nothing until `start()`.
+   * @throws ValueError naming the bad value: a non-object, an unknown option, neither or both of
+   * `connectionString` and `pool`, a bad schema name, connection count or duration.
+   */
+  constructor(options: PostgresStoreOptions) {
+    checkStoreOptions(options, OPTION_KEYS, 'PostgresStore');
+    const { connectionString, pool, schema, maxConnections, pollInterval, connectTimeout } = options;
+    if ((connectionString === undefined) === (pool === undefined))
+      throw new ValueError(
+        'PostgresStore: give either connectionString or pool (a pg.Pool), not both or neither',
+      );
+    if (
+      connectionString !== undefined &&
+      (typeof connectionString !== 'string' || connectionString.trim() === '')
+    )
+      throw new ValueError(
+        `PostgresStore: connectionString must be a non-empty string, got ${describeValue(connectionString)}`,
+      );
+    if (pool !== undefined && !isPool(pool))
+      throw new ValueError(`PostgresStore: pool must be a pg.Pool, got ${describeValue(pool)}`);
+    if (pool !== undefined && maxConnections !== undefined)
+      throw new ValueError(
+        "PostgresStore: maxConnections is for the store's own pool; size your pool yourself",
+      );
+    if (
+      maxConnections !== undefined &&
+      (typeof maxConnections !== 'number' ||
+        !Number.isInteger(maxConnections) ||
+        maxConnections < 1 ||
+        maxConnections > 1000)
+    )
+      throw new ValueError(
+        `PostgresStore: maxConnections must be an integer from 1 to 1000, got ${describeValue(maxConnections)}`,
+      );
+    this.#connectionString = connectionString;
+    this.#userPool = pool;
+    this.schema = schema === undefined ? DEFAULT_SCHEMA : checkSchemaName(schema);
+    this.#maxConnections = maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.pollIntervalMs =
+      pollInterval === undefined
+        ? DEFAULT_POLL_INTERVAL_MS
+        : parseDuration(pollInterval, 'PostgresStore: pollInterval');
+    if (this.pollIntervalMs < MIN_POLL_INTERVAL_MS)
+      throw new ValueError(
+        `PostgresStore: pollInterval must be at least ${MIN_POLL_INTERVAL_MS} ms (changes are notified; the poll only covers a lost notification), got ${describeValue(pollInterval)}`,
+      );
+    this.#connectTimeoutMs =
+      connectTimeout === undefined
+        ? DEFAULT_CONNECT_TIMEOUT_MS
+        : parseDuration(connectTimeout, 'PostgresStore: connectTimeout');
+  }
+
+  /**
+   * Loads `pg`, connects, creates or migrates the schema (a foreign or newer schema: `SerializationError`, left
+   * untouched), measures the clock skew, and starts listening for other schedulers' changes.
+   */
+  async start(context: StoreContext): Promise<void> {
+    if (this.#open !== null) return;
+    const driver = await loadDriver();
+    const ownPool = this.#userPool === undefined;
+    const pool =
+      this.#userPool ??
+      new driver.Pool({
+        connectionString: this.#connectionString,
+        max: this.#maxConnections,
+        connectionTimeoutMillis: this.#connectTimeoutMs,
+        application_name: APPLICATION_NAME,
+      });
+    const onPoolError = (error: Error) =>
+      context.logger.debug({ err: error, schema: this.schema }, 'PostgresStore: an idle connection was lost');
+    pool.on('error', onPoolError);
+    const listener = new ChangeListener({
+      Client: driver.Client,
+      config: ownPool
+        ? {
+            connectionString: this.#connectionString,
+            connectionTimeoutMillis: this.#connectTimeoutMs,
+            application_name: APPLICATION_NAME,
+          }
+        : { ...(pool as pg.Pool & { options: pg.ClientConfig }).options },
+      channel: channelName(this.schema),
+      token: this.#token,
+      pollIntervalMs: this.pollIntervalMs,
+      logger: context.logger,
+    });
+    try {
+      const client = await pool.connect();
+      try {
+        await migrate(client, this.schema);
+        this.clockSkewMs = await measureSkew(client);
+      } finally {
+        client.release();
+      }
+      if (Math.abs(this.clockSkewMs) > SKEW_WARNING_MS)
+        context.logger.warn(
+          { clockSkewMs: this.clockSkewMs, schema: this.schema },
+          "PostgresStore: this machine's clock differs from the database's; keep the fleet's clocks in sync (NTP): leases stay safe only while clocks differ by less than two thirds of leaseTime",
+        );
+      await listener.start();
+    } catch (error) {
+      pool.off('error', onPoolError);
+      await listener.close();
+      if (ownPool) await pool.end().catch(() => {});
+      throw asStoreError(error, this.schema);
+    }
+    const table = new TaskTable({
+      pool,
+      schema: this.schema,
+      context,
+      channel: channelName(this.schema),
+      token: this.#token,
+    });
+    this.#open = { pool, ownPool, table, listener, context, onPoolError };
+  }
+
+  /**
+   * Ends the task leases and frees the run slots this instance's owners hold, so that other schedulers take over
+   * at once (they are notified); stops listening; ends the store's own pool (never a pool you gave it).
+   */
+  async close(): Promise<void> {
+    const open = this.#open;
+    if (open === null) return;
+    this.#open = null;
+    this.#leaseExpiries.clear();
+    try {
+      await open.listener.close();
+      await this.#owners.close(async (owners) => {
+        if (owners.size > 0) await open.table.endLeasesOf([...owners]);
+      });
+    } finally {
+      open.pool.off('error', open.onPoolError);
+      if (open.ownPool) await open.pool.end().catch(() => {});
+    }
+  }
+
+  async addTask(record: TaskRecord): Promise<void> {
+    return this.#state().table.insert(record);
+  }
+
+  /** Reads, changes and writes the task in one transaction, its row locked meanwhile. */
+  async updateTask(id: string, change: TaskChange): Promise<TaskRecord> {
+    return this.#state().table.update(id, change);
+  }
+
+  async removeTask(id: string): Promise<TaskRecord> {
+    return this.#state().table.remove(id);
+  }
+
+  /** Removes every readable task; unreadable rows are kept. Reads every row. */
+  async removeAllTasks(): Promise<string[]> {
+    return this.#state().table.removeAll();
+  }
+
+  async getTask(id: string): Promise<TaskRecord | undefined> {
+    return this.#state().table.get(id);
+  }
+
+  /** Every readable task, sorted; reads every row. */
+  async getTasks(): Promise<TaskRecord[]> {
+    return this.#state().table.all();
+  }
+
+  async earliestWakeup(_owner: string): Promise<number | null> {
+    return this.#state().table.earliestWakeup();
+  }
+
+  /** One statement: due rows are locked, skipping those another scheduler has locked, and leased. */
+  async acquireDueTasks({ owner, now, leaseMs, limit }: AcquireOptions): Promise<TaskRecord[]> {
+    const open = this.#state();
+    this.#owners.add(owner);
+    const expiresAt = now + leaseMs;
+    const records = await open.table.acquire(owner, now, expiresAt, limit);
+    for (const record of records) this.#leaseExpiries.set(record.id, expiresAt);
+    return records;
+  }
+
+  /**
+   * One statement for the whole batch. A release sets the next run time only if it is still the one the task was
+   * acquired with (a change made meanwhile wins). Other schedulers are notified when a task is now due before
+   * the lease expired (they armed their timers for that expiry).
+   */
+  async releaseTasks(owner: string, releases: readonly TaskRelease[]): Promise<string[]> {
+    if (releases.length === 0) return [];
+    const open = this.#state();
+    let notify = false;
+    for (const item of releases) {
+      const expiresAt = this.#leaseExpiries.get(item.id);
+      this.#leaseExpiries.delete(item.id);
+      if ('nextRunTime' in item && typeof item.nextRunTime === 'number')
+        notify ||= expiresAt === undefined || item.nextRunTime < expiresAt;
+    }
+    return open.table.release(owner, releases, notify);
+  }
+
+  /** Batched with the other run-slot changes of the tick: one round trip for a burst. */
+  async claimRunSlot(claim: RunSlotClaim): Promise<boolean> {
+    this.#state();
+    this.#owners.add(claim.owner);
+    return this.#slots.enqueue({ claim });
+  }
+
+  async renewRunSlots(owner: string, runIds: readonly string[], expiresAt: number): Promise<void> {
+    if (runIds.length === 0) return;
+    return this.#state().table.renew(owner, runIds, expiresAt);
+  }
+
+  /** Batched like `claimRunSlot`. */
+  async releaseRunSlot(runId: string): Promise<void> {
+    this.#state();
+    await this.#slots.enqueue({ runId });
+  }
+
+  /**
+   * Calls `listener` when another store instance (another process or machine) changed the store, told by a
+   * notification on the schema's channel, and at each safety poll. Returns a function that stops watching;
+   * `close()` stops it too.
+   */
+  watch(listener: () => void): () => void {
+    return this.#state().listener.watch(listener);
+  }
+
+  #state(): OpenState {
+    if (this.#open === null) throw new KairosError(`PostgresStore (schema '${this.schema}') is not started`);
+    return this.#open;
+  }
+}
+
+/** True for something shaped like a `pg.Pool`. */
+function isPool(value: unknown): value is pg.Pool {
+  const pool = value as Partial<pg.Pool> | null;
+  return (
+    typeof pool === 'object' &&
+    pool !== null &&
+    typeof pool.connect === 'function' &&
+    typeof pool.query === 'function' &&
+    typeof pool.on === 'function'
+  );
+}
+
+/** Loads `pg` on demand; if it is missing, a `KairosError` that says how to install it. */
+async function loadDriver(): Promise<PgModule> {
+  try {
+    const module = (await import('pg')) as { default: PgModule };
+    return module.default;
+  } catch (error) {
+    throw new KairosError(
+      `PostgresStore needs the optional peer dependency 'pg', which could not be loaded ` +
+        `(${(error as Error).message}). Install it with: npm install pg`,
+      { cause: error },
+    );
+  }
+}
+
+/** This machine's clock minus the database's, read at the middle of one round trip. */
+async function measureSkew(client: pg.PoolClient): Promise<number> {
+  const before = Date.now();
+  const { rows } = await client.query<{ now: number }>(`SELECT ${DB_NOW_MS} AS now`);
+  const after = Date.now();
+  return Math.round((before + after) / 2 - (rows[0] as { now: number }).now);
+}
+
+/** A failure of `start()` as a `KairosError` naming the schema (kairos' own errors pass through). */
+function asStoreError(error: unknown, schema: string): Error {
+  if (error instanceof KairosError) return error;
+  return new KairosError(
+    `PostgresStore (schema '${schema}') could not start: ${(error as Error).message ?? describeValue(error)}`,
+    { cause: error },
+  );
+}
