@@ -10,7 +10,7 @@
  * until its data changes, and nothing is written to its data or next run time.
  */
 import type pg from 'pg';
-import { ConflictingIdError, SerializationError, TaskLookupError } from '../src/errors.js';
+import { ConflictingIdError, KairosError, SerializationError, TaskLookupError } from '../src/errors.js';
 import { deserializeTaskBody, parseTaskText, serializeTaskBody } from '../src/serialization.js';
 import {
   compareTaskRecords,
@@ -338,20 +338,42 @@ export class TaskTable {
 
   /** Runs `work` in a transaction on one client of the pool; rolls back if it throws. */
   async #transaction<T>(work: (client: Queryable) => Promise<T>): Promise<T> {
-    const client = await this.#pool.connect();
-    let failed = false;
-    try {
+    return withPoolClient(this.#pool, async (client) => {
       await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {
-        failed = true;
-      });
-      throw error;
-    } finally {
-      client.release(failed);
-    }
+      try {
+        const result = await work(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      }
+    });
+  }
+}
+
+/**
+ * Runs `work` on one client checked out of the pool, and gives it back; destroyed if `work` failed other than with
+ * a kairos error (a task not found, a record that cannot be read: thrown after a rollback), since its connection
+ * may be broken or left inside a transaction. While checked out, a client has no `error` listener of the pool's:
+ * a connection lost between two queries would then be thrown as an uncaught `error` event and end the process,
+ * so one is attached meanwhile (the next query fails, and says why).
+ */
+export async function withPoolClient<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  const ignore = () => {};
+  client.on('error', ignore);
+  let failed = false;
+  try {
+    return await work(client);
+  } catch (error) {
+    failed = !(error instanceof KairosError);
+    throw error;
+  } finally {
+    client.off('error', ignore);
+    client.release(failed);
   }
 }

@@ -30,7 +30,7 @@ import { type DurationInput, parseDuration } from '../src/time.js';
 import { describeValue } from '../src/validate.js';
 import { ChangeListener } from './postgres-listener.js';
 import { channelName, checkSchemaName, DB_NOW_MS, DEFAULT_SCHEMA, migrate } from './postgres-schema.js';
-import { TaskTable } from './postgres-table.js';
+import { TaskTable, withPoolClient } from './postgres-table.js';
 import { checkStoreOptions } from './support/guards.js';
 import { LeaseOwners } from './support/lease-owners.js';
 import { SlotBatcher } from './support/slot-batch.js';
@@ -208,13 +208,10 @@ export class PostgresStore implements SharedTaskStore {
       logger: context.logger,
     });
     try {
-      const client = await pool.connect();
-      try {
+      this.clockSkewMs = await withPoolClient(pool, async (client) => {
         await migrate(client, this.schema);
-        this.clockSkewMs = await measureSkew(client);
-      } finally {
-        client.release();
-      }
+        return measureSkew(client);
+      });
       if (Math.abs(this.clockSkewMs) > SKEW_WARNING_MS)
         context.logger.warn(
           { clockSkewMs: this.clockSkewMs, schema: this.schema },
