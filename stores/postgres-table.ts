@@ -196,6 +196,7 @@ export class TaskTable {
     const records: TaskRecord[] = [];
     for (;;) {
       const { filter, values } = this.#brokenFilter(5);
+      const asked = limit - records.length;
       const { rows } = await this.#pool.query<TaskRow>({
         name: filter === '' ? `${this.#schema}.acquire` : undefined,
         text: `WITH due AS (
@@ -206,7 +207,7 @@ export class TaskTable {
            SET lease_owner = $2, lease_expires_at = $3, lease_run_time = t.next_run_time, lease_held = false
            FROM due WHERE t.id = due.id
            RETURNING t.id, t.next_run_time::float8 AS next_run_time, t.data, md5(t.data) AS data_hash`,
-        values: [now, owner, expiresAt, limit - records.length, ...values],
+        values: [now, owner, expiresAt, asked, ...values],
       });
       const unreadable: string[] = [];
       for (const row of rows) {
@@ -219,7 +220,7 @@ export class TaskTable {
         `UPDATE ${this.#tasks} SET ${END_LEASE} WHERE id = ANY($1::text[]) AND lease_owner = $2`,
         [unreadable, owner],
       );
-      if (records.length >= limit || rows.length < limit) break;
+      if (records.length >= limit || rows.length < asked) break;
     }
     return records.sort(compareTaskRecords);
   }

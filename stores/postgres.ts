@@ -127,7 +127,7 @@ export class PostgresStore implements SharedTaskStore {
    * `connectionString` and `pool`, a bad schema name, connection count or duration.
    */
   constructor(options: PostgresStoreOptions) {
-    checkStoreOptions(options, OPTION_KEYS, 'PostgresStore');
+    checkStoreOptions(options, OPTION_KEYS, 'PostgresStore', '{ connectionString } or { pool }');
     const { connectionString, pool, schema, maxConnections, pollInterval, connectTimeout } = options;
     if ((connectionString === undefined) === (pool === undefined))
       throw new ValueError(
@@ -346,7 +346,7 @@ export class PostgresStore implements SharedTaskStore {
   }
 }
 
-/** True for something shaped like a `pg.Pool`. */
+/** True for something shaped like a `pg.Pool` (a `pg.Client` has no connection counts, and no `release`). */
 function isPool(value: unknown): value is pg.Pool {
   const pool = value as Partial<pg.Pool> | null;
   return (
@@ -354,7 +354,9 @@ function isPool(value: unknown): value is pg.Pool {
     pool !== null &&
     typeof pool.connect === 'function' &&
     typeof pool.query === 'function' &&
-    typeof pool.on === 'function'
+    typeof pool.on === 'function' &&
+    typeof pool.totalCount === 'number' &&
+    typeof pool.idleCount === 'number'
   );
 }
 

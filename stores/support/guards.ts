@@ -6,16 +6,19 @@ import { KairosError, ValueError } from '../../src/errors.js';
 import { describeValue, isPlainObject, rejectUnknownKeys } from '../../src/validate.js';
 
 /**
- * Checks a store's options: a plain object with no key but `allowed`.
+ * Checks a store's options: a plain object with no key but `allowed` (`example` shows one in the message).
  * @throws ValueError naming the store and the bad value or key.
  */
 export function checkStoreOptions(
   options: unknown,
   allowed: ReadonlySet<string>,
   store: string,
+  example = '{ path }',
 ): asserts options is Record<string, unknown> {
   if (!isPlainObject(options))
-    throw new ValueError(`${store}: options must be an object like { path }, got ${describeValue(options)}`);
+    throw new ValueError(
+      `${store}: options must be an object like ${example}, got ${describeValue(options)}`,
+    );
   rejectUnknownKeys(options, allowed, store);
 }
 
