@@ -47,7 +47,6 @@ const random = () => {
   return state / 2 ** 32;
 };
 
-
 async function record(): Promise<void> {
   const run = currentRun();
   print({
