@@ -103,7 +103,9 @@ export interface StoreContext {
 export interface StoredTaskState {
   /**
    * The scheduled time a scheduler is dispatching right now (the next run time a live task lease was acquired
-   * with), or null. A change must not set the next run time to it or earlier: that time is running already.
+   * with), or null. A change must not set the next run time to it or earlier: that time is running already. A
+   * store may also tell the last time it released as dispatched (PostgreSQL does, since the schedulers sharing it
+   * run on machines whose clocks differ): a change computed from a clock behind then never schedules it again.
    */
   leasedRunTime: number | null;
 }

@@ -26,6 +26,8 @@ export interface ListenerSetup {
   token: string;
   /** The safety poll's interval, in ms. */
   pollIntervalMs: number;
+  /** How long the connection's check at each safety poll may take before it counts as lost, in ms. */
+  queryTimeoutMs: number;
   logger: Logger;
 }
 
@@ -138,10 +140,18 @@ export class ChangeListener {
     }, delay);
   }
 
+  /**
+   * The safety poll: wakes the watchers, and checks that the connection still answers. A connection that died
+   * without a word (no reset, no error) would otherwise never be noticed, and no notification would come again.
+   */
   #armPoll(): void {
     this.#poll = setLongTimeout(() => {
       this.#armPoll();
       this.#wake();
+      const client = this.#client;
+      client
+        ?.query({ text: 'SELECT 1', query_timeout: this.#setup.queryTimeoutMs } as pg.QueryConfig)
+        .catch((error: Error) => this.#lost(client, error));
     }, this.#setup.pollIntervalMs).unref();
   }
 

@@ -6,8 +6,9 @@
  *
  * Objects (a DBA can review them here and in the README):
  * - `<schema>.schema_version`: one row, the schema version;
- * - `<schema>.tasks`: one row per task, `next_run_time` (epoch ms) indexed, the task as JSON text in `data`, and
- *   the task lease (owner, expiry, the run time it was taken for, whether it is a hold);
+ * - `<schema>.tasks`: one row per task, `next_run_time` (epoch ms) indexed, the task as JSON text in `data`, the
+ *   task lease (owner, expiry, the run time it was taken for, whether it is a hold), and the last run time
+ *   released (changes never schedule at or before it, whatever the clock of the machine making them);
  * - `<schema>.run_slots`: one row per run in progress (maxInstances across schedulers), with its expiry;
  * - `<schema>.run_slot_ops(jsonb, bigint)`: applies a batch of run-slot claims and releases in call order, in
  *   one round trip, under per-task advisory transaction locks so that concurrent claims never exceed
@@ -24,7 +25,7 @@ export const POSTGRES_SCHEMA_VERSION = 1;
 export const DEFAULT_SCHEMA = 'kairos';
 
 /** A schema name kairos accepts: a plain lower-case identifier that leaves room for the channel name. */
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,47}$/;
+const SCHEMA_NAME = /^(?!pg_)[a-z_][a-z0-9_]{0,47}$/;
 
 /**
  * Checks a schema name.
@@ -33,7 +34,7 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,47}$/;
 export function checkSchemaName(schema: unknown): string {
   if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema))
     throw new ValueError(
-      `PostgresStore: schema must be a lower-case SQL identifier of at most 48 characters (letters, digits, _), got ${describeValue(schema)}`,
+      `PostgresStore: schema must be a lower-case SQL identifier of at most 48 characters (letters, digits, _), not starting with pg_, got ${describeValue(schema)}`,
     );
   return schema;
 }
@@ -61,7 +62,8 @@ const MIGRATIONS: ReadonlyArray<(schema: string) => string> = [
       lease_owner text,
       lease_expires_at bigint,
       lease_run_time bigint,
-      lease_held boolean NOT NULL DEFAULT false
+      lease_held boolean NOT NULL DEFAULT false,
+      last_run_time bigint
     );
     CREATE INDEX tasks_next_run_time ON "${s}".tasks (next_run_time, id) WHERE next_run_time IS NOT NULL;
     CREATE INDEX tasks_leased ON "${s}".tasks (lease_expires_at) WHERE lease_owner IS NOT NULL;
@@ -78,7 +80,7 @@ const MIGRATIONS: ReadonlyArray<(schema: string) => string> = [
     DECLARE
       op jsonb;
       task text;
-      live integer;
+      live bigint;
       results boolean[] := '{}';
     BEGIN
       -- One lock per task claimed, taken in a fixed order (no deadlock between two batches), held to commit.
@@ -91,7 +93,7 @@ const MIGRATIONS: ReadonlyArray<(schema: string) => string> = [
           DELETE FROM "${s}".run_slots
             WHERE task_id = op->'claim'->>'taskId' AND expires_at <= now_ms;
           SELECT count(*) INTO live FROM "${s}".run_slots WHERE task_id = op->'claim'->>'taskId';
-          IF live >= (op->'claim'->>'maxInstances')::integer THEN
+          IF live >= (op->'claim'->>'maxInstances')::numeric THEN
             results := results || false;
           ELSE
             INSERT INTO "${s}".run_slots (run_id, task_id, owner, expires_at) VALUES (

@@ -37,6 +37,20 @@ interface LeasedTaskRow extends TaskRow {
   lease_owner: string | null;
   lease_run_time: number | null;
   lease_held: boolean;
+  /** The latest run time a release of the task said was dispatched. */
+  last_run_time: number | null;
+}
+
+/**
+ * The latest scheduled time of a task that was dispatched or is being dispatched: a change must not set the next
+ * run time at or before it. Besides the time of a live lease, the store keeps the last time released, because the
+ * schedulers sharing it run on several machines: a change computed from a clock a few seconds behind would
+ * otherwise schedule a time that another machine ran already.
+ */
+function latestDispatched(row: LeasedTaskRow): number | null {
+  const leased = row.lease_owner !== null && !row.lease_held ? row.lease_run_time : null;
+  if (leased === null) return row.last_run_time;
+  return row.last_run_time === null ? leased : Math.max(leased, row.last_run_time);
 }
 
 /** Where a store's rows are, and how its changes are notified. */
@@ -47,6 +61,8 @@ export interface TableSetup {
   /** The notification channel and this instance's token (the payload of its notifications). */
   channel: string;
   token: string;
+  /** How long a statement may take before it fails, in ms. */
+  queryTimeoutMs: number;
 }
 
 const END_LEASE = 'lease_owner = NULL, lease_expires_at = NULL, lease_run_time = NULL, lease_held = false';
@@ -66,6 +82,8 @@ export class TaskTable {
   readonly #slots: string;
   /** `$n` parameters for the channel and the token, appended to a statement's own. */
   readonly #notifyValues: [string, string];
+  /** How long a statement may take before it fails (client side: a silently dead connection is noticed). */
+  readonly #queryTimeoutMs: number;
   /** Rows known to be unreadable, by id, with the md5 of the data they were found unreadable in. */
   readonly #broken = new BrokenRecords();
   /** md5s of the known broken rows' data, by id, for the queries that leave them out. */
@@ -78,12 +96,14 @@ export class TaskTable {
     this.#tasks = `"${setup.schema}".tasks`;
     this.#slots = `"${setup.schema}".run_slots`;
     this.#notifyValues = [setup.channel, setup.token];
+    this.#queryTimeoutMs = setup.queryTimeoutMs;
   }
 
   /** Inserts a task; an existing id is a `ConflictingIdError`. Notifies. */
   async insert(record: TaskRecord): Promise<void> {
     const data = JSON.stringify(serializeTaskBody(record));
-    const { rowCount } = await this.#pool.query(
+    const { rowCount } = await this.#query(
+      this.#pool,
       `WITH added AS (
          INSERT INTO ${this.#tasks} (id, next_run_time, data) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING RETURNING id)
        SELECT pg_notify($4, $5) FROM added`,
@@ -94,16 +114,18 @@ export class TaskTable {
 
   /** The readable task with this id, if any. */
   async get(id: string): Promise<TaskRecord | undefined> {
-    const { rows } = await this.#pool.query<TaskRow>(`SELECT ${COLUMNS} FROM ${this.#tasks} WHERE id = $1`, [
-      id,
-    ]);
+    const { rows } = await this.#query<TaskRow>(
+      this.#pool,
+      `SELECT ${COLUMNS} FROM ${this.#tasks} WHERE id = $1`,
+      [id],
+    );
     const row = rows[0];
     return row === undefined ? undefined : (this.#readRow(row) ?? undefined);
   }
 
   /** Every readable task, sorted; reads every row. */
   async all(): Promise<TaskRecord[]> {
-    const { rows } = await this.#pool.query<TaskRow>(`SELECT ${COLUMNS} FROM ${this.#tasks}`);
+    const { rows } = await this.#query<TaskRow>(this.#pool, `SELECT ${COLUMNS} FROM ${this.#tasks}`);
     const records: TaskRecord[] = [];
     for (const row of rows) {
       const record = this.#readRow(row);
@@ -115,19 +137,21 @@ export class TaskTable {
   /** Reads, changes and writes one task in a transaction, the row locked (`FOR UPDATE`) meanwhile. Notifies. */
   async update(id: string, change: TaskChange): Promise<TaskRecord> {
     return this.#transaction(async (client) => {
-      const { rows } = await client.query<LeasedTaskRow>(
-        `SELECT ${COLUMNS}, lease_owner, lease_run_time::float8 AS lease_run_time, lease_held
+      const { rows } = await this.#query<LeasedTaskRow>(
+        client,
+        `SELECT ${COLUMNS}, lease_owner, lease_run_time::float8 AS lease_run_time, lease_held,
+                last_run_time::float8 AS last_run_time
          FROM ${this.#tasks} WHERE id = $1 FOR UPDATE`,
         [id],
       );
       const row = rows[0];
       if (row === undefined) throw new TaskLookupError(id, this.#context.alias);
       const current = this.#readKept(row);
-      const leasedRunTime = row.lease_owner !== null && !row.lease_held ? row.lease_run_time : null;
-      const updated = change(current, { leasedRunTime });
+      const updated = change(current, { leasedRunTime: latestDispatched(row) });
       if (updated === current) return current;
       const data = JSON.stringify(serializeTaskBody(updated));
-      await client.query(
+      await this.#query(
+        client,
         `WITH changed AS (UPDATE ${this.#tasks} SET next_run_time = $1, data = $2, ${END_HOLD} WHERE id = $3 RETURNING id)
          SELECT pg_notify($4, $5) FROM changed`,
         [updated.nextRunTime, data, id, ...this.#notifyValues],
@@ -139,14 +163,16 @@ export class TaskTable {
   /** Removes a readable task and returns it; a row that cannot be read back is kept (`SerializationError`). */
   async remove(id: string): Promise<TaskRecord> {
     return this.#transaction(async (client) => {
-      const { rows } = await client.query<TaskRow>(
+      const { rows } = await this.#query<TaskRow>(
+        client,
         `SELECT ${COLUMNS} FROM ${this.#tasks} WHERE id = $1 FOR UPDATE`,
         [id],
       );
       const row = rows[0];
       if (row === undefined) throw new TaskLookupError(id, this.#context.alias);
       const record = this.#readKept(row);
-      await client.query(
+      await this.#query(
+        client,
         `WITH removed AS (DELETE FROM ${this.#tasks} WHERE id = $1 RETURNING id) SELECT pg_notify($2, $3) FROM removed`,
         [id, ...this.#notifyValues],
       );
@@ -157,10 +183,14 @@ export class TaskTable {
   /** Removes every readable task and returns their ids; unreadable rows are kept. Reads every row. */
   async removeAll(): Promise<string[]> {
     return this.#transaction(async (client) => {
-      const { rows } = await client.query<TaskRow>(`SELECT ${COLUMNS} FROM ${this.#tasks} FOR UPDATE`);
+      const { rows } = await this.#query<TaskRow>(
+        client,
+        `SELECT ${COLUMNS} FROM ${this.#tasks} ORDER BY id FOR UPDATE`,
+      );
       const removed = rows.filter((row) => this.#readRow(row) !== null).map((row) => row.id);
       if (removed.length > 0)
-        await client.query(
+        await this.#query(
+          client,
           `WITH removed AS (DELETE FROM ${this.#tasks} WHERE id = ANY($1::text[]) RETURNING id)
            SELECT pg_notify($2, $3) WHERE EXISTS (SELECT 1 FROM removed)`,
           [removed, ...this.#notifyValues],
@@ -175,7 +205,7 @@ export class TaskTable {
    */
   async earliestWakeup(): Promise<number | null> {
     const { filter, values } = this.#brokenFilter(1);
-    const { rows } = await this.#pool.query<{ at: number | null }>({
+    const { rows } = await this.#query<{ at: number | null }>(this.#pool, {
       name: filter === '' ? `${this.#schema}.earliest` : undefined,
       text: `SELECT least(
            (SELECT next_run_time FROM ${this.#tasks}
@@ -197,7 +227,7 @@ export class TaskTable {
     for (;;) {
       const { filter, values } = this.#brokenFilter(5);
       const asked = limit - records.length;
-      const { rows } = await this.#pool.query<TaskRow>({
+      const { rows } = await this.#query<TaskRow>(this.#pool, {
         name: filter === '' ? `${this.#schema}.acquire` : undefined,
         text: `WITH due AS (
              SELECT id FROM ${this.#tasks}
@@ -216,13 +246,31 @@ export class TaskTable {
         else records.push(record);
       }
       if (unreadable.length === 0) break;
-      await this.#pool.query(
-        `UPDATE ${this.#tasks} SET ${END_LEASE} WHERE id = ANY($1::text[]) AND lease_owner = $2`,
-        [unreadable, owner],
-      );
+      await this.#giveBack(owner, unreadable);
       if (records.length >= limit || rows.length < asked) break;
     }
     return records.sort(compareTaskRecords);
+  }
+
+  /**
+   * Ends `owner`'s leases on rows found unreadable at `acquire` (their data and next run time stay as they are),
+   * locking them in id order, as `removeAll` does, so the two never deadlock. A failure is logged, not thrown: the
+   * tasks leased with them are returned all the same, and these leases expire by themselves.
+   */
+  async #giveBack(owner: string, ids: readonly string[]): Promise<void> {
+    try {
+      await this.#query(
+        this.#pool,
+        `UPDATE ${this.#tasks} SET ${END_LEASE} WHERE id IN (
+           SELECT id FROM ${this.#tasks} WHERE id = ANY($1::text[]) AND lease_owner = $2 ORDER BY id FOR UPDATE)`,
+        [ids, owner],
+      );
+    } catch (error) {
+      this.#context.logger.warn(
+        { err: error, ids },
+        'PostgresStore: giving back the leases of unreadable rows failed',
+      );
+    }
   }
 
   /**
@@ -247,7 +295,7 @@ export class TaskTable {
         times.push(item.nextRunTime);
       }
     }
-    const { rows } = await this.#pool.query<{ id: string | null }>({
+    const { rows } = await this.#query<{ id: string | null }>(this.#pool, {
       name: `${this.#schema}.release`,
       text: `WITH r AS (SELECT * FROM unnest($2::text[], $3::text[], $4::bigint[]) AS r(id, kind, t)),
          removed AS (
@@ -262,7 +310,9 @@ export class TaskTable {
              lease_owner = CASE WHEN r.kind = 'hold' THEN t.lease_owner END,
              lease_expires_at = CASE WHEN r.kind = 'hold' THEN r.t END,
              lease_run_time = CASE WHEN r.kind = 'hold' THEN t.lease_run_time END,
-             lease_held = (r.kind = 'hold')
+             lease_held = (r.kind = 'hold'),
+             last_run_time = CASE WHEN r.kind = 'hold' THEN t.last_run_time
+                                  ELSE greatest(t.last_run_time, t.lease_run_time) END
            FROM r
            WHERE t.id = r.id AND t.lease_owner = $1
              AND (r.kind <> 'remove' OR t.next_run_time IS DISTINCT FROM t.lease_run_time)
@@ -278,7 +328,8 @@ export class TaskTable {
 
   /** Ends every task lease and frees every run slot these owners hold; notifies if there were any. */
   async endLeasesOf(owners: readonly string[]): Promise<void> {
-    await this.#pool.query(
+    await this.#query(
+      this.#pool,
       `WITH ended AS (UPDATE ${this.#tasks} SET ${END_LEASE} WHERE lease_owner = ANY($1::text[]) RETURNING id),
          freed AS (DELETE FROM ${this.#slots} WHERE owner = ANY($1::text[]) RETURNING run_id)
        SELECT pg_notify($2, $3) WHERE EXISTS (SELECT 1 FROM ended) OR EXISTS (SELECT 1 FROM freed)`,
@@ -288,7 +339,7 @@ export class TaskTable {
 
   /** Claims and frees run slots in call order, in one round trip (see `run_slot_ops` in postgres-schema.ts). */
   async slotOps(ops: readonly SlotOp[], now: number): Promise<boolean[]> {
-    const { rows } = await this.#pool.query<{ results: boolean[] }>({
+    const { rows } = await this.#query<{ results: boolean[] }>(this.#pool, {
       name: `${this.#schema}.slots`,
       text: `SELECT "${this.#schema}".run_slot_ops($1::jsonb, $2) AS results`,
       values: [JSON.stringify(ops), now],
@@ -298,7 +349,8 @@ export class TaskTable {
 
   /** Extends `owner`'s slots for these runs; one statement. */
   async renew(owner: string, runIds: readonly string[], expiresAt: number): Promise<void> {
-    await this.#pool.query(
+    await this.#query(
+      this.#pool,
       `UPDATE ${this.#slots} SET expires_at = $1 WHERE owner = $2 AND run_id = ANY($3::text[])`,
       [expiresAt, owner, runIds],
     );
@@ -337,16 +389,33 @@ export class TaskTable {
     return { filter: `AND NOT (id || ':' || md5(data)) = ANY($${first}::text[])`, values: [keys] };
   }
 
+  /**
+   * Runs one statement with the store's query timeout (`query_timeout`, checked by the driver: a connection that
+   * died silently, without a reset, fails the statement instead of hanging it).
+   */
+  #query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    on: Queryable,
+    statement: string | pg.QueryConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    const config = typeof statement === 'string' ? { text: statement, values } : statement;
+    const timed: pg.QueryConfig & { query_timeout: number } = {
+      ...config,
+      query_timeout: this.#queryTimeoutMs,
+    };
+    return on.query<R>(timed);
+  }
+
   /** Runs `work` in a transaction on one client of the pool; rolls back if it throws. */
   async #transaction<T>(work: (client: Queryable) => Promise<T>): Promise<T> {
     return withPoolClient(this.#pool, async (client) => {
-      await client.query('BEGIN');
+      await this.#query(client, 'BEGIN ISOLATION LEVEL READ COMMITTED');
       try {
         const result = await work(client);
-        await client.query('COMMIT');
+        await this.#query(client, 'COMMIT');
         return result;
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => {});
+        await this.#query(client, 'ROLLBACK').catch(() => {});
         throw error;
       }
     });

@@ -26,7 +26,7 @@ import type {
   TaskRecord,
   TaskRelease,
 } from '../src/store.js';
-import { type DurationInput, parseDuration } from '../src/time.js';
+import { type DurationInput, MAX_TIMER_DELAY_MS, parseDuration } from '../src/time.js';
 import { describeValue } from '../src/validate.js';
 import { ChangeListener } from './postgres-listener.js';
 import { channelName, checkSchemaName, DB_NOW_MS, DEFAULT_SCHEMA, migrate } from './postgres-schema.js';
@@ -55,8 +55,17 @@ export interface PostgresStoreOptions {
    * is covered by a look at reconnect; this covers any other loss). At least 1 s. @default 30 s
    */
   pollInterval?: DurationInput;
-  /** With `connectionString`: how long connecting may take before it fails. @default 10 s */
+  /**
+   * With `connectionString`: how long connecting may take before it fails (at least 1 ms; more than 2^31-1 ms is
+   * that). @default 10 s
+   */
   connectTimeout?: DurationInput;
+  /**
+   * How long one statement may take before it fails, so that a connection that died without a word (a dropped
+   * NAT entry, a firewall) is noticed: the operation fails (`store:error`) and is retried on a new connection.
+   * At least 1 s; more than 2^31-1 ms is that. @default 30 s
+   */
+  queryTimeout?: DurationInput;
 }
 
 const OPTION_KEYS: ReadonlySet<string> = new Set([
@@ -66,11 +75,23 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   'maxConnections',
   'pollInterval',
   'connectTimeout',
+  'queryTimeout',
 ]);
 const DEFAULT_MAX_CONNECTIONS = 4;
 const DEFAULT_POLL_INTERVAL_MS = 30_000;
 const MIN_POLL_INTERVAL_MS = 1000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
+const MIN_QUERY_TIMEOUT_MS = 1000;
+/** Ids PostgreSQL's btree index takes with room to spare (a row over about 2.7 kB cannot be indexed). */
+const MAX_ID_BYTES = 1024;
+/** TCP keep-alive on every connection of the store's, so the kernel notices a peer gone without a reset. */
+const KEEP_ALIVE = { keepAlive: true, keepAliveInitialDelayMillis: 10_000 } as const;
+/**
+ * The store's transactions and statements are written for READ COMMITTED (PostgreSQL's default); a server or role
+ * whose default is stricter would fail them with serialization errors, so the store's own connections say so.
+ */
+const SESSION_OPTIONS = '-c default_transaction_isolation=read\\ committed';
 /** A difference between this machine's clock and the database's above this is logged at `start()`. */
 const SKEW_WARNING_MS = 1000;
 /** `application_name` of the store's own connections, so a DBA can tell them apart. */
@@ -111,6 +132,9 @@ export class PostgresStore implements SharedTaskStore {
   readonly #userPool: pg.Pool | undefined;
   readonly #maxConnections: number;
   readonly #connectTimeoutMs: number;
+  readonly #queryTimeoutMs: number;
+  /** The `start()` in progress, so that two calls at once open one pool and one listening connection. */
+  #starting: Promise<void> | null = null;
   /** This instance's notifications carry it, so that its watch ignores its own changes. */
   readonly #token = randomUUID();
   #open: OpenState | null = null;
@@ -128,7 +152,8 @@ export class PostgresStore implements SharedTaskStore {
    */
   constructor(options: PostgresStoreOptions) {
     checkStoreOptions(options, OPTION_KEYS, 'PostgresStore', '{ connectionString } or { pool }');
-    const { connectionString, pool, schema, maxConnections, pollInterval, connectTimeout } = options;
+    const { connectionString, pool, schema, maxConnections, pollInterval, connectTimeout, queryTimeout } =
+      options;
     if ((connectionString === undefined) === (pool === undefined))
       throw new ValueError(
         'PostgresStore: give either connectionString or pool (a pg.Pool), not both or neither',
@@ -168,10 +193,13 @@ export class PostgresStore implements SharedTaskStore {
       throw new ValueError(
         `PostgresStore: pollInterval must be at least ${MIN_POLL_INTERVAL_MS} ms (changes are notified; the poll only covers a lost notification), got ${describeValue(pollInterval)}`,
       );
-    this.#connectTimeoutMs =
-      connectTimeout === undefined
-        ? DEFAULT_CONNECT_TIMEOUT_MS
-        : parseDuration(connectTimeout, 'PostgresStore: connectTimeout');
+    this.#connectTimeoutMs = timeoutMs(connectTimeout, DEFAULT_CONNECT_TIMEOUT_MS, 1, 'connectTimeout');
+    this.#queryTimeoutMs = timeoutMs(
+      queryTimeout,
+      DEFAULT_QUERY_TIMEOUT_MS,
+      MIN_QUERY_TIMEOUT_MS,
+      'queryTimeout',
+    );
   }
 
   /**
@@ -180,6 +208,14 @@ export class PostgresStore implements SharedTaskStore {
    */
   async start(context: StoreContext): Promise<void> {
     if (this.#open !== null) return;
+    if (this.#starting === null)
+      this.#starting = this.#start(context).finally(() => {
+        this.#starting = null;
+      });
+    return this.#starting;
+  }
+
+  async #start(context: StoreContext): Promise<void> {
     const driver = await loadDriver();
     const ownPool = this.#userPool === undefined;
     const pool =
@@ -189,6 +225,8 @@ export class PostgresStore implements SharedTaskStore {
         max: this.#maxConnections,
         connectionTimeoutMillis: this.#connectTimeoutMs,
         application_name: APPLICATION_NAME,
+        options: SESSION_OPTIONS,
+        ...KEEP_ALIVE,
       });
     const onPoolError = (error: Error) =>
       context.logger.debug({ err: error, schema: this.schema }, 'PostgresStore: an idle connection was lost');
@@ -200,11 +238,13 @@ export class PostgresStore implements SharedTaskStore {
             connectionString: this.#connectionString,
             connectionTimeoutMillis: this.#connectTimeoutMs,
             application_name: APPLICATION_NAME,
+            ...KEEP_ALIVE,
           }
-        : { ...(pool as pg.Pool & { options: pg.ClientConfig }).options },
+        : { ...(pool as pg.Pool & { options: pg.ClientConfig }).options, ...KEEP_ALIVE },
       channel: channelName(this.schema),
       token: this.#token,
       pollIntervalMs: this.pollIntervalMs,
+      queryTimeoutMs: this.#queryTimeoutMs,
       logger: context.logger,
     });
     try {
@@ -230,6 +270,7 @@ export class PostgresStore implements SharedTaskStore {
       context,
       channel: channelName(this.schema),
       token: this.#token,
+      queryTimeoutMs: this.#queryTimeoutMs,
     });
     this.#open = { pool, ownPool, table, listener, context, onPoolError };
   }
@@ -254,8 +295,11 @@ export class PostgresStore implements SharedTaskStore {
     }
   }
 
+  /** An id PostgreSQL cannot store as given (a NUL, a lone surrogate, over 1 kB) is a `ValueError` naming it. */
   async addTask(record: TaskRecord): Promise<void> {
-    return this.#state().table.insert(record);
+    const table = this.#state().table;
+    checkTaskId(record.id);
+    return table.insert(record);
   }
 
   /** Reads, changes and writes the task in one transaction, its row locked meanwhile. */
@@ -344,6 +388,29 @@ export class PostgresStore implements SharedTaskStore {
     if (this.#open === null) throw new KairosError(`PostgresStore (schema '${this.schema}') is not started`);
     return this.#open;
   }
+}
+
+/**
+ * A duration option that becomes a driver timeout: at least `min` ms; above the timer limit, the limit (no
+ * connection or statement is worth waiting for longer, and the driver's timer could not wait that long).
+ */
+function timeoutMs(input: unknown, fallback: number, min: number, name: string): number {
+  if (input === undefined) return fallback;
+  const ms = parseDuration(input, `PostgresStore: ${name}`);
+  if (ms < min)
+    throw new ValueError(`PostgresStore: ${name} must be at least ${min} ms, got ${describeValue(input)}`);
+  return Math.min(ms, MAX_TIMER_DELAY_MS);
+}
+
+/** A UTF-16 surrogate without its pair: not text PostgreSQL can store (it would become U+FFFD). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Checks that PostgreSQL can store a task id as it is. */
+function checkTaskId(id: string): void {
+  if (id.includes('\u0000') || LONE_SURROGATE.test(id) || Buffer.byteLength(id) > MAX_ID_BYTES)
+    throw new ValueError(
+      `PostgresStore: task id ${describeValue(id.length > 80 ? `${id.slice(0, 80)}…` : id)} cannot be stored: ids must be well-formed text without NUL characters, at most ${MAX_ID_BYTES} bytes`,
+    );
 }
 
 /** True for something shaped like a `pg.Pool` (a `pg.Client` has no connection counts, and no `release`). */
