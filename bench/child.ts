@@ -20,6 +20,12 @@ async function main(): Promise<unknown> {
     const { s7 } = await import('./s7-sqlite.js');
     return s7(params);
   }
+  if (scenario === 'S8') {
+    // A fleet of worker processes on one PostgreSQL database (bench/s8-postgres.ts); kairos, and croner done by hand.
+    const { s8 } = await import('./s8-postgres.js');
+    const version = (await loadAdapter(library)).version;
+    return { version, ...(await s8(library, params)) };
+  }
   const adapter = await loadAdapter(library);
   const run = async (): Promise<object> => {
     switch (scenario) {

@@ -4,7 +4,7 @@ import { LIBRARIES } from './adapters/adapter.js';
 export interface Case {
   /** Row-group id in the table, e.g. 'S1-100k'. */
   id: string;
-  scenario: 'S1' | 'S2' | 'S3' | 'S4' | 'S5' | 'S6' | 'S7';
+  scenario: 'S1' | 'S2' | 'S3' | 'S4' | 'S5' | 'S6' | 'S7' | 'S8';
   title: string;
   params: Record<string, unknown>;
   /** Libraries run (others are N/A for this case). */
@@ -100,6 +100,34 @@ export function cases(quick: boolean): Case[] {
         : { n: 100_000, burst: 10_000, catchUp: 1_000, downDays: 30 },
       libraries: ['kairos'],
       timeoutMs: quick ? 30_000 : 180_000,
+      runs: 1,
+    },
+    {
+      id: 'S8',
+      scenario: 'S8',
+      title: `S8 PostgreSQL fleet, 3 processes on one database, burst of ${(quick ? 2000 : 20_000).toLocaleString('en')} tasks`,
+      // Steady: steadyTasks every steadyEveryMs (croner: the same runs per second on its 1 s grid).
+      params: quick
+        ? {
+            workers: 3,
+            burst: 2_000,
+            steadyTasks: 400,
+            steadyEveryMs: 200,
+            steadySeconds: 3,
+            wakeups: 30,
+            wakeSpacingMs: 50,
+          }
+        : {
+            workers: 3,
+            burst: 20_000,
+            steadyTasks: 2_000,
+            steadyEveryMs: 200,
+            steadySeconds: 10,
+            wakeups: 200,
+            wakeSpacingMs: 50,
+          },
+      libraries: ['kairos', 'croner'],
+      timeoutMs: quick ? 60_000 : 300_000,
       runs: 1,
     },
   ];

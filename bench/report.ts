@@ -61,6 +61,8 @@ interface Metric {
   better: 'lower' | 'higher' | 'none';
   /** Shown instead of the number. */
   show?: (value: number, result: Result[]) => string;
+  /** Shown when a library has no value: why (e.g. the peer cannot do it). */
+  missing?: (result: Result) => string | undefined;
   target?: {
     text: string;
     met: (kairos: number, bestPeer: number, context: { baseline: number }) => boolean;
@@ -202,6 +204,49 @@ function metricsFor(scenario: string, params: Record<string, unknown>, data: Run
           better: 'higher',
         },
       ];
+    case 'S8': {
+      const wakeupNa = (r: Result) => (typeof r.wakeupNa === 'string' ? r.wakeupNa : undefined);
+      const steady = `${params.steadyTasks} tasks every ${params.steadyEveryMs} ms for ${params.steadySeconds} s`;
+      return [
+        {
+          label: `burst of ${params.burst} due at once: runs per second through one database`,
+          get: num('runsPerSecond'),
+          better: 'higher',
+          target: { text: '≥ 10,000 runs/s', met: (k) => k >= 10_000 },
+        },
+        { label: 'burst: last run start after the due instant (ms)', get: num('burstMs'), better: 'lower' },
+        { label: `burst: tasks run (of ${params.burst})`, get: num('burstRuns'), better: 'higher' },
+        {
+          label: 'burst: duplicate runs of a (task, time)',
+          get: num('burstDuplicates'),
+          better: 'lower',
+          target: { text: '0', met: (k) => k === 0 },
+        },
+        {
+          label: 'wake-up delay p50: add on another process → run start (ms)',
+          get: num('wakeupP50'),
+          better: 'lower',
+          missing: wakeupNa,
+        },
+        {
+          label: 'wake-up delay p99 (ms)',
+          get: num('wakeupP99'),
+          better: 'lower',
+          missing: wakeupNa,
+          target: { text: '≤ 50 ms', met: (k) => k <= 50 },
+        },
+        { label: 'wake-up delay max (ms)', get: num('wakeupMax'), better: 'lower', missing: wakeupNa },
+        {
+          label: `steady (${steady}): runs per second offered`,
+          get: num('steadyOfferedPerSecond'),
+          better: 'none',
+        },
+        { label: 'steady: runs per second done', get: num('steadyDonePerSecond'), better: 'higher' },
+        { label: 'steady: lateness p50 (ms)', get: num('steadyP50'), better: 'lower' },
+        { label: 'steady: lateness p99 (ms)', get: num('steadyP99'), better: 'lower' },
+        { label: 'steady: duplicate runs', get: num('steadyDuplicates'), better: 'lower' },
+      ];
+    }
     default:
       return [];
   }
@@ -256,7 +301,12 @@ export function renderReport(data: RunData): string {
   for (const testCase of data.cases) {
     const byLibrary = data.results[testCase.id] ?? {};
     if (Object.keys(byLibrary).length === 0) continue;
-    const shownLibraries = testCase.scenario === 'S7' ? ['kairos'] : [...LIBRARIES];
+    const shownLibraries =
+      testCase.scenario === 'S7'
+        ? ['kairos']
+        : testCase.scenario === 'S8'
+          ? ['kairos', 'croner']
+          : [...LIBRARIES];
     const runsNote =
       testCase.runs === data.runs
         ? ''
@@ -301,9 +351,10 @@ export function renderReport(data: RunData): string {
         if (!Number.isFinite(value)) {
           const errored = results.find((r) => typeof r.error === 'string');
           const error = String(errored?.error ?? '');
+          const why = results.map((r) => metric.missing?.(r)).find((text) => text !== undefined);
           cells.push(
             errored === undefined
-              ? '–'
+              ? (why ?? '–')
               : error.includes('out of memory')
                 ? 'out of memory'
                 : error.startsWith('timeout')
@@ -467,6 +518,34 @@ function caseNotes(
       }
     }
   }
+  if (testCase.scenario === 'S8') {
+    for (const [library, results] of Object.entries(byLibrary)) {
+      const r = results[0];
+      if (r === undefined || typeof r.error === 'string' || typeof r.skipped === 'string') continue;
+      const split = (key: string) => (Array.isArray(r[key]) ? (r[key] as number[]).join(' / ') : '?');
+      const cpu = (key: string) => {
+        const c = r[key] as Record<string, number | string> | undefined;
+        if (c === undefined) return '?';
+        const cores = Number(r.cores) * Number(c.wallS);
+        return (
+          `the ${r.workers} processes ${fmt(Number(c.workersCpuS))} s, their PostgreSQL backends ` +
+          `${fmt(Number(c.postgresFleetCpuS))} s, the whole machine ${fmt(Number(c.machineBusyCpuS))} of ${fmt(cores)} core-s (load ${c.load})`
+        );
+      };
+      const how =
+        library === 'croner'
+          ? `one croner job per task in each process, one \`INSERT … ON CONFLICT DO NOTHING\` per fire (${fmt(Number(r.burstFires))} in the burst); steady on croner's 1 s grid, ${r.steadyTasks} jobs \`* * * * * *\` per process`
+          : `steady: ${r.steadyTasks} interval tasks every ${r.steadyEveryMs} ms`;
+      out.push(
+        `${library}: ${how}. Runs per process: burst ${split('burstSplit')}` +
+          `${r.wakeupSplit === undefined ? '' : `, wake-up ${split('wakeupSplit')}`}, steady ${split('steadySplit')}. ` +
+          `CPU in the burst: ${cpu('burstCpu')}; in the steady window: ${cpu('steadyCpu')}.` +
+          (typeof r.steadyBacklog === 'number' && r.steadyBacklog > 0
+            ? ` Fires whose INSERT had not come back 1.5 s after the steady window: ${fmt(r.steadyBacklog)}.`
+            : ''),
+      );
+    }
+  }
   if (out.length > 0) lines.push(...out.map((line) => `- ${line}`), '');
 }
 
@@ -539,6 +618,22 @@ const EXPLANATION = `## Where kairos loses, and what bounds it
   \`start()\` until each catch-up task has run; coalescing makes that one run each, for a fire time within the
   last second (the *oldest fire time run* shows it), not millions. Then, paused, a burst of tasks due now is
   added; \`resume()\`; *runs per second* from then until the last of them has run.
+
+- **S8 PostgreSQL fleet** (kairos, and croner as its users would do it; one run). Three scheduler processes (real
+  child processes) share one schema of their own (\`kbench_<random>\`, dropped at the end) of the server at
+  \`KAIROS_PG_URL\` (default \`postgres://postgres@127.0.0.1:5432/test\`; skipped if unreachable), each with
+  \`new PostgresStore({ connectionString, schema })\`. *Burst*: the fleet paused, *n* tasks due at one instant are
+  added by a paused scheduler in the parent; every process resumes at the same instant (its own timer); *runs per
+  second* is *n* ÷ the time from then to the last run's start; every (task, scheduled time) must run once
+  (*duplicates* counts the extra runs). *Wake-up delay*: the fleet running and idle, the parent's paused scheduler
+  adds a task due now, 50 ms apart; from the start of \`addTask\` to the run's start in whichever process ran it
+  (one machine, one clock). *Steady*: interval tasks, the task defaults (coalesce, 1 s grace); the runs of the
+  window done of those offered, and their lateness. croner has no shared store: each process runs one croner job
+  per task, and at each fire the process whose \`INSERT … ON CONFLICT DO NOTHING\` into a runs table keyed by
+  (task, scheduled time) went in runs it; its steady load is the same runs per second on its finest grid (1 s); a
+  task added in one process is unknown to the others, so it has no wake-up delay to measure. The notes give the
+  CPU used by the processes, by their PostgreSQL backends and by the whole machine: on a small machine the database
+  and the fleet share the cores.
 
 ## How it runs
 

@@ -42,6 +42,7 @@ export {
   LockTimeoutError,
   type WithLockOptions,
 } from './lock.js';
+export type { Lock, LockLossEvent, LockLossListener } from './lock-interface.js';
 export {
   Scheduler,
   type SchedulerOptions,

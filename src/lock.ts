@@ -7,6 +7,7 @@ import { mkdir, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { lock as properLock } from 'proper-lockfile';
 import { KairosError, TimeoutError, ValueError } from './errors.js';
+import type { Lock, LockLossEvent } from './lock-interface.js';
 
 import { type DurationInput, MAX_TIMER_DELAY_MS, parseDuration } from './time.js';
 import { describeValue, rejectUnknownKeys } from './validate.js';
@@ -57,8 +58,8 @@ export interface WithLockOptions {
   signal?: AbortSignal;
 }
 
-/** Payload of the `compromised` event. */
-export interface LockCompromisedEvent {
+/** Payload of the `compromised` event of a `FileLock`. */
+export interface LockCompromisedEvent extends LockLossEvent {
   /** The locked path (after `{pgrp}` substitution). */
   path: string;
   /** What proper-lockfile reported (`code: 'ECOMPROMISED'`): the lock directory vanished or could not be refreshed. */
@@ -85,9 +86,12 @@ export class LockTimeoutError extends TimeoutError {
   }
 }
 
-/** The signal handed to a `withLock` body aborts with this reason when the lock is lost or released. */
+/**
+ * The signal handed to a `withLock` body aborts with this reason when the lock is lost or released; a
+ * `PostgresLock` reports the loss of its connection with it.
+ */
 export class LockLostError extends KairosError {
-  /** The path whose lock is no longer held. */
+  /** The path (of a `FileLock`) or the key (of a `PostgresLock`) whose lock is no longer held. */
   readonly path: string;
   constructor(path: string, how: 'compromised' | 'released', options?: ErrorOptions) {
     super(`the lock on '${path}' was ${how}`, options);
@@ -142,7 +146,7 @@ let instances = 0;
  * - The lock is not re-entrant across instances: two `FileLock`s on one path exclude each other even in
  *   one process. One instance that holds it may `tryAcquire()` / `acquire()` again (a no-op).
  */
-export class FileLock {
+export class FileLock implements Lock {
   /** The absolute path being locked, after `{pgrp}` substitution. */
   readonly path: string;
   /** The lock directory proper-lockfile creates: `<path>.lock`. */
@@ -215,6 +219,11 @@ export class FileLock {
   /** Whether this instance holds the lock now (`false` once it was released or compromised). */
   get held(): boolean {
     return this.#holding !== undefined;
+  }
+
+  /** How often a process that does not hold the lock should try again: `updateMs`, the holder's refresh rate. */
+  get retryMs(): number {
+    return this.updateMs;
   }
 
   /**

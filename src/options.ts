@@ -9,7 +9,7 @@ import { DispatchLocks } from './dispatch-lock.js';
 import { ValueError } from './errors.js';
 import { AsyncExecutor } from './executors/async.js';
 import type { Executor } from './executors/executor.js';
-import type { FileLock } from './lock.js';
+import type { Lock } from './lock-interface.js';
 import { withSafeErrorSerializer } from './log.js';
 import { FunctionResolver } from './references.js';
 import type { TaskFunction, TaskStore } from './store.js';
@@ -32,10 +32,12 @@ export interface SchedulerOptions {
   /** Named functions that tasks in persistent stores refer to by name. */
   functions?: Record<string, TaskFunction>;
   /**
-   * Only the process holding this lock dispatches; the others keep trying and take over when it goes away.
-   * A path may hold `{store}` (one lock per store) and `{pgrp}` (the process group id). @default none
+   * Only the process holding this lock dispatches; the others keep trying (every `lock.retryMs`, else every
+   * second) and take over when it goes away. A `Lock`: a `FileLock` (one machine), a `PostgresLock`
+   * (`kairos/stores/postgres`, several machines) or any object of the `Lock` shape. A string is a `FileLock`
+   * path, which may hold `{store}` (one lock per store) and `{pgrp}` (the process group id). @default none
    */
-  lock?: FileLock | string;
+  lock?: Lock | string;
   /** Identifies this scheduler as the owner of leases in shared stores. @default hostname-pid-random */
   schedulerId?: string;
   /**

@@ -227,10 +227,10 @@ export class PostgresLock implements Lock {
 
   /** The connection reported an error or ended: if it held the lock, the lock is lost. */
   #lost(connection: Connection, error: Error | undefined): void {
-    const wasDead = connection.dead;
+    if (connection.dead) return;
     connection.dead = true;
     connection.error = error;
-    if (this.#holding !== connection && !wasDead) return;
+    if (this.#holding !== connection) return;
     this.#holding = null;
     connection.client.end().catch(() => {});
     const event: PostgresLockCompromisedEvent = {

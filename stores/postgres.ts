@@ -35,6 +35,12 @@ import { checkStoreOptions } from './support/guards.js';
 import { LeaseOwners } from './support/lease-owners.js';
 import { SlotBatcher } from './support/slot-batch.js';
 
+export {
+  PostgresLock,
+  type PostgresLockCompromisedEvent,
+  type PostgresLockEvents,
+  type PostgresLockOptions,
+} from './postgres-lock.js';
 export { POSTGRES_SCHEMA_VERSION } from './postgres-schema.js';
 
 /** Options of `new PostgresStore()`: a connection string or a pool of your own, not both. */
@@ -240,7 +246,7 @@ export class PostgresStore implements SharedTaskStore {
             application_name: APPLICATION_NAME,
             ...KEEP_ALIVE,
           }
-        : { ...(pool as pg.Pool & { options: pg.ClientConfig }).options, ...KEEP_ALIVE },
+        : poolClientConfig(pool),
       channel: channelName(this.schema),
       token: this.#token,
       pollIntervalMs: this.pollIntervalMs,
@@ -411,6 +417,15 @@ function checkTaskId(id: string): void {
     throw new ValueError(
       `PostgresStore: task id ${describeValue(id.length > 80 ? `${id.slice(0, 80)}…` : id)} cannot be stored: ids must be well-formed text without NUL characters, at most ${MAX_ID_BYTES} bytes`,
     );
+}
+
+/**
+ * The connection settings of a user's pool, for the store's listening connection: its options, with the password
+ * copied by hand (pg-pool keeps it non-enumerable, so a spread would drop it), and keep-alive.
+ */
+function poolClientConfig(pool: pg.Pool): pg.ClientConfig {
+  const options = (pool as pg.Pool & { options: pg.ClientConfig }).options;
+  return { ...options, password: options.password, ...KEEP_ALIVE };
 }
 
 /** True for something shaped like a `pg.Pool` (a `pg.Client` has no connection counts, and no `release`). */
