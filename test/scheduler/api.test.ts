@@ -391,7 +391,7 @@ describe('bad input: a ValueError naming the bad value, for every option', () =>
     );
     expect(() => new Scheduler({ schedulerId: '' })).toThrow(/schedulerId must be a non-empty string/);
     expect(() => new Scheduler({ lock: 7 as never })).toThrow(
-      /lock must be a FileLock or a lock file path, got 7/,
+      /lock must be a Lock \(.*\) or a lock file path, got 7/,
     );
     expect(() => new Scheduler({ colour: 'blue' } as never)).toThrow(/unknown option 'colour'/);
     expect(() => new AsyncExecutor({ concurrency: 0 })).toThrow(/concurrency.*got 0/);
