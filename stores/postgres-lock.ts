@@ -21,6 +21,7 @@ import { LockLostError } from '../src/lock.js';
 import type { Lock, LockLossEvent } from '../src/lock-interface.js';
 import { type DurationInput, MAX_TIMER_DELAY_MS, parseDuration } from '../src/time.js';
 import { checkOptions, describeValue } from '../src/validate.js';
+import { isPool, loadPg } from './postgres-driver.js';
 
 /** Options of `new PostgresLock(poolOrConnectionString, key, options)`. */
 export interface PostgresLockOptions {
@@ -50,7 +51,6 @@ export interface PostgresLockEvents {
 }
 
 type Listener<E extends keyof PostgresLockEvents> = (event: PostgresLockEvents[E]) => void;
-type PgModule = typeof pg;
 
 const OPTION_KEYS: ReadonlySet<string> = new Set(['retry']);
 const DEFAULT_RETRY_MS = 1000;
@@ -181,7 +181,7 @@ export class PostgresLock implements Lock {
 
   async #attempt(): Promise<boolean> {
     if (this.#holding !== null) return true;
-    const driver = await loadDriver();
+    const driver = await loadPg('PostgresLock');
     const connection: Connection = {
       client: new driver.Client(this.#config()),
       dead: false,
@@ -255,32 +255,4 @@ function checkEvent(event: string): void {
     throw new ValueError(
       `PostgresLock: event: ${describeValue(event)} is not a PostgresLock event (expected 'compromised')`,
     );
-}
-
-/** True for something shaped like a `pg.Pool` (it has `options`, from which the lock makes its connection). */
-function isPool(value: unknown): value is pg.Pool {
-  const pool = value as Partial<pg.Pool> | null;
-  return (
-    typeof pool === 'object' &&
-    pool !== null &&
-    typeof pool.connect === 'function' &&
-    typeof pool.query === 'function' &&
-    typeof pool.totalCount === 'number' &&
-    typeof pool.options === 'object' &&
-    pool.options !== null
-  );
-}
-
-/** Loads `pg` on demand; if it is missing, a `KairosError` that says how to install it. */
-async function loadDriver(): Promise<PgModule> {
-  try {
-    const module = (await import('pg')) as { default: PgModule };
-    return module.default;
-  } catch (error) {
-    throw new KairosError(
-      `PostgresLock needs the optional peer dependency 'pg', which could not be loaded ` +
-        `(${(error as Error).message}). Install it with: npm install pg`,
-      { cause: error },
-    );
-  }
 }

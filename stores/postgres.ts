@@ -28,6 +28,7 @@ import type {
 } from '../src/store.js';
 import { type DurationInput, MAX_TIMER_DELAY_MS, parseDuration } from '../src/time.js';
 import { describeValue } from '../src/validate.js';
+import { isPool, loadPg } from './postgres-driver.js';
 import { ChangeListener } from './postgres-listener.js';
 import { channelName, checkSchemaName, DB_NOW_MS, DEFAULT_SCHEMA, migrate } from './postgres-schema.js';
 import { TaskTable, withPoolClient } from './postgres-table.js';
@@ -102,8 +103,6 @@ const SESSION_OPTIONS = '-c default_transaction_isolation=read\\ committed';
 const SKEW_WARNING_MS = 1000;
 /** `application_name` of the store's own connections, so a DBA can tell them apart. */
 const APPLICATION_NAME = 'kairos';
-
-type PgModule = typeof pg;
 
 /** Everything that exists only while the store is open. */
 interface OpenState {
@@ -222,7 +221,7 @@ export class PostgresStore implements SharedTaskStore {
   }
 
   async #start(context: StoreContext): Promise<void> {
-    const driver = await loadDriver();
+    const driver = await loadPg('PostgresStore');
     const ownPool = this.#userPool === undefined;
     const pool =
       this.#userPool ??
@@ -426,34 +425,6 @@ function checkTaskId(id: string): void {
 function poolClientConfig(pool: pg.Pool): pg.ClientConfig {
   const options = (pool as pg.Pool & { options: pg.ClientConfig }).options;
   return { ...options, password: options.password, ...KEEP_ALIVE };
-}
-
-/** True for something shaped like a `pg.Pool` (a `pg.Client` has no connection counts, and no `release`). */
-function isPool(value: unknown): value is pg.Pool {
-  const pool = value as Partial<pg.Pool> | null;
-  return (
-    typeof pool === 'object' &&
-    pool !== null &&
-    typeof pool.connect === 'function' &&
-    typeof pool.query === 'function' &&
-    typeof pool.on === 'function' &&
-    typeof pool.totalCount === 'number' &&
-    typeof pool.idleCount === 'number'
-  );
-}
-
-/** Loads `pg` on demand; if it is missing, a `KairosError` that says how to install it. */
-async function loadDriver(): Promise<PgModule> {
-  try {
-    const module = (await import('pg')) as { default: PgModule };
-    return module.default;
-  } catch (error) {
-    throw new KairosError(
-      `PostgresStore needs the optional peer dependency 'pg', which could not be loaded ` +
-        `(${(error as Error).message}). Install it with: npm install pg`,
-      { cause: error },
-    );
-  }
 }
 
 /** This machine's clock minus the database's, read at the middle of one round trip. */
