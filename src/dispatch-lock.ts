@@ -6,12 +6,8 @@
 import type { Logger } from 'pino';
 import { ValueError } from './errors.js';
 import { FileLock } from './lock.js';
-import { isLock, type Lock, type LockLossListener } from './lock-interface.js';
-import { MAX_TIMER_DELAY_MS } from './time.js';
+import { isLock, type Lock, type LockLossListener, lockName, retryDelay } from './lock-interface.js';
 import { describeValue } from './validate.js';
-
-/** How often a lock without `retryMs` is tried again, in ms. */
-const DEFAULT_RETRY_MS = 1000;
 
 /** What is kept for each distinct lock while running. */
 interface Attempts {
@@ -135,18 +131,4 @@ export class DispatchLocks {
     const attempts = this.#attempts.get(lock);
     if (this.#active && attempts !== undefined && attempts.timer === null) void this.#try(lock);
   }
-}
-
-/** `lock.retryMs`, or a second if it has none (or, read again, no longer a sensible delay). */
-function retryDelay(lock: Lock): number {
-  const ms = lock.retryMs ?? DEFAULT_RETRY_MS;
-  return Number.isFinite(ms) && ms >= 1 ? Math.min(ms, MAX_TIMER_DELAY_MS) : DEFAULT_RETRY_MS;
-}
-
-/** How the logs name a lock: a FileLock's path, a PostgresLock's key, else its class. */
-function lockName(lock: Lock): string {
-  const { path, key } = lock as { path?: unknown; key?: unknown };
-  if (typeof path === 'string') return path;
-  if (typeof key === 'string') return key;
-  return lock.constructor?.name ?? 'lock';
 }

@@ -4,10 +4,12 @@
  */
 import type { RunContext } from './context.js';
 import { ValueError } from './errors.js';
+import type { Lock } from './lock-interface.js';
 import { untilDeadline } from './long-timeout.js';
 import { type FunctionResolver, isGeneratorFunction } from './references.js';
 import type { Reports } from './reports.js';
 import type { TaskFunction, TaskRecord } from './store.js';
+import { type SetupFailure, TaskLockKeeper } from './task-lock.js';
 
 type AnyGenerator =
   | Generator<unknown, unknown, RunContext | undefined>
@@ -74,16 +76,84 @@ export class LifecycleTask {
   }
 }
 
-/** The live lifecycle tasks of one scheduler, by store alias and task id. */
+/** What `detach` hands back for the caller to close: a lifecycle, or the lock keeper of a locked one. */
+export type DetachedLifecycle = LifecycleTask | TaskLockKeeper;
+
+/**
+ * A locked lifecycle task ended in this process on its own (a takeover's setup threw, or returned): the scheduler
+ * removes it, unless `keeper` is no longer the task's.
+ */
+export type LockedTaskEnded = (
+  alias: string,
+  taskId: string,
+  keeper: TaskLockKeeper,
+  failure: SetupFailure,
+) => void;
+
+/** A locked task's keeper, and the store its task is in now (a task may move). */
+interface KeptTask {
+  keeper: TaskLockKeeper;
+  place: { alias: string };
+}
+
+/**
+ * The live lifecycle tasks of one scheduler, by store alias and task id, and the lock keepers of those added
+ * with `lock` (src/task-lock.ts): a locked task has a keeper from `addTask` until it is removed (across restarts),
+ * and a live lifecycle only while its keeper holds the lock.
+ */
 export class LifecycleRegistry {
   /** Live lifecycles by `alias\u0000id`. */
   readonly #byKey = new Map<string, LifecycleTask>();
+  /** Lock keepers of locked lifecycle tasks, by `alias\u0000id`. */
+  readonly #keepers = new Map<string, KeptTask>();
   readonly #resolver: FunctionResolver;
   readonly #reports: Reports;
+  readonly #lockedTaskEnded: LockedTaskEnded;
 
-  constructor(resolver: FunctionResolver, reports: Reports) {
+  constructor(resolver: FunctionResolver, reports: Reports, lockedTaskEnded: LockedTaskEnded) {
     this.#resolver = resolver;
     this.#reports = reports;
+    this.#lockedTaskEnded = lockedTaskEnded;
+  }
+
+  /**
+   * True for a locked task this process has no live instance of (it does not hold the lock, or setup is under
+   * way): its fires do not run. Called only for tasks without a live lifecycle; one size check while no task has
+   * a lock (the dispatch path).
+   */
+  standsBy(alias: string, id: string): boolean {
+    return this.#keepers.size !== 0 && this.#keepers.has(taskKey(alias, id));
+  }
+
+  /** The lock keeper of a task, if it has a lock. */
+  keeperOf(alias: string, id: string): TaskLockKeeper | undefined {
+    return this.#keepers.size === 0 ? undefined : this.#keepers.get(taskKey(alias, id))?.keeper;
+  }
+
+  /**
+   * Registers the lock keeper of a lifecycle task added with `lock`, not started (`TaskLockKeeper.start`). The
+   * caller detached the task's previous keeper, if any.
+   */
+  keep(alias: string, record: TaskRecord, lock: Lock): TaskLockKeeper {
+    const place = { alias };
+    const id = record.id;
+    const keeper: TaskLockKeeper = new TaskLockKeeper(lock, {
+      setUp: async () => {
+        const lifecycle = await this.setUp(place.alias, record);
+        if (lifecycle === null)
+          throw new ValueError(`task '${id}': its function is no longer a generator function`);
+        return lifecycle;
+      },
+      attach: (instance) => this.set(place.alias, id, instance),
+      detach: (instance) => {
+        if (this.get(place.alias, id) === instance) this.#byKey.delete(taskKey(place.alias, id));
+      },
+      ended: (failure) => this.#lockedTaskEnded(place.alias, id, keeper, failure),
+      log: (level, fields, message) =>
+        this.#reports.log(level, { taskId: id, store: place.alias, ...fields }, message),
+    });
+    this.#keepers.set(taskKey(alias, id), { keeper, place });
+    return keeper;
   }
 
   /** The live lifecycle of a task, if it is one (no key is built while there are none: the dispatch path). */
@@ -101,17 +171,33 @@ export class LifecycleRegistry {
     this.#byKey.set(taskKey(alias, id), lifecycle);
   }
 
-  /** Takes the lifecycle of a task out of the registry (to be closed by the caller). */
-  detach(alias: string, id: string): LifecycleTask | undefined {
+  /**
+   * Takes the lifecycle of a task out of the registry (to be closed by the caller); for a locked task, its keeper
+   * (closing it closes its live instance, then releases the lock).
+   */
+  detach(alias: string, id: string): DetachedLifecycle | undefined {
+    const key = taskKey(alias, id);
     const lifecycle = this.get(alias, id);
-    if (lifecycle !== undefined) this.#byKey.delete(taskKey(alias, id));
-    return lifecycle;
+    if (lifecycle !== undefined) this.#byKey.delete(key);
+    const kept = this.#keepers.size === 0 ? undefined : this.#keepers.get(key);
+    if (kept === undefined) return lifecycle;
+    this.#keepers.delete(key);
+    return kept.keeper;
   }
 
-  /** Files a task's lifecycle under another store (the task moved). */
+  /** Files a task's lifecycle (and lock keeper) under another store (the task moved). */
   move(from: string, to: string, id: string): void {
-    const lifecycle = this.detach(from, id);
-    if (lifecycle !== undefined) this.set(to, id, lifecycle);
+    const lifecycle = this.get(from, id);
+    if (lifecycle !== undefined) {
+      this.#byKey.delete(taskKey(from, id));
+      this.set(to, id, lifecycle);
+    }
+    const kept = this.#keepers.get(taskKey(from, id));
+    if (kept !== undefined) {
+      this.#keepers.delete(taskKey(from, id));
+      kept.place.alias = to;
+      this.#keepers.set(taskKey(to, id), kept);
+    }
   }
 
   /** Creates and sets up the generator of a lifecycle task (null for plain tasks); a failed setup rejects. */
@@ -142,7 +228,7 @@ export class LifecycleRegistry {
     id: string,
     lifecycle: LifecycleTask | null,
     kept: boolean,
-  ): LifecycleTask | undefined {
+  ): DetachedLifecycle | undefined {
     if (kept) return lifecycle ?? undefined;
     const replaced = this.detach(alias, id);
     if (lifecycle !== null) this.set(alias, id, lifecycle);
@@ -161,6 +247,16 @@ export class LifecycleRegistry {
     const failed: Array<{ id: string; error: unknown }> = [];
     const finished: string[] = [];
     for (const record of records) {
+      const keeper = this.keeperOf(alias, record.id);
+      if (keeper !== undefined) {
+        // A locked task: its keeper starts trying (and sets it up only if it wins the lock).
+        try {
+          if (!(await keeper.start())) finished.push(record.id);
+        } catch (error) {
+          failed.push({ id: record.id, error });
+        }
+        continue;
+      }
       if (this.get(alias, record.id) !== undefined) continue;
       try {
         const lifecycle = await this.setUp(alias, record);
@@ -174,13 +270,21 @@ export class LifecycleRegistry {
     return { failed, finished };
   }
 
-  /** Ends a detached lifecycle task (`return()`, so its `finally` runs); failures are logged. */
-  async close(lifecycle: LifecycleTask | undefined, wait = true): Promise<void> {
+  /**
+   * Ends a detached lifecycle task (`return()`, so its `finally` runs), or closes a detached lock keeper (its
+   * instance's cleanup, then the release of its lock); failures are logged.
+   */
+  async close(lifecycle: DetachedLifecycle | undefined, wait = true): Promise<void> {
     await lifecycle?.close(wait).catch((error) => this.#logCloseError(error));
   }
 
-  /** Ends every lifecycle task (at shutdown), each waited for until `deadline` at most. */
+  /**
+   * Ends every lifecycle task (at shutdown), each waited for until `deadline` at most: lock keepers first (each
+   * cleans its instance up, then releases its lock; they stay registered, to start again at the next `start()`),
+   * then the other lifecycles.
+   */
   async closeAll(wait: boolean, deadline: number | null): Promise<void> {
+    for (const { keeper } of this.#keepers.values()) await untilDeadline(this.close(keeper, wait), deadline);
     for (const lifecycle of this.#byKey.values()) {
       await untilDeadline(this.close(lifecycle, wait), deadline);
     }

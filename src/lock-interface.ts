@@ -63,3 +63,20 @@ export function isLock(value: unknown): value is Lock {
         retryMs <= MAX_TIMER_DELAY_MS))
   );
 }
+
+/** How often a lock without `retryMs` is tried again, in ms. */
+export const DEFAULT_LOCK_RETRY_MS = 1000;
+
+/** How long to wait before trying `lock` again: its `retryMs`, or a second if it has none (or, read again, no longer a sensible delay). */
+export function retryDelay(lock: Lock): number {
+  const ms = lock.retryMs ?? DEFAULT_LOCK_RETRY_MS;
+  return Number.isFinite(ms) && ms >= 1 ? Math.min(ms, MAX_TIMER_DELAY_MS) : DEFAULT_LOCK_RETRY_MS;
+}
+
+/** How logs name a lock: a FileLock's path, a PostgresLock's key, else its class. */
+export function lockName(lock: Lock): string {
+  const { path, key } = lock as { path?: unknown; key?: unknown };
+  if (typeof path === 'string') return path;
+  if (typeof key === 'string') return key;
+  return lock.constructor?.name ?? 'lock';
+}

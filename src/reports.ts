@@ -51,7 +51,7 @@ export class Reports {
   }
 
   /** Logs; a logger that throws (for its own reasons) must never stop dispatch. */
-  log(level: 'warn' | 'error', fields: Record<string, unknown>, message: string): void {
+  log(level: 'debug' | 'info' | 'warn' | 'error', fields: Record<string, unknown>, message: string): void {
     try {
       this.logger[level](fields, message);
     } catch {

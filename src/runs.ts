@@ -42,6 +42,8 @@ export interface RunTrackerContext {
   store(alias: string): TaskStore | undefined;
   /** The live lifecycle of a task, if it is one. */
   lifecycle(alias: string, taskId: string): LifecycleTask | undefined;
+  /** True for a locked lifecycle task this process has no live instance of: its fires do not run. */
+  standsBy(alias: string, taskId: string): boolean;
   /** Resolves task functions (importing module references once). */
   resolver: FunctionResolver;
   /** A lifecycle task's generator returned during a run: the scheduler removes the task. */
@@ -191,11 +193,15 @@ export class RunTracker {
     slotId: string | null,
   ): void {
     const { events, reports } = this.#context;
+    const lifecycle = this.#context.lifecycle(alias, record.id);
+    if (lifecycle === undefined && this.#context.standsBy(alias, record.id)) {
+      this.#standBy(alias, store, record, scheduledRunTime, slotId);
+      return;
+    }
     if (events.has('task:submitted')) {
       events.emit('task:submitted', { taskId: record.id, store: alias, scheduledRunTime });
     }
     const executor = this.#context.executor(record.executor);
-    const lifecycle = this.#context.lifecycle(alias, record.id);
     let ended: Promise<void> | undefined;
     const runRecord =
       executor?.loadsFunctions === true ? this.#forLoader(alias, record, scheduledRunTime) : record;
@@ -226,6 +232,25 @@ export class RunTracker {
       );
     this.#runs.set(runId, { taskId: record.id, store: alias, slotId, promise });
     if (slotId !== null) this.#startRenewal();
+  }
+
+  /**
+   * A fire of a locked lifecycle task while another process holds its lock (or this one is still setting it up):
+   * it does not run, and is no error; only a debug line says so. A run slot claimed for it is given back.
+   */
+  #standBy(
+    alias: string,
+    store: TaskStore,
+    record: TaskRecord,
+    scheduledRunTime: Date,
+    slotId: string | null,
+  ): void {
+    this.#context.reports.log(
+      'debug',
+      { taskId: record.id, store: alias, scheduledRunTime },
+      `task '${record.id}' not run: this process does not hold its lock`,
+    );
+    if (slotId !== null && isSharedStore(store)) void this.free(store, slotId);
   }
 
   /**

@@ -53,6 +53,7 @@ import {
   type StoredChange,
   updateChange,
 } from './task-changes.js';
+import { parseTaskLock } from './task-lock.js';
 import { type FoundTask, TaskRegistry } from './task-registry.js';
 import { ShutdownTrigger } from './triggers/shutdown.js';
 import type { Trigger, TriggerSpec } from './triggers/trigger.js';
@@ -108,7 +109,9 @@ export class Scheduler implements TaskActions {
     this.#resolver = resolved.resolver;
     this.#events = new EventHub(() => this.logger);
     this.#reports = new Reports(this.logger, this.#events);
-    this.#lifecycles = new LifecycleRegistry(this.#resolver, this.#reports);
+    this.#lifecycles = new LifecycleRegistry(this.#resolver, this.#reports, (alias, id, keeper, failure) =>
+      this.#tasks.lockedTaskEnded(alias, id, keeper, failure),
+    );
     this.#runs = new RunTracker({
       schedulerId: this.schedulerId,
       leaseTimeMs: this.leaseTimeMs,
@@ -117,6 +120,7 @@ export class Scheduler implements TaskActions {
       executor: (alias) => this.#executors.get(alias),
       store: (alias) => this.#loop.lane(alias)?.store,
       lifecycle: (alias, id) => this.#lifecycles.get(alias, id),
+      standsBy: (alias, id) => this.#lifecycles.standsBy(alias, id),
       resolver: this.#resolver,
       lifecycleEnded: (alias, store, id, lifecycle) =>
         this.#tasks.endLifecycleTask(alias, store, id, lifecycle),
@@ -281,12 +285,15 @@ export class Scheduler implements TaskActions {
   async addTask(fn: TaskFunction | string, options: TaskOptions): Promise<Task> {
     await this.#startup;
     const alias = parseStoreAlias(options?.store);
-    const record = buildTaskRecord(fn, options, this.#buildContext(this.#tasks.lane(alias).store));
+    const context = this.#buildContext(this.#tasks.lane(alias).store);
+    const record = buildTaskRecord(fn, options, context);
     this.#getExecutor(record.executor);
+    const lock = parseTaskLock(options.lock, record, context);
     const found = await this.#tasks.add(alias, record, {
       replaceExisting: options.replaceExisting === true,
       explicitNextRunTime: options.nextRunTime !== undefined,
       running: this.#state === 'running',
+      lock,
     });
     return this.#snapshot(found);
   }

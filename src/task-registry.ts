@@ -14,7 +14,8 @@ import {
   ValueError,
 } from './errors.js';
 import type { EventHub } from './events.js';
-import type { LifecycleRegistry, LifecycleTask } from './lifecycle.js';
+import type { DetachedLifecycle, LifecycleRegistry, LifecycleTask } from './lifecycle.js';
+import type { Lock } from './lock-interface.js';
 import { PendingTasks } from './pending.js';
 import type { Reports } from './reports.js';
 import type { RunTracker } from './runs.js';
@@ -23,6 +24,7 @@ import { compareTaskRecords, type TaskRecord, type TaskStore } from './store.js'
 import type { StoreLane } from './store-lane.js';
 import type { TaskBuildContext } from './task.js';
 import type { StoredChange } from './task-changes.js';
+import type { SetupFailure, TaskLockKeeper } from './task-lock.js';
 
 /** A task as found: its record, the alias of its store, and whether it is pending (not in the store yet). */
 export interface FoundTask {
@@ -77,23 +79,39 @@ export class TaskRegistry {
    * `replaceExisting` (a stored task with the same definition is kept as it is). A lifecycle task is set up
    * first, outside the store's queue (a slow setup never delays other tasks; one that adds tasks cannot
    * deadlock). Resolves with the task as stored.
+   *
+   * A task with a `lock` (src/task-lock.ts) is written first; then the task it replaces, if any, is closed (its
+   * cleanup, then its lock released), and only then does the new task's keeper make its first attempt, setting the
+   * task up if it wins the lock. A setup that throws there removes the task again and rejects. When an identical
+   * declared task was kept, the new lock is dropped and the kept task goes on as it was (the lock is not part of a
+   * task's definition).
    */
   async add(
     alias: string,
     record: TaskRecord,
-    options: { replaceExisting: boolean; explicitNextRunTime: boolean; running: boolean },
+    options: {
+      replaceExisting: boolean;
+      explicitNextRunTime: boolean;
+      running: boolean;
+      lock: Lock | null;
+    },
   ): Promise<FoundTask> {
-    const { replaceExisting, explicitNextRunTime } = options;
+    const { replaceExisting, explicitNextRunTime, lock } = options;
+    const { lifecycles, loop, events } = this.#context;
     if (!options.running) {
       if (this.pending.has(alias, record.id) && !replaceExisting)
         throw new ConflictingIdError(record.id, alias);
+      // A keeper of the task replaced (never started: the scheduler does not run) goes; the new one starts at start.
+      if (lock !== null || this.pending.has(alias, record.id))
+        void lifecycles.close(lifecycles.detach(alias, record.id));
+      if (lock !== null) lifecycles.keep(alias, record, lock);
       this.pending.set({ record, store: alias, replaceExisting, explicitNextRunTime });
       return { record, alias, pending: true };
     }
-    const { lifecycles, loop, events } = this.#context;
     const lane = this.lane(alias);
-    const lifecycle = await lifecycles.setUp(alias, record);
-    let replaced: LifecycleTask | undefined;
+    const lifecycle = lock === null ? await lifecycles.setUp(alias, record) : null;
+    let replaced: DetachedLifecycle | undefined;
+    let keeper: TaskLockKeeper | undefined;
     let stored = record;
     try {
       await lane.exclusive(async () => {
@@ -103,6 +121,7 @@ export class TaskRegistry {
         stored = outcome.record;
         this.shutdownTasks.note(alias, stored);
         replaced = lifecycles.adopt(alias, record.id, lifecycle, outcome.kept);
+        if (lock !== null && !outcome.kept) keeper = lifecycles.keep(alias, record, lock);
         events.emit('task:added', { taskId: record.id, store: alias });
         if (lifecycle?.finished && !outcome.kept) await this.removeStored(alias, lane.store, record.id);
         else loop.wakeNoLaterThan(lane, stored.nextRunTime);
@@ -112,7 +131,51 @@ export class TaskRegistry {
       throw error;
     }
     await lifecycles.close(replaced);
+    if (keeper !== undefined) await this.#startKeeper(alias, record.id, keeper);
     return { record: stored, alias, pending: false };
+  }
+
+  /**
+   * The first attempt of a locked task's keeper, at `addTask`: if it wins the lock and the setup throws, the task
+   * is removed and the error rethrown (as for a task without a lock, whose failed setup adds nothing); if the
+   * generator returns in setup, the task is removed.
+   */
+  async #startKeeper(alias: string, id: string, keeper: TaskLockKeeper): Promise<void> {
+    let live: boolean;
+    try {
+      live = await keeper.start();
+    } catch (error) {
+      await this.#removeLocked(alias, id, keeper);
+      throw error;
+    }
+    if (!live) await this.#removeLocked(alias, id, keeper);
+  }
+
+  /**
+   * A locked task ended in this process on its own, at a takeover (its setup threw: `task:error`; or the generator
+   * returned in setup): it is removed here, as a lifecycle task that ends is; the other processes keep theirs (and
+   * one of them takes the lock over). Never rejects.
+   */
+  lockedTaskEnded(alias: string, id: string, keeper: TaskLockKeeper, failure: SetupFailure): void {
+    const { reports } = this.#context;
+    if (failure !== null) {
+      const message = `setup of lifecycle task '${id}' failed after taking its lock; the task is removed from this process`;
+      reports.taskError(alias, id, new Date(), failure.error, message);
+    }
+    this.#removeLocked(alias, id, keeper).catch((error: unknown) =>
+      reports.log('error', { err: error, taskId: id, store: alias }, `removing task '${id}' failed`),
+    );
+  }
+
+  /** Removes a locked task from its store, unless it was replaced or removed meanwhile (another keeper, or none). */
+  async #removeLocked(alias: string, id: string, keeper: TaskLockKeeper): Promise<void> {
+    const lane = this.#context.loop.lane(alias);
+    if (lane === undefined) return;
+    await lane.exclusive(async () => {
+      if (this.#context.lifecycles.keeperOf(alias, id) !== keeper) return;
+      if ((await lane.store.getTask(id)) !== undefined) await this.removeStored(alias, lane.store, id);
+      else this.#context.lifecycles.detach(alias, id);
+    });
   }
 
   /** Writes the pending tasks to their stores (at start). */
@@ -172,9 +235,12 @@ export class TaskRegistry {
     const pending = this.pending.find(id, alias);
     if (pending !== undefined) {
       const target = toStore ?? pending.store;
-      const updated = change(pending.record, { leasedRunTime: null }, buildContext(this.lane(target).store));
+      const targetStore = this.lane(target).store;
+      const updated = change(pending.record, { leasedRunTime: null }, buildContext(targetStore));
       checkExecutor(updated.executor);
+      if (target !== pending.store) this.#checkLockedMove(pending.store, id, target, targetStore);
       this.pending.delete(pending.store, id);
+      if (target !== pending.store) this.#context.lifecycles.move(pending.store, target, id);
       const explicitNextRunTime = pinsNextRunTime ?? pending.explicitNextRunTime;
       this.pending.set({ ...pending, record: updated, store: target, explicitNextRunTime });
       events.emit('task:modified', { taskId: id, store: target });
@@ -205,6 +271,7 @@ export class TaskRegistry {
     const pending = this.pending.find(id, alias);
     if (pending !== undefined) {
       this.pending.delete(pending.store, id);
+      await lifecycles.close(lifecycles.detach(pending.store, id));
       events.emit('task:removed', { taskId: id, store: pending.store });
       return;
     }
@@ -223,7 +290,7 @@ export class TaskRegistry {
   async removeAll(alias: string | undefined): Promise<void> {
     this.#checkOpen();
     const { events, lifecycles, storesOpen } = this.#context;
-    const detached: Array<LifecycleTask | undefined> = [];
+    const detached: Array<DetachedLifecycle | undefined> = [];
     for (const lane of this.lanes(alias)) {
       await lane.exclusive(async () => {
         const taskIds = this.pending.takeStore(lane.alias);
@@ -295,6 +362,7 @@ export class TaskRegistry {
     const source = found.lane;
     const context = buildContext(target.store);
     checkExecutor(change(found.record, { leasedRunTime: null }, context).executor);
+    this.#checkLockedMove(source.alias, id, target.alias, target.store);
     if (runs.isRunning(source.alias, id)) {
       throw new ValueError(
         `updateTask: task '${id}' has a run in progress; it can move to store '${target.alias}' once that run ended`,
@@ -314,6 +382,15 @@ export class TaskRegistry {
     events.emit('task:modified', { taskId: id, store: target.alias });
     loop.wakeNoLaterThan(target, updated.nextRunTime);
     return { record: updated, alias: target.alias, pending: false };
+  }
+
+  /** A task with a lock may move only to a store that is not persistent (its lock cannot be stored). */
+  #checkLockedMove(from: string, id: string, to: string, store: TaskStore): void {
+    if (store.persistent && this.#context.lifecycles.keeperOf(from, id) !== undefined) {
+      throw new ValueError(
+        `updateTask: task '${id}' has a lock; it cannot move to store '${to}', which is persistent (the lock cannot be stored)`,
+      );
+    }
   }
 
   /**

@@ -1,5 +1,6 @@
 /** Task options: the public shapes, their defaults and validation, and the `Task` snapshot. */
 import { KairosError, ValueError } from './errors.js';
+import type { Lock } from './lock-interface.js';
 import { assertJsonArgs, FunctionResolver, isGeneratorFunction } from './references.js';
 import { copyTaskRecord, type RetryPolicy, type TaskFunction, type TaskRecord } from './store.js';
 import { type DateInput, type DurationInput, parseDate, parseDuration } from './time.js';
@@ -50,10 +51,17 @@ export interface TaskOptions {
   retries?: RetryOptions;
   /** Abort `currentRun().signal` and fail the run with `TimeoutError` after this long. @default none */
   timeout?: DurationInput;
+  /**
+   * Lifecycle tasks only: one instance in the fleet. Only the process holding this lock (a `Lock`, or a path for a
+   * `FileLock`, `{pgrp}` as for the scheduler's option) sets the task up and runs its fires; the others keep trying
+   * (every `lock.retryMs`, else every second) and take over, with setup anew. Never stored; it cannot be changed
+   * by `updateTask`. @default none
+   */
+  lock?: Lock | string;
 }
 
-/** What `updateTask` accepts: any option but `id` (and not `replaceExisting`), plus a new function. */
-export type TaskChanges = Partial<Omit<TaskOptions, 'id' | 'replaceExisting'>> & {
+/** What `updateTask` accepts: any option but `id` (and not `replaceExisting` or `lock`), plus a new function. */
+export type TaskChanges = Partial<Omit<TaskOptions, 'id' | 'replaceExisting' | 'lock'>> & {
   /** A new function, function name or module reference. */
   fn?: TaskFunction | string;
 };
@@ -89,8 +97,12 @@ const TASK_OPTION_KEYS = new Set([
   'replaceExisting',
   'retries',
   'timeout',
+  'lock',
 ]);
-/** The keys `updateTask` accepts: every option but `id` and `replaceExisting`, plus `fn`. */
+/**
+ * The keys `updateTask` accepts: every option but `id` and `replaceExisting`, plus `fn`. `lock` is accepted only
+ * to be refused with a message that says why (`checkTaskChanges`).
+ */
 const CHANGE_KEYS = new Set([...TASK_OPTION_KEYS].filter((key) => key !== 'id' && key !== 'replaceExisting'));
 CHANGE_KEYS.add('fn');
 const RETRY_KEYS = new Set(['max', 'delay', 'backoff', 'maxDelay', 'jitter']);
@@ -238,6 +250,12 @@ export function checkTaskChanges(id: string, changes: unknown): TaskChanges {
   }
   if ('id' in changes) throw new ValueError(`updateTask: the id of task '${id}' cannot be changed`);
   rejectUnknownKeys(changes, CHANGE_KEYS, `updateTask('${id}')`);
+  // The lock is held by a keeper that set the task up; changing it would mean a takeover: keep that explicit.
+  if ((changes as { lock?: unknown }).lock !== undefined) {
+    throw new ValueError(
+      `updateTask: the lock of task '${id}' cannot be changed; remove the task and add it again with the new lock`,
+    );
+  }
   return changes as TaskChanges;
 }
 

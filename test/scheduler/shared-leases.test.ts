@@ -29,12 +29,13 @@ describe.each(shared)('$name store: run slots outlive the lease while the run la
           slow: async () => {
             if (running.length > 0) overlaps.push(`${name} while ${running.join(',')}`);
             running.push(name);
-            await sleep(3200);
+            await sleep(6500);
             running.splice(running.indexOf(name), 1);
           },
         },
         logger: silentLogger,
-        leaseTime: 1000,
+        // Renewed every leaseTime / 3: 2 s leaves a renewal 1.3 s of slack on a loaded machine.
+        leaseTime: 2000,
         schedulerId: name,
       });
       schedulers.push(scheduler);
@@ -53,16 +54,16 @@ describe.each(shared)('$name store: run slots outlive the lease while the run la
     await first.runTaskNow('slow');
     // Past three lease lengths of the first run, the second scheduler tries to run it too, again and again.
     for (let attempt = 0; attempt < 5; attempt++) {
-      await sleep(500);
+      await sleep(1000);
       await second.runTaskNow('slow');
     }
-    await sleep(800);
+    await sleep(1800);
     expect(overlaps).toEqual([]);
     expect(payloads(skipped, 'task:max-instances')).toHaveLength(5);
     // Once the first run ended, its slot is free.
     await second.runTaskNow('slow');
     expect(running).toEqual(['second']);
-  }, 15_000);
+  }, 25_000);
 });
 
 describe('SQLiteStore locked by a stuck process', () => {
