@@ -161,6 +161,14 @@ export class LifecycleRegistry {
     return this.#byKey.size === 0 ? undefined : this.#byKey.get(taskKey(alias, id));
   }
 
+  /** The ids of the tasks of one store that have a live lifecycle here. */
+  idsIn(alias: string): string[] {
+    const prefix = taskKey(alias, '');
+    const ids: string[] = [];
+    for (const key of this.#byKey.keys()) if (key.startsWith(prefix)) ids.push(key.slice(prefix.length));
+    return ids;
+  }
+
   /** True if `lifecycle` is the live one of the task (it was not replaced or removed meanwhile). */
   isCurrent(alias: string, id: string, lifecycle: LifecycleTask): boolean {
     return this.get(alias, id) === lifecycle;

@@ -63,6 +63,8 @@ export class FunctionResolver {
   readonly #imported = new Map<string, Promise<TaskFunction>>();
   /** Where module references may point. */
   readonly #root: ModuleRoot;
+  /** Whether a registered function is a generator function (computed once). */
+  #hasGenerators: boolean | undefined;
 
   constructor(functions: Record<string, TaskFunction> = {}, options: FunctionResolverOptions = {}) {
     if (typeof functions !== 'object' || functions === null) {
@@ -116,6 +118,17 @@ export class FunctionResolver {
       );
     }
     return name;
+  }
+
+  /** True if any registered function is a generator function (a lifecycle task may then live in a shared store). */
+  get hasGeneratorFunctions(): boolean {
+    this.#hasGenerators ??= [...this.#byName.values()].some(isGeneratorFunction);
+    return this.#hasGenerators;
+  }
+
+  /** True if `name` is a registered generator function. */
+  namesGenerator(name: string): boolean {
+    return isGeneratorFunction(this.#byName.get(name));
   }
 
   /** The function that a stored `fn` names, if it can be found without importing anything. */

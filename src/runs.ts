@@ -44,6 +44,11 @@ export interface RunTrackerContext {
   lifecycle(alias: string, taskId: string): LifecycleTask | undefined;
   /** True for a locked lifecycle task this process has no live instance of: its fires do not run. */
   standsBy(alias: string, taskId: string): boolean;
+  /**
+   * For a lifecycle task of a shared store with no instance here yet: this process's instance, being set up (the
+   * fire resumes it once ready; null: the task is gone). Undefined for any other task.
+   */
+  setUpShared(alias: string, store: TaskStore, record: TaskRecord): Promise<LifecycleTask | null> | undefined;
   /** Resolves task functions (importing module references once). */
   resolver: FunctionResolver;
   /** A lifecycle task's generator returned during a run: the scheduler removes the task. */
@@ -193,10 +198,14 @@ export class RunTracker {
     slotId: string | null,
   ): void {
     const { events, reports } = this.#context;
-    const lifecycle = this.#context.lifecycle(alias, record.id);
-    if (lifecycle === undefined && this.#context.standsBy(alias, record.id)) {
-      this.#standBy(alias, store, record, scheduledRunTime, slotId);
-      return;
+    let lifecycle = this.#context.lifecycle(alias, record.id);
+    let settingUp: Promise<LifecycleTask | null> | undefined;
+    if (lifecycle === undefined) {
+      if (this.#context.standsBy(alias, record.id)) {
+        this.#standBy(alias, store, record, scheduledRunTime, slotId);
+        return;
+      }
+      settingUp = this.#context.setUpShared(alias, store, record);
     }
     if (events.has('task:submitted')) {
       events.emit('task:submitted', { taskId: record.id, store: alias, scheduledRunTime });
@@ -216,7 +225,15 @@ export class RunTracker {
         executor,
         events,
         logger: reports.logger,
-        call: lifecycle !== undefined ? lifecycleCall(lifecycle) : plainCall(this.#context.resolver, record),
+        call:
+          settingUp !== undefined
+            ? async (context) => {
+                lifecycle = (await settingUp) ?? undefined;
+                return lifecycle === undefined ? undefined : (await lifecycle.fire(context)).value;
+              }
+            : lifecycle !== undefined
+              ? lifecycleCall(lifecycle)
+              : plainCall(this.#context.resolver, record),
         shutdown: this.#shutdownWatch,
       });
     }

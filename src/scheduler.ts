@@ -34,6 +34,7 @@ import {
 import type { FunctionResolver } from './references.js';
 import { Reports } from './reports.js';
 import { RunTracker } from './runs.js';
+import { SharedLifecycles } from './shared-lifecycles.js';
 import type { TaskFunction, TaskStore } from './store.js';
 import type { StoreLane } from './store-lane.js';
 import {
@@ -84,6 +85,7 @@ export class Scheduler implements TaskActions {
   readonly #runs: RunTracker;
   readonly #loop: DispatchLoop;
   readonly #lifecycles: LifecycleRegistry;
+  readonly #shared: SharedLifecycles;
   readonly #tasks: TaskRegistry;
   #state: State = 'stopped';
   /** True once `start()` succeeded: a stopped scheduler then cannot see its stores' tasks. */
@@ -112,6 +114,13 @@ export class Scheduler implements TaskActions {
     this.#lifecycles = new LifecycleRegistry(this.#resolver, this.#reports, (alias, id, keeper, failure) =>
       this.#tasks.lockedTaskEnded(alias, id, keeper, failure),
     );
+    this.#shared = new SharedLifecycles({
+      lifecycles: this.#lifecycles,
+      resolver: this.#resolver,
+      reports: this.#reports,
+      removeStored: (alias, store, id) => this.#tasks.removeStored(alias, store, id),
+      live: (lane) => this.#state === 'running' && this.#loop.lane(lane.alias) === lane,
+    });
     this.#runs = new RunTracker({
       schedulerId: this.schedulerId,
       leaseTimeMs: this.leaseTimeMs,
@@ -121,6 +130,11 @@ export class Scheduler implements TaskActions {
       store: (alias) => this.#loop.lane(alias)?.store,
       lifecycle: (alias, id) => this.#lifecycles.get(alias, id),
       standsBy: (alias, id) => this.#lifecycles.standsBy(alias, id),
+      setUpShared: (alias, store, record) => {
+        if (!this.#shared.enabled || !this.#shared.applies(store, record)) return undefined;
+        const lane = this.#loop.lane(alias);
+        return lane === undefined ? undefined : this.#shared.ensure(lane, record);
+      },
       resolver: this.#resolver,
       lifecycleEnded: (alias, store, id, lifecycle) =>
         this.#tasks.endLifecycleTask(alias, store, id, lifecycle),
@@ -140,6 +154,7 @@ export class Scheduler implements TaskActions {
       loop: this.#loop,
       runs: this.#runs,
       lifecycles: this.#lifecycles,
+      shared: this.#shared,
       events: this.#events,
       reports: this.#reports,
       storesOpen: () => this.#state === 'running' || this.#state === 'stopping',
@@ -192,6 +207,7 @@ export class Scheduler implements TaskActions {
     } finally {
       started();
     }
+    this.#shared.start();
     for (const lane of this.#loop.lanes()) this.#watchStore(lane);
     this.#paused = paused;
     this.#state = 'running';
@@ -221,6 +237,7 @@ export class Scheduler implements TaskActions {
     this.#state = 'stopping';
     this.#loop.cancel();
     for (const unwatch of this.#unwatch.splice(0)) unwatch();
+    this.#shared.stop();
     // Wake-ups in progress finish first (bounded by the deadline), so no run starts after runs are counted.
     const lanes = [...this.#loop.lanes()];
     await untilDeadline(Promise.all(lanes.map((lane) => lane.idle())), deadline);
@@ -483,15 +500,25 @@ export class Scheduler implements TaskActions {
 
   #watchStore(lane: StoreLane): void {
     const unwatch = lane.store.watch?.(() => {
-      if (this.#state === 'running') this.#loop.dispatch(lane);
+      if (this.#state !== 'running') return;
+      this.#loop.dispatch(lane);
+      // Another process may have added or removed a lifecycle task: this process's instances follow (debounced).
+      this.#shared.changed(lane);
     });
     if (unwatch !== undefined) this.#unwatch.push(unwatch);
   }
 
   #buildContext(store: TaskStore): TaskBuildContext {
     const { timezone } = this;
-    const persistent = store.persistent;
-    return { defaults: this.#defaults, resolver: this.#resolver, timezone, persistent, now: new Date() };
+    const { persistent, shared } = store;
+    return {
+      defaults: this.#defaults,
+      resolver: this.#resolver,
+      timezone,
+      persistent,
+      shared,
+      now: new Date(),
+    };
   }
 
   #getExecutor(alias: string): Executor {

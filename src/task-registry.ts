@@ -19,6 +19,7 @@ import type { Lock } from './lock-interface.js';
 import { PendingTasks } from './pending.js';
 import type { Reports } from './reports.js';
 import type { RunTracker } from './runs.js';
+import type { SharedLifecycles } from './shared-lifecycles.js';
 import { ShutdownTasks } from './shutdown-tasks.js';
 import { compareTaskRecords, type TaskRecord, type TaskStore } from './store.js';
 import type { StoreLane } from './store-lane.js';
@@ -38,6 +39,8 @@ export interface TaskRegistryContext {
   loop: DispatchLoop;
   runs: RunTracker;
   lifecycles: LifecycleRegistry;
+  /** The per-process instances of lifecycle tasks in shared stores. */
+  shared: SharedLifecycles;
   events: EventHub;
   reports: Reports;
   /** True while the stores are open (between start and the end of shutdown). */
@@ -78,7 +81,9 @@ export class TaskRegistry {
    * Adds a task: pending when the scheduler does not run; else to its store, as a declaration with
    * `replaceExisting` (a stored task with the same definition is kept as it is). A lifecycle task is set up
    * first, outside the store's queue (a slow setup never delays other tasks; one that adds tasks cannot
-   * deadlock). Resolves with the task as stored.
+   * deadlock). A lifecycle task given by name in a shared store is written first, then this process's instance is
+   * set up (src/shared-lifecycles.ts; an identical declared task keeps the instance this process already has).
+   * Resolves with the task as stored.
    *
    * A task with a `lock` (src/task-lock.ts) is written first; then the task it replaces, if any, is closed (its
    * cleanup, then its lock released), and only then does the new task's keeper make its first attempt, setting the
@@ -109,7 +114,9 @@ export class TaskRegistry {
       return { record, alias, pending: true };
     }
     const lane = this.lane(alias);
-    const lifecycle = lock === null ? await lifecycles.setUp(alias, record) : null;
+    // A lifecycle task by name in a shared store: this process's instance is set up once the task is written.
+    const shared = this.#context.shared.applies(lane.store, record);
+    const lifecycle = lock === null && !shared ? await lifecycles.setUp(alias, record) : null;
     let replaced: DetachedLifecycle | undefined;
     let keeper: TaskLockKeeper | undefined;
     let stored = record;
@@ -120,7 +127,7 @@ export class TaskRegistry {
           : await lane.store.addTask(record).then(() => ({ record, kept: false }));
         stored = outcome.record;
         this.shutdownTasks.note(alias, stored);
-        replaced = lifecycles.adopt(alias, record.id, lifecycle, outcome.kept);
+        if (!shared) replaced = lifecycles.adopt(alias, record.id, lifecycle, outcome.kept);
         if (lock !== null && !outcome.kept) keeper = lifecycles.keep(alias, record, lock);
         events.emit('task:added', { taskId: record.id, store: alias });
         if (lifecycle?.finished && !outcome.kept) await this.removeStored(alias, lane.store, record.id);
@@ -132,6 +139,7 @@ export class TaskRegistry {
     }
     await lifecycles.close(replaced);
     if (keeper !== undefined) await this.#startKeeper(alias, record.id, keeper);
+    if (shared) await this.#context.shared.ensure(lane, stored);
     return { record: stored, alias, pending: false };
   }
 
@@ -333,9 +341,16 @@ export class TaskRegistry {
     });
   }
 
-  /** At start, sets up the lifecycle tasks of stores that are not persistent; one whose setup failed is removed. */
+  /**
+   * At start, sets up the lifecycle tasks of stores that are not persistent, and this process's instances of those
+   * in shared stores (given by the name of a generator function registered here); one whose setup failed is
+   * removed.
+   */
   async setUpStoredLifecycles(): Promise<void> {
-    for (const { alias, store } of this.#context.loop.lanes()) {
+    const { shared } = this.#context;
+    for (const lane of this.#context.loop.lanes()) {
+      const { alias, store } = lane;
+      if (store.shared && shared.enabled) await shared.scan(lane);
       if (store.persistent) continue;
       const { failed, finished } = await this.#context.lifecycles.setUpStored(alias, await store.getTasks());
       for (const { id, error } of failed) {

@@ -204,6 +204,8 @@ export interface TaskBuildContext {
   timezone: string;
   /** Whether the target store is persistent (functions must then be references, args JSON). */
   persistent: boolean;
+  /** Whether the target store is shared (a lifecycle task given by name may then live in it). */
+  shared: boolean;
   /** The current time, for the first run time. */
   now: Date;
 }
@@ -237,7 +239,7 @@ export function buildTaskRecord(fn: unknown, options: TaskOptions, context: Task
     retries: null,
     timeout: null,
   };
-  const withOptions = applyTaskChanges(record, options, context);
+  const withOptions = applyTaskChanges(record, options, context, typeof fn === 'string');
   const first = firstRunTime(withOptions.trigger, context.now, id);
   if (options.nextRunTime === undefined) withOptions.nextRunTime = first;
   return withOptions;
@@ -264,6 +266,7 @@ export function applyTaskChanges(
   record: TaskRecord,
   changes: TaskChanges,
   context: TaskBuildContext,
+  fnByName?: boolean,
 ): TaskRecord {
   const id = record.id;
   const next = copyTaskRecord(record);
@@ -293,16 +296,23 @@ export function applyTaskChanges(
         ? null
         : parseDate(changes.nextRunTime, context.timezone, `task '${id}': nextRunTime`).getTime();
   }
-  checkRecord(next, context);
+  const byName =
+    changes.fn !== undefined ? typeof changes.fn === 'string' : (fnByName ?? typeof next.fn === 'string');
+  checkRecord(next, context, byName);
   return next;
 }
 
-/** Cross-option rules: lifecycle tasks, persistence. */
-function checkRecord(record: TaskRecord, context: TaskBuildContext): void {
+/**
+ * Cross-option rules: lifecycle tasks, persistence. A lifecycle task lives in a `MemoryStore`, or, given by the
+ * name of a registered generator function (`byName`), in a shared store (each process sets up its own instance).
+ */
+function checkRecord(record: TaskRecord, context: TaskBuildContext, byName: boolean): void {
   const fn = context.resolver.resolveSync(record.fn);
   if (fn !== undefined && isGeneratorFunction(fn)) {
-    if (context.persistent) {
-      throw new ValueError(`task '${record.id}': a lifecycle (generator) task lives only in a MemoryStore`);
+    if (context.persistent && !(context.shared && byName && typeof record.fn === 'string')) {
+      throw new ValueError(
+        `task '${record.id}': a lifecycle (generator) task lives only in a MemoryStore, or given by the name of a registered generator function in a shared store`,
+      );
     }
     if (record.retries !== null) {
       throw new ValueError(
