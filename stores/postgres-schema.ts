@@ -11,8 +11,8 @@
  *   released (changes never schedule at or before it, whatever the clock of the machine making them);
  * - `<schema>.run_slots`: one row per run in progress (maxInstances across schedulers), with its expiry;
  * - `<schema>.run_slot_ops(jsonb, bigint)`: applies a batch of run-slot claims and releases in call order, in
- *   one round trip, under per-task advisory transaction locks so that concurrent claims never exceed
- *   `maxInstances`.
+ *   one round trip, under advisory transaction locks on the claimed tasks (128 buckets) so that concurrent claims
+ *   never exceed `maxInstances`.
  */
 import type pg from 'pg';
 import { SerializationError, ValueError } from '../src/errors.js';
@@ -79,14 +79,16 @@ const MIGRATIONS: ReadonlyArray<(schema: string) => string> = [
     LANGUAGE plpgsql AS $fn$
     DECLARE
       op jsonb;
-      task text;
+      bucket integer;
       live bigint;
       results boolean[] := '{}';
     BEGIN
-      -- One lock per task claimed, taken in a fixed order (no deadlock between two batches), held to commit.
-      FOR task IN SELECT DISTINCT o->'claim'->>'taskId' FROM jsonb_array_elements(ops) AS o
-                  WHERE o ? 'claim' ORDER BY 1 LOOP
-        PERFORM pg_advisory_xact_lock(hashtext('${s}.run_slots'), hashtext(task));
+      -- Claims for one task exclude each other: each task maps to one of 128 advisory locks, taken in a fixed
+      -- order (no deadlock between two batches) and held to commit. At most 128 locks a transaction, whatever the
+      -- batch size, so a burst never fills the server's lock table (max_locks_per_transaction).
+      FOR bucket IN SELECT DISTINCT abs(hashtext(o->'claim'->>'taskId')) % 128 FROM jsonb_array_elements(ops) AS o
+                    WHERE o ? 'claim' ORDER BY 1 LOOP
+        PERFORM pg_advisory_xact_lock(hashtext('${s}.run_slots'), bucket);
       END LOOP;
       FOR op IN SELECT value FROM jsonb_array_elements(ops) LOOP
         IF op ? 'claim' THEN

@@ -37,4 +37,20 @@ describe.skipIf(inject('postgresUnreachable') !== null)('PostgresStore run slots
       expect(granted, `round ${round}`).toBe(maxInstances);
     }
   });
+
+  it("a burst of 40,000 claims in one tick fits the server's lock table (max_locks_per_transaction): at most 128 advisory locks a batch", async () => {
+    const expiresAt = Date.now() + 60_000;
+    const store = stores[0] as PostgresStore;
+    const claims = Array.from({ length: 40_000 }, (_, index) =>
+      store.claimRunSlot({
+        taskId: `burst-${index}`,
+        runId: `burst-run-${index}`,
+        owner: 'o',
+        expiresAt,
+        maxInstances: 1,
+      }),
+    );
+    const granted = await Promise.all(claims);
+    expect(granted.every(Boolean)).toBe(true);
+  });
 });
