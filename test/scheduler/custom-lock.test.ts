@@ -6,58 +6,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  FileLock,
-  IntervalTrigger,
-  type Lock,
-  type LockLossListener,
-  Scheduler,
-  ValueError,
-} from '../../src/index.js';
+import { FileLock, IntervalTrigger, type Lock, Scheduler, ValueError } from '../../src/index.js';
 import { silentLogger } from '../support/events.js';
 import { useFakeClock } from '../support/fake-clock.js';
-
-/** A plain-object Lock that the test opens and closes: `free` says whether `tryAcquire()` may win it. */
-function customLock(retryMs?: number) {
-  const listeners = new Set<LockLossListener>();
-  const state = { free: false, tries: 0, releases: 0 };
-  const lock = {
-    held: false as boolean,
-    ...(retryMs === undefined ? {} : { retryMs }),
-    async tryAcquire(): Promise<boolean> {
-      state.tries++;
-      if (state.free) lock.held = true;
-      return lock.held;
-    },
-    async release(): Promise<void> {
-      state.releases++;
-      lock.held = false;
-    },
-    on(_event: 'compromised', listener: LockLossListener): void {
-      listeners.add(listener);
-    },
-    off(_event: 'compromised', listener: LockLossListener): void {
-      listeners.delete(listener);
-    },
-  } satisfies Lock;
-  return {
-    lock,
-    state,
-    listeners,
-    /** The lock is taken away from this process (and is no longer free), as a lock reports it. */
-    lose(): void {
-      state.free = false;
-      lock.held = false;
-      for (const listener of [...listeners]) listener({ error: new Error('connection lost') });
-    },
-  };
-}
+import { fakeLock } from '../support/fake-lock.js';
 
 describe('the scheduler lock option with a Lock of the user’s own', () => {
   const clock = useFakeClock();
 
   it('dispatches only while held, tries every retryMs, and again at once when compromised', async () => {
-    const custom = customLock(250);
+    const custom = fakeLock({ retryMs: 250 });
     const scheduler = await clock.started({ lock: custom.lock });
     const runs = clock.record(scheduler, 'task:submitted');
     await scheduler.addTask(() => {}, { trigger: new IntervalTrigger({ milliseconds: 100 }) });
@@ -94,7 +52,7 @@ describe('the scheduler lock option with a Lock of the user’s own', () => {
   });
 
   it('tries a lock without retryMs every second', async () => {
-    const custom = customLock();
+    const custom = fakeLock();
     const scheduler = await clock.started({ lock: custom.lock });
     const runs = clock.record(scheduler, 'task:submitted');
     await scheduler.addTask(() => {}, { trigger: new IntervalTrigger({ milliseconds: 100 }) });
@@ -108,7 +66,7 @@ describe('the scheduler lock option with a Lock of the user’s own', () => {
   });
 
   it('a lock that is held at start dispatches at once, and restarting keeps one listener', async () => {
-    const custom = customLock(250);
+    const custom = fakeLock({ retryMs: 250 });
     custom.state.free = true;
     const scheduler = await clock.started({ lock: custom.lock });
     const runs = clock.record(scheduler, 'task:submitted');
@@ -128,7 +86,7 @@ describe('the scheduler lock option: validation', () => {
   const make = (lock: unknown) => new Scheduler({ logger: silentLogger, lock: lock as Lock });
 
   it('rejects anything but a Lock or a path with a ValueError naming the value', () => {
-    const { lock } = customLock();
+    const { lock } = fakeLock();
     const { retryMs: _, ...shape } = { ...lock, retryMs: 1 };
     const bad: Array<[unknown, RegExp]> = [
       [{}, /lock must be a Lock .*got \{\}/],
@@ -154,7 +112,7 @@ describe('the scheduler lock option: validation', () => {
   });
 
   it('accepts a plain object of the Lock shape, with or without retryMs, a FileLock and a path', () => {
-    const { lock } = customLock();
+    const { lock } = fakeLock();
     expect(() => make(lock)).not.toThrow();
     expect(() => make({ ...lock, retryMs: 10 })).not.toThrow();
     expect(() => make(new FileLock(join(dir, 'a')))).not.toThrow();

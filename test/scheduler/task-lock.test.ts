@@ -5,8 +5,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   IntervalTrigger,
-  type Lock,
-  type LockLossListener,
   MemoryStore,
   type RunContext,
   type TaskStore,
@@ -14,43 +12,7 @@ import {
 } from '../../src/index.js';
 import { payloads } from '../support/events.js';
 import { useFakeClock } from '../support/fake-clock.js';
-
-/** A fake Lock that the test opens and closes; every call is written to `log`, in order with the task's lines. */
-function fakeLock(log: string[], retryMs = 250) {
-  const listeners = new Set<LockLossListener>();
-  const state = { free: false, tries: 0 };
-  const lock = {
-    held: false as boolean,
-    retryMs,
-    async tryAcquire(): Promise<boolean> {
-      state.tries++;
-      if (state.free) lock.held = true;
-      return lock.held;
-    },
-    async release(): Promise<void> {
-      if (lock.held) log.push('release');
-      lock.held = false;
-    },
-    on(_event: 'compromised', listener: LockLossListener): void {
-      listeners.add(listener);
-    },
-    off(_event: 'compromised', listener: LockLossListener): void {
-      listeners.delete(listener);
-    },
-  } satisfies Lock;
-  return {
-    lock,
-    state,
-    listeners,
-    /** The lock is taken away (someone else holds it now), as a lock reports it. */
-    lose(): void {
-      state.free = false;
-      lock.held = false;
-      log.push('lost');
-      for (const listener of [...listeners]) listener({ error: new Error('connection lost') });
-    },
-  };
-}
+import { fakeLock } from '../support/fake-lock.js';
 
 const every100ms = () => new IntervalTrigger({ milliseconds: 100 });
 
@@ -76,7 +38,7 @@ describe('lifecycle tasks with a lock', () => {
 
   it('while the lock is held elsewhere: no setup, fires skipped without error, tried every retryMs', async () => {
     const log: string[] = [];
-    const fake = fakeLock(log);
+    const fake = fakeLock({ log, retryMs: 250 });
     const scheduler = await clock.started();
     const seen = clock.record(scheduler, 'task:submitted', 'task:executed', 'task:error', 'task:missed');
     await scheduler.addTask(instrumented(log), { id: 'g', trigger: every100ms(), lock: fake.lock });
@@ -90,7 +52,7 @@ describe('lifecycle tasks with a lock', () => {
 
   it('once the lock is won: setup once, then every fire resumes the instance', async () => {
     const log: string[] = [];
-    const fake = fakeLock(log);
+    const fake = fakeLock({ log, retryMs: 250 });
     const scheduler = await clock.started();
     const seen = clock.record(scheduler, 'task:executed');
     await scheduler.addTask(instrumented(log), { id: 'g', trigger: every100ms(), lock: fake.lock });
@@ -109,7 +71,7 @@ describe('lifecycle tasks with a lock', () => {
 
   it('a lock held at addTask sets the task up before addTask resolves', async () => {
     const log: string[] = [];
-    const fake = fakeLock(log);
+    const fake = fakeLock({ log, retryMs: 250 });
     fake.state.free = true;
     const scheduler = await clock.started();
     await scheduler.addTask(instrumented(log), { trigger: every100ms(), lock: fake.lock });
@@ -118,7 +80,7 @@ describe('lifecycle tasks with a lock', () => {
 
   it('a lost lock closes the instance at once; the lock is tried again, and won again sets up anew', async () => {
     const log: string[] = [];
-    const fake = fakeLock(log);
+    const fake = fakeLock({ log, retryMs: 250 });
     fake.state.free = true;
     const scheduler = await clock.started();
     const seen = clock.record(scheduler, 'task:error', 'task:removed');
@@ -144,7 +106,7 @@ describe('lifecycle tasks with a lock', () => {
 
   it('removeTask cleans the instance up before it releases the lock, and stops trying', async () => {
     const log: string[] = [];
-    const fake = fakeLock(log);
+    const fake = fakeLock({ log, retryMs: 250 });
     fake.state.free = true;
     const scheduler = await clock.started();
     await scheduler.addTask(instrumented(log), { id: 'g', trigger: every100ms(), lock: fake.lock });
@@ -159,7 +121,7 @@ describe('lifecycle tasks with a lock', () => {
 
   it('removing a task that waits for its lock stops the tries', async () => {
     const log: string[] = [];
-    const fake = fakeLock(log);
+    const fake = fakeLock({ log, retryMs: 250 });
     const scheduler = await clock.started();
     await scheduler.addTask(instrumented(log), { id: 'g', trigger: every100ms(), lock: fake.lock });
     await scheduler.removeTask('g');
@@ -171,7 +133,7 @@ describe('lifecycle tasks with a lock', () => {
 
   it('shutdown cleans the instance up before it releases the lock; start() tries again', async () => {
     const log: string[] = [];
-    const fake = fakeLock(log);
+    const fake = fakeLock({ log, retryMs: 250 });
     fake.state.free = true;
     const scheduler = await clock.started();
     await scheduler.addTask(instrumented(log), { id: 'g', trigger: every100ms(), lock: fake.lock });
@@ -189,7 +151,7 @@ describe('lifecycle tasks with a lock', () => {
 
   it('a generator that returns ends the task (removed) and releases the lock', async () => {
     const log: string[] = [];
-    const fake = fakeLock(log);
+    const fake = fakeLock({ log, retryMs: 250 });
     fake.state.free = true;
     const scheduler = await clock.started();
     const seen = clock.record(scheduler, 'task:removed');
@@ -213,7 +175,7 @@ describe('lifecycle tasks with a lock', () => {
 
   it('a setup that throws at addTask releases the lock, removes the task and rejects', async () => {
     const log: string[] = [];
-    const fake = fakeLock(log);
+    const fake = fakeLock({ log, retryMs: 250 });
     fake.state.free = true;
     const scheduler = await clock.started();
     async function* broken() {
@@ -229,7 +191,7 @@ describe('lifecycle tasks with a lock', () => {
 
   it('a setup that throws at a takeover is a task:error; the task ends here and the lock is released', async () => {
     const log: string[] = [];
-    const fake = fakeLock(log);
+    const fake = fakeLock({ log, retryMs: 250 });
     const scheduler = await clock.started();
     const seen = clock.record(scheduler, 'task:error', 'task:removed');
     async function* broken() {
@@ -249,7 +211,7 @@ describe('lifecycle tasks with a lock', () => {
 
   it('a task added before start() tries its lock at start', async () => {
     const log: string[] = [];
-    const fake = fakeLock(log);
+    const fake = fakeLock({ log, retryMs: 250 });
     fake.state.free = true;
     const scheduler = clock.scheduler();
     await scheduler.addTask(instrumented(log), { trigger: every100ms(), lock: fake.lock });
@@ -260,7 +222,7 @@ describe('lifecycle tasks with a lock', () => {
 
   it('validation: lock on a plain task, a bad lock value, a persistent store, updateTask', async () => {
     const log: string[] = [];
-    const fake = fakeLock(log);
+    const fake = fakeLock({ log, retryMs: 250 });
     const persistent = Object.assign(new MemoryStore(), { persistent: true }) as unknown as TaskStore;
     const scheduler = await clock.started({ functions: { gen: instrumented(log) } });
     await scheduler.addStore('disk', persistent);
@@ -284,7 +246,7 @@ describe('lifecycle tasks with a lock', () => {
     await expect(stored).rejects.toBeInstanceOf(ValueError);
     await expect(stored).rejects.toThrow(/task 'd': a .*lives only in a/);
     await scheduler.addTask(instrumented(log), { id: 'g', trigger: every100ms(), lock: fake.lock });
-    const changed = scheduler.updateTask('g', { lock: fakeLock(log).lock } as never);
+    const changed = scheduler.updateTask('g', { lock: fakeLock({ log, retryMs: 250 }).lock } as never);
     await expect(changed).rejects.toBeInstanceOf(ValueError);
     await expect(changed).rejects.toThrow(/the lock of task 'g' cannot be changed/);
     await expect(scheduler.updateTask('g', { store: 'disk' })).rejects.toThrow(ValueError);
@@ -293,7 +255,7 @@ describe('lifecycle tasks with a lock', () => {
 
   it('tasks without a lock are untouched by a locked one that stands by', async () => {
     const log: string[] = [];
-    const fake = fakeLock(log);
+    const fake = fakeLock({ log, retryMs: 250 });
     const scheduler = await clock.started();
     const seen = clock.record(scheduler, 'task:executed');
     await scheduler.addTask(instrumented(log), { id: 'g', trigger: every100ms(), lock: fake.lock });
