@@ -249,4 +249,46 @@ describe.skipIf(inject('postgresUnreachable') !== null)('PostgresStore against a
       await withClient((client) => client.query(`DELETE FROM "${schema}".tasks`));
     }
   }, 30_000);
+
+  it('a role whose default isolation is SERIALIZABLE: concurrent changes and dispatch never fail to serialize', async () => {
+    const role = `${freshSchema('krole')}`;
+    await withClient(async (client) => {
+      await client.query(`CREATE ROLE "${role}" LOGIN`);
+      await client.query(`GRANT CREATE ON DATABASE "${new URL(PG_URL).pathname.slice(1)}" TO "${role}"`);
+      await client.query(`ALTER ROLE "${role}" SET default_transaction_isolation = 'serializable'`);
+    });
+    cleanups.push(() =>
+      withClient(async (client) => {
+        await client.query(`DROP OWNED BY "${role}" CASCADE`);
+        await client.query(`DROP ROLE "${role}"`);
+      }),
+    );
+    const url = new URL(PG_URL);
+    url.username = role;
+    const schema = freshSchema('khost');
+    const open = async () => {
+      const store = new PostgresStore({ connectionString: url.toString(), schema });
+      await store.start(recordingContext().context);
+      cleanups.push(() => store.close());
+      return store;
+    };
+    const [a, b] = [await open(), await open()];
+    for (let index = 0; index < 20; index++)
+      await a.addTask(makeRecord({ id: `t${index}`, nextRunTime: T0 }));
+    for (let round = 0; round < 15; round++) {
+      const now = T0 + round * 60_000;
+      await Promise.all([
+        a.acquireDueTasks({ owner: 'A', now, leaseMs: 1000, limit: 100 }).then((due) =>
+          a.releaseTasks(
+            'A',
+            due.map((record) => ({ id: record.id, nextRunTime: now + 60_000 })),
+          ),
+        ),
+        ...Array.from({ length: 20 }, (_, index) =>
+          b.updateTask(`t${index}`, (current) => ({ ...current, name: `round ${round}` })),
+        ),
+      ]);
+    }
+    expect((await b.getTasks()).every((record) => record.name === 'round 14')).toBe(true);
+  }, 30_000);
 });
