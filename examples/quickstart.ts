@@ -46,6 +46,11 @@ async function stop(reason: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   console.log(`${reason}: shutting down gracefully`);
+  // Run history: each task's last runs, newest first.
+  const runs = await scheduler.getRuns({ limit: 1000 });
+  const outcomes = new Map<string, number>();
+  for (const run of runs) outcomes.set(run.taskId, (outcomes.get(run.taskId) ?? 0) + 1);
+  console.log(`run history: ${[...outcomes].map(([id, n]) => `${id} ${n} runs`).join(', ')}`);
   await scheduler.shutdown({ wait: true, timeout: 5000 });
   console.log('bye');
 }

@@ -362,6 +362,7 @@ export class DispatchLoop {
   /** Emits `task:missed` for a plan that missed fire times. */
   #reportMissed(alias: string, record: TaskRecord, plan: DispatchPlan): void {
     if (plan.missed === null) return;
+    this.#context.runs.missed(alias, record, plan.missed.times.at(-1) as Date, plan.missed.count);
     this.#context.reports.events.emit('task:missed', {
       taskId: record.id,
       store: alias,

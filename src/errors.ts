@@ -75,3 +75,13 @@ export class TimeoutError extends KairosError {
     this.timeoutMs = timeoutMs;
   }
 }
+
+/** No run with this id is in any store's run history (`replayRun`). */
+export class RunLookupError extends KairosError {
+  /** The run id that was looked up. */
+  readonly runId: string;
+  constructor(runId: string) {
+    super(`no run with id '${runId}' in run history`);
+    this.runId = runId;
+  }
+}

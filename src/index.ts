@@ -6,6 +6,7 @@ export {
   ConflictingIdError,
   ExecutorLookupError,
   KairosError,
+  RunLookupError,
   SchedulerAlreadyRunningError,
   SchedulerNotRunningError,
   SerializationError,
@@ -32,6 +33,15 @@ export type {
 export { AsyncExecutor, type AsyncExecutorOptions } from './executors/async.js';
 export type { Execution, Executor, ExecutorContext } from './executors/executor.js';
 export { WorkerExecutor, type WorkerExecutorOptions } from './executors/worker.js';
+export type {
+  RunError,
+  RunNowRequest,
+  RunOutcome,
+  RunQuery,
+  RunRecord,
+  StoredRunRecord,
+} from './history.js';
+export type { GetRunsOptions } from './history-query.js';
 export {
   type AcquireOptions as LockAcquireOptions,
   FileLock,
@@ -43,6 +53,7 @@ export {
   type WithLockOptions,
 } from './lock.js';
 export type { Lock, LockLossEvent, LockLossListener } from './lock-interface.js';
+export type { HistoryOptions } from './options.js';
 export {
   Scheduler,
   type SchedulerOptions,
@@ -54,6 +65,7 @@ export type {
   AcquireOptions,
   LocalTaskStore,
   RetryPolicy,
+  RunNowRequests,
   RunSlotClaim,
   SharedTaskStore,
   StoreContext,

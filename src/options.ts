@@ -51,6 +51,17 @@ export interface SchedulerOptions {
    * their slots every third of it). At least 1 s. @default 30 s
    */
   leaseTime?: DurationInput;
+  /**
+   * Run history: each task's last `perTask` runs, kept in its store (`getRuns`, `replayRun`, `kairos runs`);
+   * `false` records nothing (what the stores hold stays readable). @default { perTask: 20 }
+   */
+  history?: HistoryOptions | false;
+}
+
+/** The `history` option. */
+export interface HistoryOptions {
+  /** Run records kept per task, 1 to 10,000. @default 20 */
+  perTask?: number;
 }
 
 /** Options of `start()`. */
@@ -84,6 +95,8 @@ export interface ResolvedSchedulerOptions {
   locks: DispatchLocks | null;
   schedulerId: string;
   leaseTimeMs: number;
+  /** Run records kept per task; null when history is off. */
+  historyPerTask: number | null;
 }
 
 /** The default `leaseTime`. */
@@ -102,7 +115,13 @@ const SCHEDULER_OPTION_KEYS = new Set([
   'schedulerId',
   'moduleRoot',
   'leaseTime',
+  'history',
 ]);
+const HISTORY_OPTION_KEYS = new Set(['perTask']);
+/** The default `history.perTask`. */
+const DEFAULT_HISTORY_PER_TASK = 20;
+/** The largest `history.perTask`. */
+const MAX_HISTORY_PER_TASK = 10_000;
 const START_OPTION_KEYS = new Set(['paused']);
 const SHUTDOWN_OPTION_KEYS = new Set(['wait', 'timeout']);
 const SELECTOR_KEYS = new Set(['store']);
@@ -117,9 +136,20 @@ const STORE_METHODS = [
   'acquireDueTasks',
   'releaseTasks',
   'earliestWakeup',
+  'appendRuns',
+  'getRuns',
+  'pruneRuns',
 ] as const;
-/** What a shared store has besides. */
-const RUN_SLOT_METHODS = ['claimRunSlot', 'renewRunSlots', 'releaseRunSlot'] as const;
+/** What a shared store has besides: run slots and run requests. */
+const RUN_SLOT_METHODS = [
+  'claimRunSlot',
+  'renewRunSlots',
+  'releaseRunSlot',
+  'requestRun',
+  'takeRunRequests',
+  'hasRunRequest',
+  'cancelRunRequest',
+] as const;
 const EXECUTOR_METHODS = ['start', 'shutdown', 'execute'] as const;
 
 /** Validates the options of `new Scheduler()`. */
@@ -152,7 +182,27 @@ export function parseSchedulerOptions(options: SchedulerOptions): ResolvedSchedu
     locks: options.lock === undefined ? null : new DispatchLocks(options.lock),
     schedulerId: parseSchedulerId(options.schedulerId),
     leaseTimeMs: parseLeaseTime(options.leaseTime),
+    historyPerTask: parseHistory(options.history),
   };
+}
+
+/** The `history` option: records kept per task, or null for off. */
+function parseHistory(input: unknown): number | null {
+  if (input === false) return null;
+  if (input === undefined) return DEFAULT_HISTORY_PER_TASK;
+  if (!isPlainObject(input)) {
+    throw new ValueError(
+      `Scheduler: history must be { perTask?: number } or false, got ${describeValue(input)}`,
+    );
+  }
+  checkOptions(input, HISTORY_OPTION_KEYS, 'Scheduler: history');
+  const perTask = input.perTask ?? DEFAULT_HISTORY_PER_TASK;
+  if (!Number.isInteger(perTask) || (perTask as number) < 1 || (perTask as number) > MAX_HISTORY_PER_TASK) {
+    throw new ValueError(
+      `Scheduler: history.perTask must be an integer from 1 to ${MAX_HISTORY_PER_TASK} (history: false turns history off), got ${describeValue(perTask)}`,
+    );
+  }
+  return perTask as number;
 }
 
 /** Validates the options of `start()`; returns whether to start paused. */
@@ -205,7 +255,12 @@ export function parseAlias(alias: unknown, what: string): string {
 export function checkStore(alias: string, store: unknown): TaskStore {
   checkShape(`stores.${alias}`, store, 'a TaskStore', STORE_METHODS);
   if ((store as TaskStore).shared) {
-    checkShape(`stores.${alias}`, store, 'a shared TaskStore (it has no run slots)', RUN_SLOT_METHODS);
+    checkShape(
+      `stores.${alias}`,
+      store,
+      'a shared TaskStore (it lacks run slots or run requests)',
+      RUN_SLOT_METHODS,
+    );
   }
   return store as TaskStore;
 }

@@ -5,6 +5,7 @@ import { type RunContext, runStorage } from './context.js';
 import { TimeoutError } from './errors.js';
 import type { EventHub } from './events.js';
 import { type Execution, type Executor, isPromiseLike, onAbort } from './executors/executor.js';
+import type { RunEnd } from './history-writer.js';
 import { setLongTimeout, sleep } from './long-timeout.js';
 import type { RetryPolicy, TaskFunction, TaskRecord } from './store.js';
 
@@ -21,6 +22,8 @@ export interface RunRequest {
   call: (context: RunContext) => unknown;
   /** Aborts when the scheduler gives up waiting at shutdown: the attempt is aborted and no retry follows. */
   shutdown: AbortWatch;
+  /** Told once how the run ended (for run history); absent when nothing records it. */
+  onEnd?: (end: RunEnd) => void;
 }
 
 /** The delay before retry number `attempt` (1-based) under `policy`. */
@@ -65,17 +68,18 @@ class RunExecution {
       return this.#failed(attempt, error);
     }
     if (!async) {
-      this.#succeeded(result, started);
+      this.#succeeded(result, started, attempt);
       return undefined;
     }
     return Promise.resolve(result).then(
-      (value) => this.#succeeded(value, started),
+      (value) => this.#succeeded(value, started, attempt),
       (error: unknown) => this.#failed(attempt, error),
     );
   }
 
-  #succeeded(result: unknown, started: number): void {
-    const { events, record } = this.request;
+  #succeeded(result: unknown, started: number, attempt: number): void {
+    const { events, record, onEnd } = this.request;
+    if (onEnd !== undefined) this.#tellEnd(onEnd, { outcome: 'success', attempts: attempt, result });
     if (!events.has('task:executed')) return;
     // Listeners are isolated by the hub: emitting never throws.
     events.emit('task:executed', {
@@ -105,13 +109,28 @@ class RunExecution {
 
   /** The run's last attempt failed: log and emit `task:error`. */
   #reportFailure(attempt: number, error: unknown): void {
-    const { record, store, scheduledRunTime, events } = this.request;
+    const { record, store, scheduledRunTime, events, onEnd } = this.request;
+    if (onEnd !== undefined) {
+      // A run that failed once shutdown aborted the runs was aborted, whatever it threw on seeing the signal.
+      const shutdown = this.request.shutdown.signal;
+      const outcome = error instanceof TimeoutError ? 'timeout' : shutdown.aborted ? 'aborted' : 'error';
+      this.#tellEnd(onEnd, { outcome, attempts: attempt, error });
+    }
     this.#log(
       'error',
       { err: error, attempt, scheduledRunTime: scheduledRunTime.toISOString() },
       `task '${record.id}' run scheduled for ${scheduledRunTime.toISOString()} failed`,
     );
     events.emit('task:error', { taskId: record.id, store, scheduledRunTime, error, attempt });
+  }
+
+  /** Tells `onEnd`; recording history must never break the run's own reporting. */
+  #tellEnd(onEnd: (end: RunEnd) => void, end: RunEnd): void {
+    try {
+      onEnd(end);
+    } catch (error) {
+      this.#log('error', { err: error }, `task '${this.request.record.id}': recording its run failed`);
+    }
   }
 
   /**

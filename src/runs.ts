@@ -7,6 +7,7 @@ import type { RunContext } from './context.js';
 import { ExecutorLookupError } from './errors.js';
 import type { EventHub } from './events.js';
 import type { Executor } from './executors/executor.js';
+import type { HistoryWriter, RunEnd } from './history-writer.js';
 import type { LifecycleTask } from './lifecycle.js';
 import type { FunctionResolver } from './references.js';
 import type { Reports } from './reports.js';
@@ -27,6 +28,14 @@ export interface ClaimedRun {
   scheduledRunTime: Date;
   /** Its run slot, or null when the task had `maxInstances` runs in progress (the run is skipped). */
   slotId: string | null;
+}
+
+/** Where a run outside the schedule comes from: a run request (whose id it takes), or a replay of a run. */
+export interface RunOrigin {
+  /** The run's id in history (a run request's id); default `<schedulerId>:<n>`. */
+  runId?: string;
+  /** The run id this run replays. */
+  replayOf?: string;
 }
 
 /** What the run tracker needs from its scheduler. */
@@ -51,6 +60,8 @@ export interface RunTrackerContext {
   setUpShared(alias: string, store: TaskStore, record: TaskRecord): Promise<LifecycleTask | null> | undefined;
   /** Resolves task functions (importing module references once). */
   resolver: FunctionResolver;
+  /** Records runs in the stores' history; null when history is off. */
+  history: HistoryWriter | null;
   /** A lifecycle task's generator returned during a run: the scheduler removes the task. */
   lifecycleEnded(alias: string, store: TaskStore, taskId: string, lifecycle: LifecycleTask): Promise<void>;
 }
@@ -124,20 +135,31 @@ export class RunTracker {
     store: TaskStore,
     record: TaskRecord,
     scheduledRunTime: Date,
+    origin?: RunOrigin,
   ): Promise<void> | undefined {
     if (!isSharedStore(store)) {
       if (this.#localRuns.running(alias, record.id) < record.maxInstances) {
-        this.start(alias, store, record, scheduledRunTime, null);
+        this.start(alias, store, record, scheduledRunTime, null, origin);
       } else {
-        this.skip(alias, record, scheduledRunTime);
+        this.skip(alias, record, scheduledRunTime, origin);
       }
       return undefined;
     }
     return this.claim(alias, store, record, scheduledRunTime).then((run) => {
       if (run === null) return;
-      if (run.slotId === null) this.skip(alias, record, scheduledRunTime);
-      else this.start(alias, store, record, scheduledRunTime, run.slotId);
+      if (run.slotId === null) this.skip(alias, record, scheduledRunTime, origin);
+      else this.start(alias, store, record, scheduledRunTime, run.slotId, origin);
     });
+  }
+
+  /** Records the fire times a wake-up missed in history: one record for all of them, at the latest. */
+  missed(alias: string, record: TaskRecord, latest: Date, count: number): void {
+    this.#context.history?.recordNotRun(alias, this.newRunId(), record, latest, 'missed', count);
+  }
+
+  /** A new run id, unique across every scheduler sharing a store (since `schedulerId` is). */
+  newRunId(): string {
+    return `${this.#context.schedulerId}:${++this.#sequence}`;
   }
 
   /** Claims a run slot in a shared store; null (reported) if the claim failed. Never rejects. */
@@ -148,7 +170,7 @@ export class RunTracker {
     scheduledRunTime: Date,
   ): Promise<ClaimedRun | null> {
     // Unique across every scheduler sharing a store, since schedulerId is; cheaper than a UUID per run.
-    const slotId = `${this.#context.schedulerId}:${++this.#sequence}`;
+    const slotId = this.newRunId();
     const claim = {
       taskId: record.id,
       runId: slotId,
@@ -176,7 +198,16 @@ export class RunTracker {
   }
 
   /** Reports a run not started because `maxInstances` runs of its task are in progress. */
-  skip(alias: string, record: TaskRecord, scheduledRunTime: Date): void {
+  skip(alias: string, record: TaskRecord, scheduledRunTime: Date, origin?: RunOrigin): void {
+    this.#context.history?.recordNotRun(
+      alias,
+      origin?.runId ?? this.newRunId(),
+      record,
+      scheduledRunTime,
+      'skipped',
+      undefined,
+      origin?.replayOf,
+    );
     this.#context.reports.log(
       'warn',
       { taskId: record.id, scheduledRunTime },
@@ -196,8 +227,9 @@ export class RunTracker {
     record: TaskRecord,
     scheduledRunTime: Date,
     slotId: string | null,
+    origin?: RunOrigin,
   ): void {
-    const { events, reports } = this.#context;
+    const { events, reports, history } = this.#context;
     let lifecycle = this.#context.lifecycle(alias, record.id);
     let settingUp: Promise<LifecycleTask | null> | undefined;
     if (lifecycle === undefined) {
@@ -212,11 +244,14 @@ export class RunTracker {
     }
     const executor = this.#context.executor(record.executor);
     let ended: Promise<void> | undefined;
+    const onEnd =
+      history === null ? undefined : this.#recorder(history, alias, record, scheduledRunTime, slotId, origin);
     const runRecord =
-      executor?.loadsFunctions === true ? this.#forLoader(alias, record, scheduledRunTime) : record;
+      executor?.loadsFunctions === true ? this.#forLoader(alias, record, scheduledRunTime, onEnd) : record;
     if (executor === undefined) {
       const error = new ExecutorLookupError(record.executor);
       reports.taskError(alias, record.id, scheduledRunTime, error, `task '${record.id}' could not run`, 1);
+      onEnd?.({ outcome: 'error', attempts: 1, error });
     } else if (runRecord !== null) {
       ended = executeRun({
         record: runRecord,
@@ -235,6 +270,7 @@ export class RunTracker {
               ? lifecycleCall(lifecycle)
               : plainCall(this.#context.resolver, record),
         shutdown: this.#shutdownWatch,
+        onEnd,
       });
     }
     if (ended === undefined && slotId === null) return;
@@ -275,15 +311,40 @@ export class RunTracker {
    * checked against `moduleRoot` now and given by the real path checked, so a symlink swapped since the wake-up
    * cannot redirect the import. Null (reported) if the check fails.
    */
-  #forLoader(alias: string, record: TaskRecord, scheduledRunTime: Date): TaskRecord | null {
+  #forLoader(
+    alias: string,
+    record: TaskRecord,
+    scheduledRunTime: Date,
+    onEnd: ((end: RunEnd) => void) | undefined,
+  ): TaskRecord | null {
     try {
       const fn = this.#context.resolver.checkReference(record.fn);
       return fn === record.fn ? record : { ...copyTaskRecord(record), fn };
     } catch (error) {
       const message = `task '${record.id}' could not run: ${(error as Error).message}`;
       this.#context.reports.taskError(alias, record.id, scheduledRunTime, error, message, 1);
+      onEnd?.({ outcome: 'error', attempts: 1, error });
       return null;
     }
+  }
+
+  /** The `onEnd` of a run that records it in history: its run id and start are fixed now. */
+  #recorder(
+    history: HistoryWriter,
+    alias: string,
+    record: TaskRecord,
+    scheduledRunTime: Date,
+    slotId: string | null,
+    origin: RunOrigin | undefined,
+  ): (end: RunEnd) => void {
+    const run = {
+      runId: origin?.runId ?? slotId ?? this.newRunId(),
+      record,
+      scheduledRunTime,
+      startedAt: Date.now(),
+      ...(origin?.replayOf === undefined ? {} : { replayOf: origin.replayOf }),
+    };
+    return (end) => history.recordRun(alias, run, end);
   }
 
   /** Stops renewing run slots (at shutdown). */

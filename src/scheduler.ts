@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { DispatchLoop } from './dispatch-loop.js';
 import {
   ExecutorLookupError,
+  RunLookupError,
   SchedulerAlreadyRunningError,
   SchedulerNotRunningError,
   TaskLookupError,
@@ -14,6 +15,9 @@ import {
 } from './errors.js';
 import { EventHub, type SchedulerEventName, type SchedulerListener } from './events.js';
 import type { Executor } from './executors/executor.js';
+import { type RunRecord, type StoredRunRecord, toRunRecord } from './history.js';
+import { type GetRunsOptions, parseGetRunsOptions } from './history-query.js';
+import { HistoryWriter } from './history-writer.js';
 import { LifecycleRegistry } from './lifecycle.js';
 import { untilDeadline } from './long-timeout.js';
 import {
@@ -33,9 +37,10 @@ import {
 } from './options.js';
 import type { FunctionResolver } from './references.js';
 import { Reports } from './reports.js';
+import { RunRequestTaker } from './run-requests.js';
 import { RunTracker } from './runs.js';
 import { SharedLifecycles } from './shared-lifecycles.js';
-import type { TaskFunction, TaskStore } from './store.js';
+import { copyTaskRecord, type TaskFunction, type TaskStore } from './store.js';
 import type { StoreLane } from './store-lane.js';
 import {
   buildTaskRecord,
@@ -58,6 +63,7 @@ import { parseTaskLock } from './task-lock.js';
 import { type FoundTask, TaskRegistry } from './task-registry.js';
 import { ShutdownTrigger } from './triggers/shutdown.js';
 import type { Trigger, TriggerSpec } from './triggers/trigger.js';
+import { describeValue } from './validate.js';
 
 export type { SchedulerOptions, ShutdownOptions, StartOptions, StoreSelector } from './options.js';
 
@@ -87,6 +93,9 @@ export class Scheduler implements TaskActions {
   readonly #lifecycles: LifecycleRegistry;
   readonly #shared: SharedLifecycles;
   readonly #tasks: TaskRegistry;
+  /** Writes run history; null when the `history` option is false. */
+  readonly #history: HistoryWriter | null;
+  readonly #requests: RunRequestTaker;
   #state: State = 'stopped';
   /** True once `start()` succeeded: a stopped scheduler then cannot see its stores' tasks. */
   #startedOnce = false;
@@ -121,6 +130,15 @@ export class Scheduler implements TaskActions {
       removeStored: (alias, store, id) => this.#tasks.removeStored(alias, store, id),
       live: (lane) => this.#state === 'running' && this.#loop.lane(lane.alias) === lane,
     });
+    this.#history =
+      resolved.historyPerTask === null
+        ? null
+        : new HistoryWriter({
+            schedulerId: this.schedulerId,
+            perTask: resolved.historyPerTask,
+            reports: this.#reports,
+            store: (alias) => this.#loop.lane(alias)?.store,
+          });
     this.#runs = new RunTracker({
       schedulerId: this.schedulerId,
       leaseTimeMs: this.leaseTimeMs,
@@ -136,6 +154,7 @@ export class Scheduler implements TaskActions {
         return lane === undefined ? undefined : this.#shared.ensure(lane, record);
       },
       resolver: this.#resolver,
+      history: this.#history,
       lifecycleEnded: (alias, store, id, lifecycle) =>
         this.#tasks.endLifecycleTask(alias, store, id, lifecycle),
     });
@@ -161,6 +180,16 @@ export class Scheduler implements TaskActions {
       startedOnce: () => this.#startedOnce,
       buildContext: (store) => this.#buildContext(store),
       checkExecutor: (alias) => void this.#getExecutor(alias),
+    });
+    this.#requests = new RunRequestTaker({
+      reports: this.#reports,
+      runs: this.#runs,
+      mayDispatch: (lane) =>
+        this.#state === 'running' &&
+        !this.#paused &&
+        !this.#settingUp &&
+        this.#loop.lane(lane.alias) === lane &&
+        (resolved.locks === null || resolved.locks.holds(lane.alias)),
     });
     for (const [alias, store] of resolved.stores) this.#loop.add(alias, store);
   }
@@ -224,6 +253,7 @@ export class Scheduler implements TaskActions {
     this.#events.emit('scheduler:started', { schedulerId: this.schedulerId });
     this.logger.info({ schedulerId: this.schedulerId }, 'scheduler started');
     this.#loop.dispatchAll();
+    for (const lane of this.#loop.lanes()) this.#requests.take(lane);
   }
 
   /**
@@ -257,6 +287,9 @@ export class Scheduler implements TaskActions {
     const waitForCleanup = wait && !this.#runs.aborted;
     await this.#lifecycles.closeAll(waitForCleanup, deadline);
     this.#runs.stopRenewal();
+    // The runs have ended (or were given up on): what they recorded goes to the stores before they close.
+    await untilDeadline(this.#history?.flush() ?? Promise.resolve(), deadline);
+    this.#history?.discard();
     await untilDeadline(this.#options.locks?.stop() ?? Promise.resolve(), deadline);
     await this.#close(this.#executors, lanes, waitForCleanup, deadline);
     this.#state = 'stopped';
@@ -286,6 +319,7 @@ export class Scheduler implements TaskActions {
     this.#paused = false;
     this.#events.emit('scheduler:resumed', { schedulerId: this.schedulerId });
     this.#loop.dispatchAll();
+    for (const lane of this.#loop.lanes()) this.#requests.take(lane);
   }
 
   /** Re-evaluates due tasks and the next wake-up now. */
@@ -373,6 +407,50 @@ export class Scheduler implements TaskActions {
     await this.#runs.submit(found.alias, this.#tasks.lane(found.alias).store, found.record, new Date());
   }
 
+  /**
+   * Run history, newest first (by the time each run ended), from every store or the one named: each task's last
+   * `history.perTask` runs, and those of removed tasks for a while (README, "Run history").
+   */
+  async getRuns(options: GetRunsOptions = {}): Promise<RunRecord[]> {
+    const { query, store } = parseGetRunsOptions(options, this.timezone);
+    const lanes = this.#openLanes(store);
+    await this.#history?.flush();
+    const found = await Promise.all(
+      lanes.map(async (lane) => ({ alias: lane.alias, records: await lane.store.getRuns(query) })),
+    );
+    const merged: Array<{ alias: string; record: StoredRunRecord }> = [];
+    for (const { alias, records } of found) for (const record of records) merged.push({ alias, record });
+    // A stable sort: records ending in the same millisecond keep each store's own order.
+    merged.sort((a, b) => b.record.endedAt - a.record.endedAt);
+    return merged.slice(0, query.limit).map(({ alias, record }) => toRunRecord(record, alias));
+  }
+
+  /**
+   * Runs a task again, now, with the args of a recorded run (its current function, outside the schedule,
+   * honouring `maxInstances`); the new run's record names the one it replays (`replayOf`). Resolves with the new
+   * run's id. An unknown run id is a `RunLookupError`; a task removed since is a `TaskLookupError`.
+   */
+  async replayRun(runId: string): Promise<string> {
+    if (typeof runId !== 'string' || runId === '')
+      throw new ValueError(`replayRun: runId must be a non-empty string, got ${describeValue(runId)}`);
+    const lanes = this.#openLanes(undefined);
+    await this.#history?.flush();
+    for (const lane of lanes) {
+      const [replayed] = await lane.store.getRuns({ runId, limit: 1 });
+      if (replayed === undefined) continue;
+      const found = await this.#tasks.find(replayed.taskId, lane.alias);
+      if (found === undefined || found.pending) throw new TaskLookupError(replayed.taskId, lane.alias);
+      const newRunId = this.#runs.newRunId();
+      const record = { ...copyTaskRecord(found.record), args: replayed.args };
+      await this.#runs.submit(lane.alias, lane.store, record, new Date(), {
+        runId: newRunId,
+        replayOf: runId,
+      });
+      return newRunId;
+    }
+    throw new RunLookupError(runId);
+  }
+
   /** Removes a task; an unknown id is a `TaskLookupError`. Ends a lifecycle task (its `finally` runs). */
   async removeTask(id: string, options: StoreSelector = {}): Promise<void> {
     const alias = parseSelector(options, 'removeTask');
@@ -409,6 +487,8 @@ export class Scheduler implements TaskActions {
   async removeStore(alias: string): Promise<void> {
     const lane = this.#tasks.lane(alias);
     await lane.exclusive(async () => {
+      if (this.#state === 'running') await this.#history?.flushStore(alias);
+      this.#history?.discard(alias);
       this.#loop.remove(alias);
       this.#tasks.pending.takeStore(alias);
       if (this.#state === 'running') await lane.store.close();
@@ -502,10 +582,18 @@ export class Scheduler implements TaskActions {
     const unwatch = lane.store.watch?.(() => {
       if (this.#state !== 'running') return;
       this.#loop.dispatch(lane);
+      // The change may be a run request (`kairos run-now`, `kairos replay`).
+      this.#requests.take(lane);
       // Another process may have added or removed a lifecycle task: this process's instances follow (debounced).
       this.#shared.changed(lane);
     });
     if (unwatch !== undefined) this.#unwatch.push(unwatch);
+  }
+
+  /** The lanes of open stores, the one named or all; stores are open only while the scheduler runs. */
+  #openLanes(alias: string | undefined): StoreLane[] {
+    if (this.#state !== 'running') throw new SchedulerNotRunningError();
+    return alias === undefined ? [...this.#loop.lanes()] : [this.#tasks.lane(alias)];
   }
 
   #buildContext(store: TaskStore): TaskBuildContext {

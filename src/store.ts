@@ -10,6 +10,7 @@
  *   expire. A store that is not shared has one scheduler, which counts its runs itself.
  */
 import type { Logger } from 'pino';
+import type { RunNowRequest, RunQuery, StoredRunRecord } from './history.js';
 import type { Trigger } from './triggers/trigger.js';
 
 /** Any function a task can run (plain, async, or a generator function for lifecycle tasks). */
@@ -177,6 +178,23 @@ export interface TaskStoreBase {
   releaseTasks(owner: string, releases: readonly TaskRelease[]): Promise<string[]>;
 
   /**
+   * Appends run records (API.md "Run history"), in the order given, then keeps only the newest `perTask`
+   * records (by appending order) of each task the batch names. A record whose run id is stored already is
+   * left out. Records outlive their task: `pruneRuns` bounds those.
+   */
+  appendRuns(records: readonly StoredRunRecord[], perTask: number): Promise<void>;
+  /**
+   * The records that pass the query, newest first: `endedAt` descending, and among records that ended in the
+   * same millisecond, the later appended first. At most `query.limit`.
+   */
+  getRuns(query: RunQuery): Promise<StoredRunRecord[]>;
+  /**
+   * Deletes the records of tasks no longer in the store that ended before `endedBefore`, and those beyond the
+   * newest `keep` of them. Resolves with how many it deleted.
+   */
+  pruneRuns(endedBefore: number, keep: number): Promise<number>;
+
+  /**
    * Optional: calls `listener` when another process changed the store, so the scheduler re-arms its
    * timer without polling. Returns a function that stops watching.
    */
@@ -209,17 +227,34 @@ export function copyTaskRecord(
   };
 }
 
-/** A store that several schedulers may share, with its run slots. */
 /** A store one scheduler uses at a time: it counts the runs in progress itself. */
 export interface LocalTaskStore extends TaskStoreBase {
   readonly shared: false;
 }
 
 /**
- * A store several schedulers may use at once: it keeps run slots (`RunSlots`), renewed while runs last, so that
- * `maxInstances` counts runs across all of them.
+ * Requests that a scheduler sharing the store run a task now: how the `kairos` command's `run-now` and `replay`
+ * reach a scheduler in another process. Exactly one scheduler takes each request.
  */
-export interface SharedTaskStore extends TaskStoreBase, RunSlots {
+export interface RunNowRequests {
+  /** Stores a request; the store's watchers see it as another process's change. */
+  requestRun(request: RunNowRequest): Promise<void>;
+  /**
+   * Removes and returns every request made at or after `now - RUN_REQUEST_MAX_AGE_MS`, oldest first (older ones
+   * are removed and never returned). Atomic: a request is returned to one caller only.
+   */
+  takeRunRequests(now: number): Promise<RunNowRequest[]>;
+  /** True while a request is waiting for a scheduler to take it. */
+  hasRunRequest(requestId: string): Promise<boolean>;
+  /** Removes a request no scheduler took; true if it was still there. */
+  cancelRunRequest(requestId: string): Promise<boolean>;
+}
+
+/**
+ * A store several schedulers may use at once: it keeps run slots (`RunSlots`), renewed while runs last, so that
+ * `maxInstances` counts runs across all of them, and takes run requests from other processes (`RunNowRequests`).
+ */
+export interface SharedTaskStore extends TaskStoreBase, RunSlots, RunNowRequests {
   readonly shared: true;
 }
 

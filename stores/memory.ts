@@ -1,6 +1,12 @@
 import { ConflictingIdError, TaskLookupError, ValueError } from '../src/errors.js';
 import { MinHeap } from '../src/heap.js';
 import {
+  compareNewestFirst,
+  matchesRunQuery,
+  type RunQuery,
+  type StoredRunRecord,
+} from '../src/history.js';
+import {
   type AcquireOptions,
   compareTaskRecords,
   copyTaskRecord,
@@ -35,6 +41,13 @@ interface StoredTask {
   lease: { owner: string; expiresAt: number; runTime: number | null; held: boolean } | null;
 }
 
+/** A run record with the order it was appended in. */
+interface SequencedRun {
+  record: StoredRunRecord;
+  sequence: number;
+  endedAt: number;
+}
+
 /**
  * Keeps tasks in process memory: fast, holds any function (closures, lifecycle generators), gone at exit.
  * Due tasks come off a min-heap on next run time, so a wake-up costs O(due · log n), never a scan.
@@ -50,6 +63,13 @@ export class MemoryStore implements LocalTaskStore {
   #leased = new Set<string>();
   /** Source of generations: never reused, so a heap entry of a removed task can never match a new one. */
   #lastGeneration = 0;
+
+  /** Run history: each task's records, oldest first, with the order they were appended in. */
+  #runs = new Map<string, SequencedRun[]>();
+  /** Run ids in `#runs`, so a record appended twice is kept once. */
+  #runIds = new Set<string>();
+  /** Numbers appended records. */
+  #runSequence = 0;
 
   /** The alias the scheduler gave this store, for error messages. */
   #alias = 'default';
@@ -124,6 +144,51 @@ export class MemoryStore implements LocalTaskStore {
 
   async getTasks(): Promise<TaskRecord[]> {
     return [...this.#tasks.values()].map((stored) => stored.record).sort(compareTaskRecords);
+  }
+
+  async appendRuns(records: readonly StoredRunRecord[], perTask: number): Promise<void> {
+    const touched = new Set<SequencedRun[]>();
+    for (const record of records) {
+      if (this.#runIds.has(record.runId)) continue;
+      let runs = this.#runs.get(record.taskId);
+      if (runs === undefined) {
+        runs = [];
+        this.#runs.set(record.taskId, runs);
+      }
+      runs.push({ record, sequence: ++this.#runSequence, endedAt: record.endedAt });
+      this.#runIds.add(record.runId);
+      touched.add(runs);
+    }
+    for (const runs of touched) {
+      if (runs.length <= perTask) continue;
+      for (const dropped of runs.splice(0, runs.length - perTask)) this.#runIds.delete(dropped.record.runId);
+    }
+  }
+
+  async getRuns(query: RunQuery): Promise<StoredRunRecord[]> {
+    const lists = query.taskId === undefined ? [...this.#runs.values()] : [this.#runs.get(query.taskId) ?? []];
+    const found: SequencedRun[] = [];
+    for (const runs of lists) for (const run of runs) if (matchesRunQuery(run.record, query)) found.push(run);
+    return found
+      .sort(compareNewestFirst)
+      .slice(0, query.limit)
+      .map((run) => run.record);
+  }
+
+  async pruneRuns(endedBefore: number, keep: number): Promise<number> {
+    const orphans: SequencedRun[] = [];
+    for (const [taskId, runs] of this.#runs) if (!this.#tasks.has(taskId)) orphans.push(...runs);
+    orphans.sort(compareNewestFirst);
+    const doomed = new Set(orphans.filter((run, index) => index >= keep || run.endedAt < endedBefore));
+    if (doomed.size === 0) return 0;
+    for (const [taskId, runs] of this.#runs) {
+      if (this.#tasks.has(taskId)) continue;
+      const kept = runs.filter((run) => !doomed.has(run));
+      if (kept.length === 0) this.#runs.delete(taskId);
+      else this.#runs.set(taskId, kept);
+    }
+    for (const run of doomed) this.#runIds.delete(run.record.runId);
+    return doomed.size;
   }
 
   async earliestWakeup(_owner: string): Promise<number | null> {

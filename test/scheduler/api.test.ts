@@ -381,7 +381,7 @@ describe('bad input: a ValueError naming the bad value, for every option', () =>
     );
     const sharedWithoutSlots = Object.assign(new MemoryStore(), { shared: true });
     expect(() => new Scheduler({ stores: { default: sharedWithoutSlots as unknown as TaskStore } })).toThrow(
-      /stores.default: .* is not a shared TaskStore \(it has no run slots\)/,
+      /stores.default: .* is not a shared TaskStore \(it lacks run slots or run requests\)/,
     );
     expect(() => new Scheduler({ executors: { default: 1 as never } })).toThrow(
       /executors.default: 1 is not an Executor/,

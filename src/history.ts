@@ -1,0 +1,182 @@
+/**
+ * Run history (API.md "Run history"): what a run record holds, how stores keep it bounded, and how a run's end
+ * becomes a record (result and error truncated so that a record stays small whatever a task returns).
+ */
+
+/** How a run ended. `missed` and `skipped` runs never started. */
+export type RunOutcome = 'success' | 'error' | 'timeout' | 'aborted' | 'missed' | 'skipped';
+
+/** Every outcome, in the order the CLI and the docs list them. */
+export const RUN_OUTCOMES: readonly RunOutcome[] = [
+  'success',
+  'error',
+  'timeout',
+  'aborted',
+  'missed',
+  'skipped',
+];
+
+/** Outcomes of runs that started and failed (`kairos runs --failed`). */
+export const FAILED_OUTCOMES: readonly RunOutcome[] = ['error', 'timeout', 'aborted'];
+
+/** An error as a run record keeps it. */
+export interface RunError {
+  name: string;
+  /** At most `MESSAGE_LIMIT` characters. */
+  message: string;
+  /** At most `STACK_LIMIT` characters; empty when the thrown value had none. */
+  stack: string;
+}
+
+/** One run as a store keeps it: instants as epoch ms. */
+export interface StoredRunRecord {
+  /** Unique across every scheduler sharing the store (`<schedulerId>:<n>`, or a run request's id). */
+  runId: string;
+  taskId: string;
+  taskName: string;
+  /** Epoch ms of the fire time the run was for (for a run-now or a replay, the moment it was asked for). */
+  scheduledRunTime: number;
+  /** Epoch ms; null for `missed` and `skipped` records, which never started. */
+  startedAt: number | null;
+  /** Epoch ms the run ended, or the moment a `missed`/`skipped` run was judged. Records are ordered by it. */
+  endedAt: number;
+  /** `endedAt - startedAt`, or null for records that never started. */
+  durationMs: number | null;
+  outcome: RunOutcome;
+  /** For `missed`: how many fire times this record stands for (one record per task per wake-up). */
+  missedCount?: number;
+  /** Attempts made (1 + retries); 0 for records that never started. */
+  attempts: number;
+  /** The args as run. */
+  args: unknown[];
+  /** The result, when it is JSON: as is up to `RESULT_LIMIT` characters of JSON, else its JSON text cut there. */
+  result?: unknown;
+  /** True when `result` is the cut JSON text of a larger result. */
+  resultTruncated?: true;
+  error?: RunError;
+  /** The scheduler that ran (or missed, or skipped) it. */
+  schedulerId: string;
+  /** For a replay: the run id it replays. */
+  replayOf?: string;
+}
+
+/** A query of a store's run history. */
+export interface RunQuery {
+  /** Only this task's runs. */
+  taskId?: string;
+  /** Only this run. */
+  runId?: string;
+  /** Only runs with one of these outcomes. */
+  outcomes?: readonly RunOutcome[];
+  /** Only runs with `endedAt >= since` (epoch ms). */
+  since?: number;
+  /** At most this many, newest first. */
+  limit: number;
+}
+
+/** A request, written by the `kairos` command, that a running scheduler run a task now (or replay a run). */
+export interface RunNowRequest {
+  /** Unique; becomes the run id of the run made for it. */
+  requestId: string;
+  taskId: string;
+  /** Epoch ms the request was made; requests older than `RUN_REQUEST_MAX_AGE_MS` are dropped, never run. */
+  requestedAt: number;
+  /** For a replay: the args to run with. Absent: the task's own args. */
+  args?: unknown[];
+  /** For a replay: the run id it replays. */
+  replayOf?: string;
+}
+
+/** Records of tasks no longer in the store are kept this long after they ended (7 days)... */
+export const REMOVED_TASK_RETENTION_MS = 7 * 86_400_000;
+/** ...and at most this many of them in a store (the newest). */
+export const REMOVED_TASK_RECORDS_MAX = 10_000;
+/** A run request no scheduler took within this long is dropped (the command gave up long before). */
+export const RUN_REQUEST_MAX_AGE_MS = 30_000;
+
+/** Characters of a result's JSON kept in a record. */
+export const RESULT_LIMIT = 1024;
+/** Characters of an error message kept in a record. */
+export const MESSAGE_LIMIT = 1024;
+/** Characters of an error stack kept in a record. */
+export const STACK_LIMIT = 4096;
+
+/** A result as a record keeps it: omitted unless JSON; a JSON copy when small; else its cut JSON text. */
+export function recordResult(result: unknown): Pick<StoredRunRecord, 'result' | 'resultTruncated'> {
+  if (result === undefined || typeof result === 'function' || typeof result === 'symbol') return {};
+  if (result === null || typeof result === 'boolean' || typeof result === 'number') {
+    return Number.isFinite(result) || typeof result !== 'number' ? { result } : {};
+  }
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(result);
+  } catch {
+    return {};
+  }
+  if (text === undefined) return {};
+  if (text.length <= RESULT_LIMIT) return { result: typeof result === 'string' ? result : JSON.parse(text) };
+  return { result: `${text.slice(0, RESULT_LIMIT)}…`, resultTruncated: true };
+}
+
+/** An error (or any thrown value) as a record keeps it. */
+export function recordError(error: unknown): RunError {
+  if (error instanceof Error) {
+    return {
+      name: cut(String(error.name), 200),
+      message: cut(String(error.message), MESSAGE_LIMIT),
+      stack: cut(typeof error.stack === 'string' ? error.stack : '', STACK_LIMIT),
+    };
+  }
+  let message: string;
+  try {
+    message = typeof error === 'string' ? error : (JSON.stringify(error) ?? String(error));
+  } catch {
+    message = String(error);
+  }
+  return { name: typeof error, message: cut(message, MESSAGE_LIMIT), stack: '' };
+}
+
+function cut(text: string, limit: number): string {
+  return text.length <= limit ? text : `${text.slice(0, limit)}…`;
+}
+
+/**
+ * Orders records newest first: by `endedAt` descending; `sequence` (the order records were appended in) breaks
+ * ties, later first. Stores that keep records in appending order pass the index.
+ */
+export function compareNewestFirst(
+  a: { endedAt: number; sequence: number },
+  b: { endedAt: number; sequence: number },
+): number {
+  return b.endedAt - a.endedAt || b.sequence - a.sequence;
+}
+
+/** True if a record passes a query's filters (the limit aside). */
+export function matchesRunQuery(record: StoredRunRecord, query: RunQuery): boolean {
+  if (query.taskId !== undefined && record.taskId !== query.taskId) return false;
+  if (query.runId !== undefined && record.runId !== query.runId) return false;
+  if (query.outcomes !== undefined && !query.outcomes.includes(record.outcome)) return false;
+  if (query.since !== undefined && record.endedAt < query.since) return false;
+  return true;
+}
+
+/** One run as `scheduler.getRuns()` returns it (API.md "Run history"): instants as `Date`. */
+export interface RunRecord extends Omit<StoredRunRecord, 'scheduledRunTime' | 'startedAt' | 'endedAt'> {
+  scheduledRunTime: Date;
+  /** Null for `missed` and `skipped` records, which never started. */
+  startedAt: Date | null;
+  endedAt: Date;
+  /** The alias of the store that holds the record. */
+  store: string;
+}
+
+/** A stored record as `getRuns` returns it. */
+export function toRunRecord(stored: StoredRunRecord, store: string): RunRecord {
+  return {
+    ...stored,
+    scheduledRunTime: new Date(stored.scheduledRunTime),
+    startedAt: stored.startedAt === null ? null : new Date(stored.startedAt),
+    endedAt: new Date(stored.endedAt),
+    store,
+  };
+}
