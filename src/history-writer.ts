@@ -17,7 +17,7 @@ import type { TaskRecord, TaskStore } from './store.js';
 
 /** A buffer is written this long after its first record... */
 const FLUSH_DELAY_MS = 200;
-/** ...or at once when it holds this many. */
+/** ...or as soon as the dispatch in progress yields, once it holds this many. */
 const FLUSH_SIZE = 1000;
 /** Records kept per store while its writes fail; older ones are dropped (and the drop logged). */
 const MAX_BUFFERED = 10_000;
@@ -157,10 +157,10 @@ export class HistoryWriter {
     buffer.records.push(record);
     if (buffer.records.length > MAX_BUFFERED) this.#dropOldest(alias, buffer);
     if (buffer.writing !== undefined) return;
-    if (buffer.records.length >= FLUSH_SIZE && buffer.failures === 0) {
+    if (buffer.records.length === FLUSH_SIZE && buffer.failures === 0) {
+      // Soon, but not now: a burst of runs being started must not wait for a store write.
       clearTimeout(buffer.timer);
-      buffer.timer = undefined;
-      void this.#write(alias, buffer);
+      this.#arm(alias, buffer, 0);
     } else if (buffer.timer === undefined) {
       this.#arm(alias, buffer, FLUSH_DELAY_MS);
     }

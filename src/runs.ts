@@ -81,6 +81,12 @@ export class RunTracker {
   readonly #context: RunTrackerContext;
   /** Numbers this scheduler's runs (and makes its slot ids unique). */
   #sequence = 0;
+  /**
+   * Starts every run id of this start of the scheduler: `<schedulerId>:<random>`. A scheduler restarted with the
+   * same (configured) `schedulerId` thus never reuses a run id its previous life left in a store's history or
+   * run slots.
+   */
+  #runIdPrefix: string;
   /** Runs in progress that did not end synchronously, by run number. */
   readonly #runs = new Map<number, ActiveRun>();
   /** Runs in progress per task of the stores that are not shared. */
@@ -94,10 +100,12 @@ export class RunTracker {
 
   constructor(context: RunTrackerContext) {
     this.#context = context;
+    this.#runIdPrefix = newRunIdPrefix(context.schedulerId);
   }
 
   /** A new shutdown signal, for a new start of the scheduler. */
   reset(): void {
+    this.#runIdPrefix = newRunIdPrefix(this.#context.schedulerId);
     this.#shutdown = new AbortController();
     this.#shutdownWatch = watchAbort(this.#shutdown);
   }
@@ -159,7 +167,7 @@ export class RunTracker {
 
   /** A new run id, unique across every scheduler sharing a store (since `schedulerId` is). */
   newRunId(): string {
-    return `${this.#context.schedulerId}:${++this.#sequence}`;
+    return `${this.#runIdPrefix}${++this.#sequence}`;
   }
 
   /** Claims a run slot in a shared store; null (reported) if the claim failed. Never rejects. */
@@ -395,6 +403,14 @@ export class RunTracker {
         );
     }
   }
+}
+
+/** `<schedulerId>:<6 random base-36 characters>-`, the start of a run id. */
+function newRunIdPrefix(schedulerId: string): string {
+  const random = Math.floor(Math.random() * 36 ** 6)
+    .toString(36)
+    .padStart(6, '0');
+  return `${schedulerId}:${random}-`;
 }
 
 /** The per-attempt call of a plain task: resolve its function (importing module references once), call it. */

@@ -34,7 +34,7 @@ describe('run history (fake timers)', () => {
     const [record, ...rest] = await scheduler.getRuns();
     expect(rest).toEqual([]);
     expect(record).toEqual({
-      runId: expect.stringMatching(/^sched-1:\d+$/),
+      runId: expect.stringMatching(/^sched-1:[0-9a-z]{6}-\d+$/),
       taskId: 'job',
       taskName: 'The job',
       scheduledRunTime: new Date(T0 + 1000),
@@ -281,7 +281,9 @@ describe('run history (fake timers)', () => {
     failing = false;
     // The records made while the store failed were kept, and reach it.
     const kept = await scheduler.getRuns({ limit: 1000 });
-    expect(kept.map((run) => run.scheduledRunTime.getTime())).toEqual([5, 4, 3, 2, 1].map((s) => T0 + s * 1000));
+    expect(kept.map((run) => run.scheduledRunTime.getTime())).toEqual(
+      [5, 4, 3, 2, 1].map((s) => T0 + s * 1000),
+    );
     await clock.advance(60_000);
     expect(runs).toBe(65);
     expect(await scheduler.getRuns({ limit: 1000 })).toHaveLength(20);
@@ -319,10 +321,13 @@ describe('run history in a persistent store', () => {
     const path = join(dir, 'jobs.db');
     const calls: unknown[] = [];
     const functions = { job: (n: number) => void calls.push(n) };
+    // Both with one configured schedulerId, as a restarted service has: run ids must still never collide.
+    const schedulerId = 'worker-1';
     const first = new Scheduler({
       stores: { default: new SQLiteStore({ path }) },
       functions,
       logger: silentLogger,
+      schedulerId,
     });
     await first.start();
     await first.addTask('job', { id: 'job', trigger: new IntervalTrigger({ hours: 1 }), args: [7] });
@@ -334,6 +339,7 @@ describe('run history in a persistent store', () => {
       stores: { default: new SQLiteStore({ path }) },
       functions,
       logger: silentLogger,
+      schedulerId,
     });
     await second.start();
     try {
@@ -347,8 +353,11 @@ describe('run history in a persistent store', () => {
       await second.replayRun(run?.runId as string);
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect(calls).toEqual([7, 7]);
-      const [replay] = await second.getRuns();
-      expect(replay).toMatchObject({ replayOf: run?.runId, schedulerId: second.schedulerId });
+      const [replay, original, ...rest] = await second.getRuns();
+      expect(replay).toMatchObject({ replayOf: run?.runId, args: [7] });
+      expect(replay?.runId).not.toBe(run?.runId);
+      expect(original).toEqual(run);
+      expect(rest).toEqual([]);
     } finally {
       await second.shutdown();
     }
