@@ -1,18 +1,25 @@
 /**
  * Internal to `FileStore` (stores/file.ts), not a public API: the task document, in memory (`DocumentState`, and
  * the queries the store answers from it) and as text (parse, with migrations and checks of its envelope;
- * render, one task, lease or run slot per line).
+ * render, one task, lease, run slot, run record or run request per line). The run history's part of it is in
+ * file-history.ts.
  */
 import { SerializationError } from '../src/errors.js';
+import type { RunNowRequest } from '../src/history.js';
 import { deserializeTask, serializeTask } from '../src/serialization.js';
 import { compareTaskRecords, type TaskRecord } from '../src/store.js';
 import { describeValue, isPlainObject } from '../src/validate.js';
+import { parseRunEntry, type RunEntry } from './file-history.js';
 import { unreadableRecordError } from './support/broken-records.js';
+import { readRunRequest } from './support/run-records.js';
 
 /** The `format` field that marks a kairos task document. */
 export const FILE_STORE_FORMAT = 'kairos-file-store';
-/** The document format version this release writes; older versions are migrated at `start()`. */
-export const FILE_STORE_VERSION = 1;
+/**
+ * The document format version this release writes; older versions are migrated at `start()`. Version 2 added
+ * `revision`, the run history (`runs`) and the run-now requests (`runRequests`).
+ */
+export const FILE_STORE_VERSION = 2;
 
 /** A task lease: who holds the task, until when, and the next run time it was acquired with. */
 export interface Lease {
@@ -38,13 +45,30 @@ export type TaskEntry =
 
 /** The document in memory. */
 export interface DocumentState {
+  /**
+   * Counts the writes other processes' watches hear of: every write but a quiet one (run history, run slots, a
+   * request taken or cancelled) adds one. Written near the top of the document, where a watch reads it.
+   */
+  revision: number;
   tasks: Map<string, TaskEntry>;
   leases: Map<string, Lease>;
   runSlots: Map<string, RunSlot>;
+  /** The run history, oldest first (file-history.ts). */
+  runs: RunEntry[];
+  /** Run-now requests waiting for a scheduler, by request id, in the order they were made. */
+  runRequests: Map<string, RunNowRequest>;
 }
 
+/** A document with nothing in it. */
 export function emptyState(): DocumentState {
-  return { tasks: new Map(), leases: new Map(), runSlots: new Map() };
+  return {
+    revision: 0,
+    tasks: new Map(),
+    leases: new Map(),
+    runSlots: new Map(),
+    runs: [],
+    runRequests: new Map(),
+  };
 }
 
 /** A valid entry for a record; a record that cannot be stored is a `SerializationError` before anything changes. */
@@ -109,10 +133,16 @@ function parseEnvelope(text: string, path: string): { version: number; json: Rec
 }
 
 /**
- * Upgrades an older document in place, one version at a time. `MIGRATIONS[n]` turns version n into n + 1;
- * version 1 is the first format, so there are none yet.
+ * Upgrades an older document in place, one version at a time. `MIGRATIONS[n]` turns version n into n + 1; the
+ * first format is version 1.
  */
-const MIGRATIONS: Record<number, (json: Record<string, unknown>) => void> = {};
+const MIGRATIONS: Record<number, (json: Record<string, unknown>) => void> = {
+  1: (json) => {
+    json.revision = 0;
+    json.runs = [];
+    json.runRequests = {};
+  },
+};
 
 /** Parses a document, migrating an older version; entries whose text is unchanged are reused from `previous`. */
 export function parseDocument(
@@ -130,7 +160,26 @@ export function parseDocument(
     state.leases.set(id, parseLease(id, value, path));
   for (const [id, value] of Object.entries(section(json, 'runSlots', path)))
     state.runSlots.set(id, parseSlot(id, value, path));
+  state.revision = parseRevision(json.revision, path);
+  state.runs = runsSection(json, path).map(parseRunEntry);
+  for (const [id, value] of Object.entries(section(json, 'runRequests', path)))
+    state.runRequests.set(id, parseRequest(id, value, path));
   return { state, version };
+}
+
+function parseRevision(value: unknown, path: string): number {
+  if (Number.isSafeInteger(value) && (value as number) >= 0) return value as number;
+  throw new SerializationError(
+    `FileStore: '${path}': "revision" must be a non-negative integer, got ${describeValue(value)}; the file is left untouched`,
+  );
+}
+
+/** The `runs` array; its elements are checked only when read (file-history.ts). */
+function runsSection(json: Record<string, unknown>, path: string): unknown[] {
+  const value = json.runs;
+  if (!Array.isArray(value))
+    throw new SerializationError(`FileStore: '${path}': "runs" must be an array; the file is left untouched`);
+  return value;
 }
 
 function section(json: Record<string, unknown>, name: string, path: string): Record<string, unknown> {
@@ -190,20 +239,50 @@ function parseSlot(id: string, value: unknown, path: string): RunSlot {
   );
 }
 
-/** The document text: one task, lease or run slot per line, so that diffs and manual reading stay easy. */
+/** A run-now request as the document holds it: under its id, without it. */
+function parseRequest(id: string, value: unknown, path: string): RunNowRequest {
+  try {
+    return readRunRequest(isPlainObject(value) ? { ...value, requestId: id } : value);
+  } catch (error) {
+    throw new SerializationError(
+      `FileStore: '${path}': run request '${id}' is malformed (${(error as Error).message}); the file is left untouched`,
+      { cause: error },
+    );
+  }
+}
+
+function renderRequest({ taskId, requestedAt, args, replayOf }: RunNowRequest): string {
+  return JSON.stringify({ taskId, requestedAt, args, replayOf });
+}
+
+/**
+ * The document text: one task, lease, run slot, run record or run request per line, so that diffs and manual
+ * reading stay easy. `revision` comes right after the envelope, where a watch reads it (file-watch.ts).
+ */
 export function renderDocument(state: DocumentState): string {
   const tasks = [...state.tasks].map(([id, entry]): [string, string] => [id, entry.text]);
   const leases = [...state.leases].map(([id, lease]): [string, string] => [id, JSON.stringify(lease)]);
   const slots = [...state.runSlots].map(([id, slot]): [string, string] => [id, JSON.stringify(slot)]);
+  const requests = [...state.runRequests].map(([id, request]): [string, string] => [
+    id,
+    renderRequest(request),
+  ]);
   return (
     `{\n  "format": ${JSON.stringify(FILE_STORE_FORMAT)},\n  "version": ${FILE_STORE_VERSION},\n` +
-    `  "tasks": ${renderSection(tasks)},\n  "leases": ${renderSection(leases)},\n  "runSlots": ${renderSection(slots)}\n}\n`
+    `  "revision": ${state.revision},\n` +
+    `  "tasks": ${renderSection(tasks)},\n  "leases": ${renderSection(leases)},\n  "runSlots": ${renderSection(slots)},\n` +
+    `  "runs": ${renderList(state.runs.map((entry) => entry.text))},\n  "runRequests": ${renderSection(requests)}\n}\n`
   );
 }
 
 function renderSection(entries: Array<[string, string]>): string {
   if (entries.length === 0) return '{}';
   return `{\n${entries.map(([key, text]) => `    ${JSON.stringify(key)}: ${text}`).join(',\n')}\n  }`;
+}
+
+function renderList(texts: readonly string[]): string {
+  if (texts.length === 0) return '[]';
+  return `[\n${texts.map((text) => `    ${text}`).join(',\n')}\n  ]`;
 }
 
 /** The error for an operation on an entry that cannot be read back (it is kept, not touched). */

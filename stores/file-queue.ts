@@ -5,9 +5,14 @@
  * each. Callers hear back only once their round is over (the lock released, the rename durable).
  */
 
-/** What an operation may change: it sets `dirty` if it changed the state, which then is written. */
+/**
+ * What an operation may change: it sets `dirty` if it changed the state, which then is written. An operation whose
+ * change other processes need not hear of (run history, run slots, a request taken) also sets `quiet`.
+ */
 export interface Change {
   dirty: boolean;
+  /** True if this operation's change, if any, need not wake other processes' watches. */
+  quiet: boolean;
 }
 
 /** How the queue reaches the state (the document). */
@@ -16,9 +21,10 @@ export interface QueueRounds<S> {
   read(): Promise<S>;
   /**
    * One locked read-modify-write: calls `apply` on the state as it is now, and writes the state if `apply` says
-   * it changed it. Resolves once the write is durable and the lock released.
+   * it changed it (`dirty`); `quiet` when every operation that changed it was quiet. Resolves once the write is
+   * durable and the lock released.
    */
-  write(apply: (state: S) => boolean): Promise<void>;
+  write(apply: (state: S) => Change): Promise<void>;
   /** Told that a round failed as a whole (the state could not be read, locked or written). */
   failed(): void;
 }
@@ -69,16 +75,24 @@ export class OperationQueue<S> {
           if (head.write) {
             let outcomes: Outcome[] = [];
             await this.#rounds.write((state) => {
-              const change = { dirty: false };
-              outcomes = batch.map((operation) => attempt(() => operation.run(state, change)));
-              return change.dirty;
+              const round = { dirty: false, quiet: true };
+              outcomes = batch.map((operation) => {
+                const change = { dirty: false, quiet: false };
+                const outcome = attempt(() => operation.run(state, change));
+                if (change.dirty) {
+                  round.dirty = true;
+                  if (!change.quiet) round.quiet = false;
+                }
+                return outcome;
+              });
+              return round;
             });
             // Settled only now, after the round: "done" never means "still locked".
             for (const [index, outcome] of outcomes.entries()) settle(batch[index] as Operation<S>, outcome);
           } else {
             const state = await this.#rounds.read();
             for (const operation of batch) {
-              const outcome = attempt(() => operation.run(state, { dirty: false }));
+              const outcome = attempt(() => operation.run(state, { dirty: false, quiet: false }));
               settle(operation, outcome);
             }
           }

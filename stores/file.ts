@@ -11,19 +11,29 @@
  * - Waiting for a lock another process holds is asynchronous (proper-lockfile's retries on timers). A
  *   killed holder's lock is taken over after `lockStale`.
  * - Task leases and run slots live in the document too, so schedulers in several processes never both run
- *   one due run, and `maxInstances` counts across all of them.
+ *   one due run, and `maxInstances` counts across all of them; so do the run history (bounded per task) and the
+ *   run-now requests of the `kairos` command.
+ * - A watch reports only the writes other processes need to hear of: the document's `revision` counts them, and
+ *   run history, run slots and taken requests leave it as it is (file-watch.ts).
  * - A corrupt, truncated or foreign file is a `SerializationError` at `start()` naming the file, which is
  *   never overwritten. One unreadable task entry is reported, kept verbatim and skipped.
  *
  * Each change rewrites the whole document and a wake-up scans every task: meant for up to a few thousand
  * tasks. Beyond that, or for many changes per second, use `SQLiteStore`.
  *
- * This file is the store class. Its parts, internal: the document's format in file-document.ts, its file (reads,
- * atomic writes) in file-io.ts, the lock in file-lock.ts, the operation queue in file-queue.ts; what it shares
- * with `SQLiteStore` (path checks, watch, unreadable records, leases ended at close) in support/.
+ * This file is the store class. Its parts, internal: the document's format in file-document.ts, its run history
+ * in file-history.ts, its file (reads, atomic writes) in file-io.ts, the lock in file-lock.ts, the operation queue
+ * in file-queue.ts, what its watch reports in file-watch.ts; what it shares with `SQLiteStore` (path checks,
+ * watch, unreadable records, leases ended at close, reading run records back) in support/.
  */
 import { basename, dirname, resolve } from 'node:path';
 import { ConflictingIdError, TaskLookupError, ValueError } from '../src/errors.js';
+import {
+  RUN_REQUEST_MAX_AGE_MS,
+  type RunNowRequest,
+  type RunQuery,
+  type StoredRunRecord,
+} from '../src/history.js';
 import {
   type AcquireOptions,
   compareTaskRecords,
@@ -50,6 +60,7 @@ import {
   validEntry,
   wakeupOf,
 } from './file-document.js';
+import { appendRunEntries, pruneRunEntries, queryRuns, recordEntry } from './file-history.js';
 import {
   checkDocumentPresent,
   documentDeletedError,
@@ -60,9 +71,11 @@ import {
 } from './file-io.js';
 import { DocumentLock, parseLockStale } from './file-lock.js';
 import { type Change, OperationQueue } from './file-queue.js';
+import { readRevision, WatchedRevisions } from './file-watch.js';
 import { BrokenRecords } from './support/broken-records.js';
 import { checkStoreOptions, notStartedError } from './support/guards.js';
 import { LeaseOwners } from './support/lease-owners.js';
+import { readRunRequest, storedText, UnreadableRuns } from './support/run-records.js';
 import { prepareStorePath } from './support/store-path.js';
 import { StoreWatches } from './support/watch.js';
 
@@ -116,7 +129,12 @@ export class FileStore implements SharedTaskStore {
       await checkDocumentPresent(this.path);
       await this.#withLock(async () => {
         const state = await this.#fresh();
-        if (apply(state)) await this.#write(state);
+        const read = state.revision;
+        const change = apply(state);
+        if (!change.dirty) return;
+        if (!change.quiet) state.revision = read + 1;
+        await this.#write(state);
+        this.#revisions.wrote(read, state.revision);
       });
     },
     failed: () => {
@@ -128,6 +146,10 @@ export class FileStore implements SharedTaskStore {
   /** Broken entries already reported, with the text they were reported for. */
   readonly #broken = new BrokenRecords();
   readonly #watches = new StoreWatches();
+  /** The revisions of the document each watch has accounted for (file-watch.ts). */
+  readonly #revisions = new WatchedRevisions();
+  /** Stored run records found unreadable, each logged once. */
+  readonly #unreadableRuns = new UnreadableRuns('FileStore');
 
   /**
    * Validates the options; touches no file until `start()`.
@@ -175,6 +197,7 @@ export class FileStore implements SharedTaskStore {
   /** Waits for queued work, ends the task leases this instance's owners hold (parked tasks), stops watching. */
   async close(): Promise<void> {
     this.#watches.stopAll();
+    this.#revisions.clear();
     try {
       await this.#owners.close(async (owners) => {
         if (this.#context !== null && owners.size > 0) await this.#endLeasesOf(owners);
@@ -306,8 +329,10 @@ export class FileStore implements SharedTaskStore {
     });
   }
 
+  /** Run-slot changes are quiet: no other process's watch hears of them. */
   async claimRunSlot({ taskId, runId, owner, expiresAt, maxInstances }: RunSlotClaim): Promise<boolean> {
     return this.#enqueue(true, (state, change) => {
+      change.quiet = true;
       const now = Date.now();
       let live = 0;
       for (const [id, slot] of state.runSlots) {
@@ -328,6 +353,7 @@ export class FileStore implements SharedTaskStore {
   async renewRunSlots(owner: string, runIds: readonly string[], expiresAt: number): Promise<void> {
     if (runIds.length === 0) return;
     await this.#enqueue(true, (state, change) => {
+      change.quiet = true;
       for (const runId of runIds) {
         const slot = state.runSlots.get(runId);
         if (slot === undefined || slot.owner !== owner) continue;
@@ -339,29 +365,102 @@ export class FileStore implements SharedTaskStore {
 
   async releaseRunSlot(runId: string): Promise<void> {
     await this.#enqueue(true, (state, change) => {
+      change.quiet = true;
       change.dirty = state.runSlots.delete(runId);
     });
   }
 
+  /** One locked read-modify-write of the document for the batch; quiet (see `watch`). */
+  async appendRuns(records: readonly StoredRunRecord[], perTask: number): Promise<void> {
+    if (records.length === 0) return;
+    const entries = records.map(recordEntry);
+    await this.#enqueue(true, (state, change) => {
+      change.quiet = true;
+      change.dirty = appendRunEntries(state, entries, perTask);
+    });
+  }
+
+  /** Reads every record of the document; one that cannot be read back is left out, and logged once. */
+  async getRuns(query: RunQuery): Promise<StoredRunRecord[]> {
+    return this.#enqueue(false, (state) =>
+      queryRuns(state, query, (key, error) => this.#unreadableRuns.skip(key, error, this.#context?.logger)),
+    );
+  }
+
+  async pruneRuns(endedBefore: number, keep: number): Promise<number> {
+    return this.#enqueue(true, (state, change) => {
+      change.quiet = true;
+      const pruned = pruneRunEntries(state, endedBefore, keep);
+      change.dirty = pruned > 0;
+      return pruned;
+    });
+  }
+
+  /** A request whose id is stored already is left as it is. Other processes' watches hear of it. */
+  async requestRun(request: RunNowRequest): Promise<void> {
+    const stored = readRunRequest(JSON.parse(storedText(request)));
+    await this.#enqueue(true, (state, change) => {
+      if (state.runRequests.has(stored.requestId)) return;
+      state.runRequests.set(stored.requestId, stored);
+      change.dirty = true;
+    });
+  }
+
+  /** Takes the lock only when there are requests; taking them is quiet (see `watch`). */
+  async takeRunRequests(now: number): Promise<RunNowRequest[]> {
+    const anyRequest = await this.#enqueue(false, (state) => state.runRequests.size > 0);
+    if (!anyRequest) return [];
+    return this.#enqueue(true, (state, change) => {
+      change.quiet = true;
+      const cutoff = now - RUN_REQUEST_MAX_AGE_MS;
+      const taken = [...state.runRequests.values()].filter((request) => request.requestedAt >= cutoff);
+      change.dirty = state.runRequests.size > 0;
+      state.runRequests.clear();
+      return taken.sort((a, b) => a.requestedAt - b.requestedAt);
+    });
+  }
+
+  async hasRunRequest(requestId: string): Promise<boolean> {
+    return this.#enqueue(false, (state) => state.runRequests.has(requestId));
+  }
+
+  /** Quiet (see `watch`). */
+  async cancelRunRequest(requestId: string): Promise<boolean> {
+    return this.#enqueue(true, (state, change) => {
+      change.quiet = true;
+      change.dirty = state.runRequests.delete(requestId);
+      return change.dirty;
+    });
+  }
+
   /**
-   * Calls `listener` (debounced) when another process rewrites the document, seen through `fs.watch` on its
-   * directory (the document is replaced by rename, so the file itself cannot be watched); this instance's own
-   * writes are ignored. Like the scheduler's timer, a watch keeps the process alive (a worker waiting for
-   * tasks another process adds) until it is stopped; `close()` stops it too. Returns a function that stops
-   * watching.
+   * Calls `listener` (debounced) when another process rewrites the document with a change to its tasks, task
+   * leases or run requests, seen through `fs.watch` on its directory (the document is replaced by rename, so the
+   * file itself cannot be watched) and confirmed by the `revision` at the head of the file: this instance's own
+   * writes, and quiet ones (run history, run slots, requests taken or cancelled), are not reported. Like the
+   * scheduler's timer, a watch keeps the process alive (a worker waiting for tasks another process adds) until
+   * it is stopped; `close()` stops it too. Returns a function that stops watching.
    */
   watch(listener: () => void): () => void {
+    const watched = this.#revisions.add(this.#state?.revision ?? null);
     const target = {
       store: 'FileStore',
       path: this.path,
       files: [basename(this.path)],
       logger: () => this.#context?.logger,
       isForeign: async () => {
+        const revision = await readRevision(this.path);
+        if (revision !== null) return this.#revisions.report(watched, revision);
+        // No revision where this release writes it (a file laid out by hand): any other writer's change counts.
         const identity = await fileIdentity(this.path);
         return identity !== null && identity !== this.#lastWritten;
       },
     };
-    return this.#watches.watch(target, listener);
+    const stop = this.#watches.watch(target, listener);
+    return () => {
+      stop();
+      this.#revisions.delete(watched);
+    };
   }
 
   /** Ends every task lease these owners hold. */

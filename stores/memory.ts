@@ -1,11 +1,6 @@
 import { ConflictingIdError, TaskLookupError, ValueError } from '../src/errors.js';
 import { MinHeap } from '../src/heap.js';
-import {
-  compareNewestFirst,
-  matchesRunQuery,
-  type RunQuery,
-  type StoredRunRecord,
-} from '../src/history.js';
+import { compareNewestFirst, matchesRunQuery, type RunQuery, type StoredRunRecord } from '../src/history.js';
 import {
   type AcquireOptions,
   compareTaskRecords,
@@ -166,7 +161,8 @@ export class MemoryStore implements LocalTaskStore {
   }
 
   async getRuns(query: RunQuery): Promise<StoredRunRecord[]> {
-    const lists = query.taskId === undefined ? [...this.#runs.values()] : [this.#runs.get(query.taskId) ?? []];
+    const lists =
+      query.taskId === undefined ? [...this.#runs.values()] : [this.#runs.get(query.taskId) ?? []];
     const found: SequencedRun[] = [];
     for (const runs of lists) for (const run of runs) if (matchesRunQuery(run.record, query)) found.push(run);
     return found

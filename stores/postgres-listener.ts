@@ -2,10 +2,12 @@
  * Internal to `PostgresStore` (stores/postgres.ts), not a public API: the store's watch. One connection of its own
  * (never one of the pool's) `LISTEN`s on the schema's channel; every change a store instance makes is notified
  * there with the instance's token, so a notification from another instance (another process, another machine)
- * wakes the watchers, and the instance's own writes do not. When the connection is lost (the server restarted,
- * `pg_terminate_backend`), one warning is logged, it reconnects with a backoff (100 ms doubling to 30 s) and, once
- * listening again, wakes the watchers, since notifications sent meanwhile are lost. A slow safety poll (default
- * 30 s) wakes them too, for a notification lost any other way; nothing polls faster.
+ * wakes the watchers, and the instance's own writes do not. A run request is notified with a payload that is no
+ * instance's token (postgres-requests.ts), so it wakes every watcher, the requesting instance's own too. When the
+ * connection is lost (the server restarted, `pg_terminate_backend`), one warning is logged, it reconnects with a
+ * backoff (100 ms doubling to 30 s) and, once listening again, wakes the watchers, since notifications sent
+ * meanwhile are lost. A slow safety poll (default 30 s) wakes them too, for a notification lost any other way;
+ * nothing polls faster.
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -22,7 +24,7 @@ export interface ListenerSetup {
   config: pg.ClientConfig;
   /** The channel to listen on. */
   channel: string;
-  /** The store instance's token: notifications carrying it are its own writes. */
+  /** The store instance's token: notifications carrying it are its own writes; any other payload wakes. */
   token: string;
   /** The safety poll's interval, in ms. */
   pollIntervalMs: number;

@@ -12,14 +12,21 @@
  * - `<schema>.run_slots`: one row per run in progress (maxInstances across schedulers), with its expiry;
  * - `<schema>.run_slot_ops(jsonb, bigint)`: applies a batch of run-slot claims and releases in call order, in
  *   one round trip, under advisory transaction locks on the claimed tasks (128 buckets) so that concurrent claims
- *   never exceed `maxInstances`.
+ *   never exceed `maxInstances`;
+ * - `<schema>.runs` (version 2): the run history, one row per run record, numbered in appending order (`seq`),
+ *   with the record as JSON text in `data` and the columns queries filter and order by (`task_id`, `ended_at`,
+ *   `outcome`); indexed by task and by end time;
+ * - `<schema>.append_runs(text[], text[], bigint[], text[], text[], bigint)` (version 2): appends a batch of run
+ *   records in one round trip and trims each task it names to its newest records, under advisory transaction
+ *   locks on the named tasks (128 buckets, as for run slots) so that concurrent appends never escape the trim;
+ * - `<schema>.run_requests` (version 2): run-now requests of the `kairos` command, waiting for a scheduler.
  */
 import type pg from 'pg';
 import { SerializationError, ValueError } from '../src/errors.js';
 import { describeValue } from '../src/validate.js';
 
 /** The schema version this release creates; older ones are migrated at `start()`. */
-export const POSTGRES_SCHEMA_VERSION = 1;
+export const POSTGRES_SCHEMA_VERSION = 2;
 
 /** The default schema. */
 export const DEFAULT_SCHEMA = 'kairos';
@@ -111,6 +118,55 @@ const MIGRATIONS: ReadonlyArray<(schema: string) => string> = [
       RETURN results;
     END
     $fn$;`,
+  (s) => `
+    CREATE TABLE "${s}".runs (
+      seq bigserial PRIMARY KEY,
+      run_id text NOT NULL UNIQUE,
+      task_id text NOT NULL,
+      ended_at bigint NOT NULL,
+      outcome text NOT NULL,
+      data text NOT NULL
+    );
+    CREATE INDEX runs_task ON "${s}".runs (task_id, seq);
+    CREATE INDEX runs_ended ON "${s}".runs (ended_at, seq);
+    CREATE TABLE "${s}".run_requests (
+      request_id text PRIMARY KEY,
+      requested_at bigint NOT NULL,
+      data text NOT NULL
+    );
+    CREATE FUNCTION "${s}".append_runs(
+      run_ids text[], task_ids text[], ended_ats bigint[], outcomes text[], datas text[], per_task bigint
+    ) RETURNS void
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+      bucket integer;
+    BEGIN
+      -- Appends for one task exclude each other until commit, so that the trim below sees every row of the task
+      -- (one of another transaction not yet committed would escape it): each task maps to one of 128 advisory
+      -- locks, taken in a fixed order (no deadlock between two batches), at most 128 a batch. (The bucket is the
+      -- hash & 127, not abs(hash) % 128: abs() of the smallest integer a hash can be is out of range.)
+      FOR bucket IN SELECT DISTINCT hashtext(t) & 127 FROM unnest(task_ids) AS t ORDER BY 1 LOOP
+        PERFORM pg_advisory_xact_lock(hashtext('${s}.runs'), bucket);
+      END LOOP;
+      -- In the order given, so that seq numbers the records in appending order; a run id stored already (or
+      -- twice in the batch) is kept once.
+      INSERT INTO "${s}".runs (run_id, task_id, ended_at, outcome, data)
+        SELECT r.run_id, r.task_id, r.ended_at, r.outcome, r.data
+        FROM unnest(run_ids, task_ids, ended_ats, outcomes, datas)
+             WITH ORDINALITY AS r(run_id, task_id, ended_at, outcome, data, n)
+        ORDER BY r.n
+        ON CONFLICT (run_id) DO NOTHING;
+      -- A statement of its own, so that it sees the rows just inserted. The rows are locked in seq order before
+      -- they are deleted, as pruning does, so that a trim and a prune never deadlock.
+      DELETE FROM "${s}".runs WHERE seq IN (
+        SELECT seq FROM "${s}".runs WHERE seq IN (
+          SELECT ranked.seq FROM (
+            SELECT seq, row_number() OVER (PARTITION BY task_id ORDER BY seq DESC) AS newer
+            FROM "${s}".runs WHERE task_id = ANY(task_ids)) AS ranked
+          WHERE ranked.newer > per_task)
+        ORDER BY seq FOR UPDATE);
+    END
+    $fn$;`,
 ];
 
 /** A client of the pool, or the pool itself: what runs a query. */
@@ -149,18 +205,23 @@ async function checkOwnership(client: Queryable, schema: string): Promise<number
 
 /**
  * Creates the schema's objects or migrates older ones, in one transaction under an advisory lock on the schema's
- * name: of ten schedulers starting at once, one migrates and the others then find the schema current.
+ * name: of ten schedulers starting at once, one migrates and the others then find the schema current. `target`
+ * (tests only: to build the schema an older release made) stops the migrations at that version.
  */
-export async function migrate(client: Queryable, schema: string): Promise<void> {
+export async function migrate(
+  client: Queryable,
+  schema: string,
+  target: number = POSTGRES_SCHEMA_VERSION,
+): Promise<void> {
   await client.query('BEGIN');
   try {
     await client.query("SELECT pg_advisory_xact_lock(hashtext('kairos.migrate'), hashtext($1))", [schema]);
     const version = await checkOwnership(client, schema);
-    if (version < POSTGRES_SCHEMA_VERSION) {
+    if (version < target) {
       await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
-      for (let from = version; from < POSTGRES_SCHEMA_VERSION; from++)
+      for (let from = version; from < target; from++)
         await client.query((MIGRATIONS[from] as (schema: string) => string)(schema));
-      await client.query(`UPDATE "${schema}".schema_version SET version = $1`, [POSTGRES_SCHEMA_VERSION]);
+      await client.query(`UPDATE "${schema}".schema_version SET version = $1`, [target]);
     }
     await client.query('COMMIT');
   } catch (error) {

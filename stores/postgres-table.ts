@@ -389,21 +389,13 @@ export class TaskTable {
     return { filter: `AND NOT (id || ':' || md5(data)) = ANY($${first}::text[])`, values: [keys] };
   }
 
-  /**
-   * Runs one statement with the store's query timeout (`query_timeout`, checked by the driver: a connection that
-   * died silently, without a reset, fails the statement instead of hanging it).
-   */
+  /** Runs one statement with the store's query timeout (see `timedQuery`). */
   #query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     on: Queryable,
     statement: string | pg.QueryConfig,
     values?: unknown[],
   ): Promise<pg.QueryResult<R>> {
-    const config = typeof statement === 'string' ? { text: statement, values } : statement;
-    const timed: pg.QueryConfig & { query_timeout: number } = {
-      ...config,
-      query_timeout: this.#queryTimeoutMs,
-    };
-    return on.query<R>(timed);
+    return timedQuery<R>(on, this.#queryTimeoutMs, statement, values);
   }
 
   /** Runs `work` in a transaction on one client of the pool; rolls back if it throws. */
@@ -420,6 +412,22 @@ export class TaskTable {
       }
     });
   }
+}
+
+/**
+ * Runs one statement with a query timeout of `timeoutMs` (`query_timeout`, checked by the driver: a connection
+ * that died silently, without a reset, fails the statement instead of hanging it). The store's tables
+ * (tasks, run history, run requests) are read and written through here.
+ */
+export function timedQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  on: Queryable,
+  timeoutMs: number,
+  statement: string | pg.QueryConfig,
+  values?: unknown[],
+): Promise<pg.QueryResult<R>> {
+  const config = typeof statement === 'string' ? { text: statement, values } : statement;
+  const timed: pg.QueryConfig & { query_timeout: number } = { ...config, query_timeout: timeoutMs };
+  return on.query<R>(timed);
 }
 
 /**

@@ -10,6 +10,9 @@
  * - Changes are notified (`NOTIFY` on the schema's channel) and each store instance listens on one connection of
  *   its own (postgres-listener.ts), so a task added on one machine wakes the others within milliseconds; a slow
  *   safety poll covers a lost notification.
+ * - Run history (postgres-history.ts) is appended a batch at a time, one round trip each, and never notified;
+ *   run-now requests of the `kairos` command (postgres-requests.ts) are notified to every instance's watch and
+ *   taken by exactly one scheduler.
  * - Times are the schedulers' own clocks, as in every store: a lease a scheduler takes expires at its
  *   `now + leaseTime`, judged by the others' clocks. `start()` measures this machine's clock against the
  *   database's and logs a warning past 1 s (see `clockSkewMs` and the README on clock skew).
@@ -17,6 +20,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { KairosError, ValueError } from '../src/errors.js';
+import type { RunNowRequest, RunQuery, StoredRunRecord } from '../src/history.js';
 import type {
   AcquireOptions,
   RunSlotClaim,
@@ -29,9 +33,12 @@ import type {
 import { type DurationInput, MAX_TIMER_DELAY_MS, parseDuration } from '../src/time.js';
 import { describeValue } from '../src/validate.js';
 import { isPool, loadPg } from './postgres-driver.js';
+import { RunTable } from './postgres-history.js';
 import { ChangeListener } from './postgres-listener.js';
+import { RunRequestTable } from './postgres-requests.js';
 import { channelName, checkSchemaName, DB_NOW_MS, DEFAULT_SCHEMA, migrate } from './postgres-schema.js';
-import { TaskTable, withPoolClient } from './postgres-table.js';
+import { type TableSetup, TaskTable, withPoolClient } from './postgres-table.js';
+import { isStorableKey, MAX_KEY_BYTES } from './postgres-text.js';
 import { checkStoreOptions } from './support/guards.js';
 import { LeaseOwners } from './support/lease-owners.js';
 import { SlotBatcher } from './support/slot-batch.js';
@@ -90,8 +97,6 @@ const MIN_POLL_INTERVAL_MS = 1000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
 const MIN_QUERY_TIMEOUT_MS = 1000;
-/** Ids PostgreSQL's btree index takes with room to spare (a row over about 2.7 kB cannot be indexed). */
-const MAX_ID_BYTES = 1024;
 /** TCP keep-alive on every connection of the store's, so the kernel notices a peer gone without a reset. */
 const KEEP_ALIVE = { keepAlive: true, keepAliveInitialDelayMillis: 10_000 } as const;
 /**
@@ -110,6 +115,10 @@ interface OpenState {
   /** True if the store made the pool (and so ends it). */
   ownPool: boolean;
   table: TaskTable;
+  /** The run history. */
+  runs: RunTable;
+  /** Run-now requests. */
+  requests: RunRequestTable;
   listener: ChangeListener;
   context: StoreContext;
   /** The handler of the pool's `error` event (an idle connection lost), removed at close. */
@@ -269,15 +278,24 @@ export class PostgresStore implements SharedTaskStore {
       if (ownPool) await pool.end().catch(() => {});
       throw asStoreError(error, this.schema);
     }
-    const table = new TaskTable({
+    const setup: TableSetup = {
       pool,
       schema: this.schema,
       context,
       channel: channelName(this.schema),
       token: this.#token,
       queryTimeoutMs: this.#queryTimeoutMs,
-    });
-    this.#open = { pool, ownPool, table, listener, context, onPoolError };
+    };
+    this.#open = {
+      pool,
+      ownPool,
+      table: new TaskTable(setup),
+      runs: new RunTable(setup),
+      requests: new RunRequestTable(setup),
+      listener,
+      context,
+      onPoolError,
+    };
   }
 
   /**
@@ -303,7 +321,7 @@ export class PostgresStore implements SharedTaskStore {
   /** An id PostgreSQL cannot store as given (a NUL, a lone surrogate, over 1 kB) is a `ValueError` naming it. */
   async addTask(record: TaskRecord): Promise<void> {
     const table = this.#state().table;
-    checkTaskId(record.id);
+    checkKey(record.id, 'task id');
     return table.insert(record);
   }
 
@@ -381,6 +399,50 @@ export class PostgresStore implements SharedTaskStore {
   }
 
   /**
+   * One round trip for the whole batch (a call of `append_runs`), which also trims each task it names. Notifies
+   * nobody: a history write changes no task.
+   */
+  async appendRuns(records: readonly StoredRunRecord[], perTask: number): Promise<void> {
+    const runs = this.#state().runs;
+    if (records.length === 0) return;
+    return runs.append(records, perTask);
+  }
+
+  /** One statement, on the task index for a task's records, else on the end-time index. */
+  async getRuns(query: RunQuery): Promise<StoredRunRecord[]> {
+    return this.#state().runs.get(query);
+  }
+
+  /** One statement. */
+  async pruneRuns(endedBefore: number, keep: number): Promise<number> {
+    return this.#state().runs.prune(endedBefore, keep);
+  }
+
+  /**
+   * Stores the request and notifies every store instance's watch, this one's included (one statement). A request
+   * or task id PostgreSQL cannot store as given is a `ValueError` naming it.
+   */
+  async requestRun(request: RunNowRequest): Promise<void> {
+    const requests = this.#state().requests;
+    checkKey(request.requestId, 'request id');
+    checkKey(request.taskId, 'task id');
+    return requests.request(request);
+  }
+
+  /** One statement, which deletes what it returns: each request reaches one scheduler. */
+  async takeRunRequests(now: number): Promise<RunNowRequest[]> {
+    return this.#state().requests.take(now);
+  }
+
+  async hasRunRequest(requestId: string): Promise<boolean> {
+    return this.#state().requests.has(requestId);
+  }
+
+  async cancelRunRequest(requestId: string): Promise<boolean> {
+    return this.#state().requests.cancel(requestId);
+  }
+
+  /**
    * Calls `listener` when another store instance (another process or machine) changed the store, told by a
    * notification on the schema's channel, and at each safety poll. Returns a function that stops watching;
    * `close()` stops it too.
@@ -407,14 +469,11 @@ function timeoutMs(input: unknown, fallback: number, min: number, name: string):
   return Math.min(ms, MAX_TIMER_DELAY_MS);
 }
 
-/** A UTF-16 surrogate without its pair: not text PostgreSQL can store (it would become U+FFFD). */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/** Checks that PostgreSQL can store a task id as it is. */
-function checkTaskId(id: string): void {
-  if (id.includes('\u0000') || LONE_SURROGATE.test(id) || Buffer.byteLength(id) > MAX_ID_BYTES)
+/** Checks that PostgreSQL can store an id (`what`: 'task id', 'request id') as it is. */
+function checkKey(id: string, what: string): void {
+  if (!isStorableKey(id))
     throw new ValueError(
-      `PostgresStore: task id ${describeValue(id.length > 80 ? `${id.slice(0, 80)}…` : id)} cannot be stored: ids must be well-formed text without NUL characters, at most ${MAX_ID_BYTES} bytes`,
+      `PostgresStore: ${what} ${describeValue(id.length > 80 ? `${id.slice(0, 80)}…` : id)} cannot be stored: ids must be well-formed text without NUL characters, at most ${MAX_KEY_BYTES} bytes`,
     );
 }
 

@@ -11,8 +11,15 @@ export type Database = BetterSqlite3.Database;
 
 /** `PRAGMA application_id` of a kairos database ('kair'). */
 export const SQLITE_APPLICATION_ID = 0x6b616972;
-/** The schema version (`PRAGMA user_version`) this release creates; older ones are migrated at `start()`. */
-export const SQLITE_SCHEMA_VERSION = 1;
+/**
+ * The schema version (`PRAGMA user_version`) this release creates; older ones are migrated at `start()`. Version 2
+ * added the run history (`kairos_runs`), the run-now requests (`kairos_run_requests`) and the revision the
+ * watches read (`kairos_revision`, kept by triggers).
+ */
+export const SQLITE_SCHEMA_VERSION = 2;
+
+/** A trigger body that counts one more change other processes' watches must hear of. */
+const COUNT_REVISION = 'BEGIN UPDATE kairos_revision SET revision = revision + 1; END';
 
 /**
  * `MIGRATIONS[n]` upgrades schema version n to n + 1 (0 is an empty database). A later release appends one
@@ -38,6 +45,34 @@ const MIGRATIONS: ReadonlyArray<string> = [
      expires_at INTEGER NOT NULL
    );
    CREATE INDEX kairos_run_slots_task ON kairos_run_slots (task_id, expires_at);`,
+  // Version 2. Run records: `seq` is the order they were appended in (AUTOINCREMENT: never reused), `data` the
+  // whole record as JSON. The revision counts the changes to tasks (and their leases) and the requests made, by
+  // triggers, so that a watch tells them from run history and run-slot writes, and so that a process of an older
+  // release, which knows nothing of it, still counts its task changes.
+  `CREATE TABLE kairos_runs (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     run_id TEXT NOT NULL UNIQUE,
+     task_id TEXT NOT NULL,
+     ended_at INTEGER NOT NULL,
+     outcome TEXT NOT NULL,
+     data TEXT NOT NULL
+   );
+   CREATE INDEX kairos_runs_task ON kairos_runs (task_id, seq);
+   CREATE INDEX kairos_runs_ended ON kairos_runs (ended_at, seq);
+   CREATE TABLE kairos_run_requests (
+     request_id TEXT PRIMARY KEY NOT NULL,
+     requested_at INTEGER NOT NULL,
+     data TEXT NOT NULL
+   );
+   CREATE TABLE kairos_revision (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     revision INTEGER NOT NULL
+   );
+   INSERT INTO kairos_revision (id, revision) VALUES (1, 0);
+   CREATE TRIGGER kairos_tasks_inserted AFTER INSERT ON kairos_tasks ${COUNT_REVISION};
+   CREATE TRIGGER kairos_tasks_updated AFTER UPDATE ON kairos_tasks ${COUNT_REVISION};
+   CREATE TRIGGER kairos_tasks_deleted AFTER DELETE ON kairos_tasks ${COUNT_REVISION};
+   CREATE TRIGGER kairos_run_requests_inserted AFTER INSERT ON kairos_run_requests ${COUNT_REVISION};`,
 ];
 
 /** A task row as the queries return it. */
@@ -82,6 +117,7 @@ export interface Statements {
   insertSlot: BetterSqlite3.Statement<[string, string, string, number]>;
   renewSlot: BetterSqlite3.Statement<[number, string, string]>;
   deleteSlot: BetterSqlite3.Statement<[string]>;
+  revision: BetterSqlite3.Statement<[], number>;
 }
 
 /** WAL journal and durability settings; the busy timeout is set by the constructor option. */
@@ -203,5 +239,6 @@ export function prepareStatements(db: Database): Statements {
     ),
     renewSlot: db.prepare('UPDATE kairos_run_slots SET expires_at = ? WHERE run_id = ? AND owner = ?'),
     deleteSlot: db.prepare('DELETE FROM kairos_run_slots WHERE run_id = ?'),
+    revision: db.prepare<[], number>('SELECT revision FROM kairos_revision').pluck(),
   };
 }

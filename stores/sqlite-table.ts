@@ -101,6 +101,14 @@ export class TaskTable {
     return leased === null ? unleased : Math.min(unleased, leased);
   }
 
+  /**
+   * The database's revision: how many changes to tasks (and their leases) and run-now requests made were ever
+   * committed, counted by triggers (sqlite-schema.ts). Run history and run slots leave it as it is.
+   */
+  revision(): number {
+    return this.#statements.revision.get() ?? 0;
+  }
+
   /** Ends every task lease these owners hold; one statement. */
   endLeasesOf(owners: ReadonlySet<string>): void {
     this.#statements.endLeasesOf.run(JSON.stringify([...owners]));

@@ -15,19 +15,25 @@
  *   and never all tasks: acquiring N due tasks is one indexed SELECT and one UPDATE in one `BEGIN IMMEDIATE`.
  * - Task leases are columns of the row, run slots rows of `kairos_run_slots`, so that schedulers in several
  *   processes never both run one due run and `maxInstances` counts across all of them.
+ * - The run history is in `kairos_runs` (bounded per task, read through its indexes), the run-now requests of the
+ *   `kairos` command in `kairos_run_requests`.
+ * - A watch reports only the commits other processes need to hear of: triggers count the changes to tasks and the
+ *   requests made in `kairos_revision`, which run history and run-slot writes leave as it is.
  * - The schema has a version (`PRAGMA user_version`) and an application id (`PRAGMA application_id`);
  *   `start()` migrates an older schema and refuses a foreign, newer or corrupt database, naming the file.
  * - A row that cannot be read back is reported once and kept untouched: this process remembers its id and
  *   content in memory and leaves it out of due queries until the row changes (nothing is written to it).
  *
  * This file is the store class. Its parts, internal: the schema, migrations and prepared statements in
- * sqlite-schema.ts, the reads and write transactions in sqlite-table.ts, the busy retry in sqlite-locking.ts,
+ * sqlite-schema.ts, the reads and write transactions in sqlite-table.ts, the run history in sqlite-history.ts,
+ * the run-now requests in sqlite-requests.ts, the busy retry in sqlite-locking.ts,
  * the checks of the database file in sqlite-file.ts; what it shares with `FileStore` (path checks, watch,
  * unreadable records, leases ended at close) in support/.
  */
 import { basename, resolve } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { KairosError, ValueError } from '../src/errors.js';
+import type { RunNowRequest, RunQuery, StoredRunRecord } from '../src/history.js';
 import { serializeTaskBody } from '../src/serialization.js';
 import type {
   AcquireOptions,
@@ -41,11 +47,14 @@ import type {
 import { type DurationInput, parseDuration } from '../src/time.js';
 import { describeValue } from '../src/validate.js';
 import { checkHeader, checkSameFile, type FileIdentity, openedFile } from './sqlite-file.js';
+import { RunHistory } from './sqlite-history.js';
 import { asStoreError, type BusyWait, DRIVER_BUSY_TIMEOUT_MS, runWhileBusy } from './sqlite-locking.js';
+import { RunRequestTable } from './sqlite-requests.js';
 import { checkOwnership, configure, type Database, migrate } from './sqlite-schema.js';
 import { TaskTable } from './sqlite-table.js';
 import { checkStoreOptions, notStartedError } from './support/guards.js';
 import { LeaseOwners } from './support/lease-owners.js';
+import { storedText } from './support/run-records.js';
 import { SlotBatcher } from './support/slot-batch.js';
 import { prepareStorePath } from './support/store-path.js';
 import { StoreWatches } from './support/watch.js';
@@ -74,6 +83,8 @@ interface OpenState {
   db: Database;
   /** What the store reads and writes in the database. */
   table: TaskTable;
+  history: RunHistory;
+  requests: RunRequestTable;
   context: StoreContext;
   /** The file opened, which every write checks the path still names. */
   file: FileIdentity;
@@ -149,6 +160,8 @@ export class SQLiteStore implements SharedTaskStore {
       const state: OpenState = {
         db: opened,
         table: new TaskTable(opened, context, this.path),
+        history: new RunHistory(opened, context),
+        requests: new RunRequestTable(opened, context),
         context,
         file,
         busy: { path: this.path, timeoutMs: this.busyTimeoutMs, alive: () => this.#open === state },
@@ -250,25 +263,74 @@ export class SQLiteStore implements SharedTaskStore {
     await this.#slots.enqueue({ runId });
   }
 
+  /** One transaction for the batch: inserts, then trims each task it names. */
+  async appendRuns(records: readonly StoredRunRecord[], perTask: number): Promise<void> {
+    if (records.length === 0) return;
+    const open = this.#state();
+    const rows = records.map((record) => ({ record, data: storedText(record) }));
+    return this.#write(open, () => open.history.append(rows, perTask));
+  }
+
+  /** Reads through an index, newest first, only as many rows as the answer needs (a task's: at most all of them). */
+  async getRuns(query: RunQuery): Promise<StoredRunRecord[]> {
+    const open = this.#state();
+    return this.#read(open, () => open.history.query(query));
+  }
+
+  /** One statement; it reads every record (to find those of removed tasks). */
+  async pruneRuns(endedBefore: number, keep: number): Promise<number> {
+    const open = this.#state();
+    return this.#write(open, () => open.history.prune(endedBefore, keep));
+  }
+
+  /** A request whose id is stored already is left as it is. Other processes' watches hear of it. */
+  async requestRun(request: RunNowRequest): Promise<void> {
+    const open = this.#state();
+    const data = storedText(request);
+    return this.#write(open, () => open.requests.insert(request, data));
+  }
+
+  /** A write transaction only when there are requests (one read says). */
+  async takeRunRequests(now: number): Promise<RunNowRequest[]> {
+    const open = this.#state();
+    if (!(await this.#read(open, () => open.requests.any()))) return [];
+    return this.#write(open, () => open.requests.take(now));
+  }
+
+  async hasRunRequest(requestId: string): Promise<boolean> {
+    const open = this.#state();
+    return this.#read(open, () => open.requests.has(requestId));
+  }
+
+  async cancelRunRequest(requestId: string): Promise<boolean> {
+    const open = this.#state();
+    return this.#write(open, () => open.requests.cancel(requestId));
+  }
+
   /**
-   * Calls `listener` (debounced) when another connection commits, seen through `fs.watch` on the database's
-   * directory (every commit writes the `-wal` file) and confirmed with `PRAGMA data_version`, which changes
-   * only for other connections' commits, so this store's own writes are ignored. Like the scheduler's timer,
-   * a watch keeps the process alive (a worker waiting for tasks another process adds) until it is stopped;
-   * `close()` stops it too. Returns a function that stops watching.
+   * Calls `listener` (debounced) when another connection commits a change to tasks or a run request, seen through
+   * `fs.watch` on the database's directory (every commit writes the `-wal` file) and confirmed with `PRAGMA
+   * data_version`, which changes only for other connections' commits, so this store's own writes are ignored,
+   * and with the database's revision, which run history and run-slot commits leave as it is. (When this store
+   * changed a task and another connection appended history since the last check, that is reported too.) Like
+   * the scheduler's timer, a watch keeps the process alive (a worker waiting for tasks another process adds)
+   * until it is stopped; `close()` stops it too. Returns a function that stops watching.
    */
   watch(listener: () => void): () => void {
-    const { db, context, file } = this.#state();
-    let seen = dataVersion(db);
+    const { db, context, file, table } = this.#state();
+    let seenVersion = dataVersion(db);
+    let seenRevision = table.revision();
     let lost = false;
     const isForeign = (): boolean => {
       if (!db.open) return false;
       try {
         checkSameFile(file, this.path);
         const version = dataVersion(db);
-        if (version === seen) return false;
-        seen = version;
-        return true;
+        const revision = table.revision();
+        const foreign = version !== seenVersion && revision !== seenRevision;
+        seenVersion = version;
+        seenRevision = revision;
+        return foreign;
       } catch (error) {
         // A deleted or replaced file is said at once, not only at the next write; an error is never thrown
         // out of a timer callback.

@@ -287,15 +287,15 @@ describe.skipIf(inject('postgresUnreachable') !== null)('PostgresStore', () => {
         ).rows.map((row) => row.table_name),
         functions: (
           await client.query(
-            `SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1`,
+            `SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 ORDER BY p.proname`,
             [schema],
           )
         ).rows.map((row) => row.proname),
       }));
       expect(objects).toEqual({
         versions: [{ version: POSTGRES_SCHEMA_VERSION }],
-        tables: ['run_slots', 'schema_version', 'tasks'],
-        functions: ['run_slot_ops'],
+        tables: ['run_requests', 'run_slots', 'runs', 'schema_version', 'tasks'],
+        functions: ['append_runs', 'run_slot_ops'],
       });
 
       // Every instance works on it.

@@ -2,8 +2,8 @@
 // by another store instance, taken by exactly one scheduler sharing it, run with the request's id as run id.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { IntervalTrigger, Scheduler, type SharedTaskStore } from '../../src/index.js';
-import { silentLogger } from '../support/events.js';
 import { recordingContext, type StoreBacking, selectedStores } from '../stores/harness.js';
+import { silentLogger } from '../support/events.js';
 
 /** Resolves once `check` returns true (checked every 20 ms), or rejects after `ms`. */
 async function until(check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {

@@ -113,6 +113,16 @@ describe('a store that hangs or fails (fake timers)', () => {
       },
       async renewRunSlots(): Promise<void> {},
       async releaseRunSlot(): Promise<void> {},
+      async requestRun(): Promise<void> {},
+      async takeRunRequests(): Promise<[]> {
+        return [];
+      },
+      async hasRunRequest(): Promise<boolean> {
+        return false;
+      },
+      async cancelRunRequest(): Promise<boolean> {
+        return false;
+      },
     });
     const scheduler = clock.scheduler({ stores: { default: flaky } });
     const seen = clock.record(scheduler, 'task:executed', 'task:error');

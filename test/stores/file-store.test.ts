@@ -143,9 +143,12 @@ describe('FileStore document', () => {
     expect(JSON.parse(await readFile(nested, 'utf8'))).toEqual({
       format: FILE_STORE_FORMAT,
       version: FILE_STORE_VERSION,
+      revision: 0,
       tasks: {},
       leases: {},
       runSlots: {},
+      runs: [],
+      runRequests: {},
     });
   });
 

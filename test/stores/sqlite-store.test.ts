@@ -140,7 +140,13 @@ describe('SQLiteStore schema', () => {
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
         .pluck()
         .all();
-      expect(indexes).toEqual(['kairos_run_slots_task', 'kairos_tasks_due', 'kairos_tasks_leased']);
+      expect(indexes).toEqual([
+        'kairos_run_slots_task',
+        'kairos_runs_ended',
+        'kairos_runs_task',
+        'kairos_tasks_due',
+        'kairos_tasks_leased',
+      ]);
     });
   });
 
