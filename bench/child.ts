@@ -4,7 +4,7 @@
  *   node --expose-gc --import tsx bench/child.ts <scenario> <library> '<params json>'   (the same, from source)
  * Prints one line `@@RESULT <json>` on stdout (libraries may print their own lines around it).
  */
-import { loadAdapter } from './adapters/adapter.js';
+import { kairosOptions, loadAdapter } from './adapters/adapter.js';
 import { installTimerProbe, s1, s2, s3, s4, s5, s6 } from './scenarios.js';
 
 export const RESULT_MARK = '@@RESULT ';
@@ -18,7 +18,7 @@ async function main(): Promise<unknown> {
   const probe = scenario === 'S4' || scenario === 'S6' ? installTimerProbe() : null;
   if (scenario === 'S7') {
     const { s7 } = await import('./s7-sqlite.js');
-    return s7(params);
+    return s7(params, kairosOptions(library));
   }
   if (scenario === 'S8') {
     // A fleet of worker processes on one PostgreSQL database (bench/s8-postgres.ts); kairos, and croner done by hand.

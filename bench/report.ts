@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
-import { LIBRARIES } from './adapters/adapter.js';
+import { isKairosVariant, KAIROS_VARIANTS, LIBRARIES, VARIANT_LABELS } from './adapters/adapter.js';
 import { median } from './lib/stats.js';
 
 type Result = Record<string, unknown>;
@@ -113,6 +113,7 @@ function metricsFor(scenario: string, params: Record<string, unknown>, data: Run
         },
         { label: `fired (of ${params.n})`, get: num('fired'), better: 'higher' },
         { label: 'fired early', get: num('early'), better: 'lower' },
+        { label: 'CPU time in the burst, µs per task', get: num('cpuUsPerTask'), better: 'lower' },
       ];
     case 'S3':
       return [
@@ -203,6 +204,13 @@ function metricsFor(scenario: string, params: Record<string, unknown>, data: Run
           get: num('runsPerSecond'),
           better: 'higher',
         },
+        { label: 'burst: CPU time, µs per run', get: num('cpuUsPerRun'), better: 'lower' },
+        {
+          label: 'burst, history on: until every run record is stored (ms)',
+          get: num('historyStoredMs'),
+          better: 'lower',
+        },
+        { label: 'burst, history on: run records stored', get: num('historyRecords'), better: 'none' },
       ];
     case 'S8': {
       const wakeupNa = (r: Result) => (typeof r.wakeupNa === 'string' ? r.wakeupNa : undefined);
@@ -252,6 +260,18 @@ function metricsFor(scenario: string, params: Record<string, unknown>, data: Run
   }
 }
 
+/**
+ * What run history costs on a metric: kairos' median (history on) against kairos-nohistory's, as the extra time
+ * per unit with history on: on ÷ off − 1 for times, off ÷ on − 1 for counts per second; '' for the others.
+ */
+function historyCost(metric: Metric, on: number | undefined, off: number | undefined): string {
+  if (on === undefined || off === undefined || metric.better === 'none') return '';
+  const [numerator, denominator] = metric.better === 'lower' ? [on, off] : [off, on];
+  if (denominator === 0) return numerator === 0 ? '–' : '';
+  const percent = (numerator / denominator - 1) * 100;
+  return `${percent >= 0 ? '+' : '−'}${fmt(Math.abs(percent))} %`;
+}
+
 function driftEdge(params: Record<string, unknown>): number {
   return Math.max(1, Math.min(2, Math.floor(Number(params.seconds) / 3)));
 }
@@ -294,19 +314,24 @@ export function renderReport(data: RunData): string {
   lines.push(
     'Each cell is the median over the runs of one fresh child process per library and run. ' +
       '"kairos ÷ best peer" divides kairos\' median by the best peer\'s (lower is better for times, bytes and ' +
-      'lateness; higher for counts per second). N/A: the library has no such feature.',
+      'lateness; higher for counts per second). N/A: the library has no such feature. ' +
+      '"kairos (history off)" is kairos with `history: false` (S2, S7); "cost of history" is the extra time with ' +
+      'history on, the default: kairos ÷ kairos (history off) − 1 for times, the inverse for counts per second.',
     '',
   );
 
   for (const testCase of data.cases) {
     const byLibrary = data.results[testCase.id] ?? {};
     if (Object.keys(byLibrary).length === 0) continue;
-    const shownLibraries =
+    const variants = KAIROS_VARIANTS.filter((variant) => testCase.libraries.includes(variant));
+    const shownLibraries = (
       testCase.scenario === 'S7'
         ? ['kairos']
         : testCase.scenario === 'S8'
           ? ['kairos', 'croner']
-          : [...LIBRARIES];
+          : [...LIBRARIES]
+    ).flatMap((library) => (library === 'kairos' ? [library, ...variants] : [library]));
+    const historyOff = variants.includes('kairos-nohistory');
     const runsNote =
       testCase.runs === data.runs
         ? ''
@@ -322,8 +347,9 @@ export function renderReport(data: RunData): string {
     }
     const header = [
       'metric',
-      ...shownLibraries,
+      ...shownLibraries.map((library) => (isKairosVariant(library) ? VARIANT_LABELS[library] : library)),
       ...(testCase.scenario === 'S7' ? [] : ['kairos ÷ best peer']),
+      ...(historyOff ? ['cost of history (on vs off)'] : []),
       'target',
       'met',
     ];
@@ -383,6 +409,7 @@ export function renderReport(data: RunData): string {
       }
       const row = [metric.label, ...cells];
       if (testCase.scenario !== 'S7') row.push(ratio);
+      if (historyOff) row.push(historyCost(metric, kairos, medians.get('kairos-nohistory')));
       row.push(metric.target?.text ?? '', met === null ? '' : met ? '✓' : '✗');
       lines.push(`| ${row.join(' | ')} |`);
       if (metric.target !== undefined) {
@@ -590,7 +617,10 @@ const EXPLANATION = `## Where kairos loses, and what bounds it
   of *n*/10 adds, then removed, sizes the lead). Lateness is the
   moment the task function is called (a sub-millisecond clock on \`Date.now()\`'s timeline) minus that instant;
   *last fire* is the lateness of the last of the *n*: how long the burst takes to drain. *Fired early* counts calls
-  made while \`Date.now()\` was still before the due instant (must be 0).
+  made while \`Date.now()\` was still before the due instant (must be 0). *CPU time* is the process's
+  (\`process.cpuUsage()\`, all threads) from ~300 ms before the instant to the last fire, ÷ *n*: less
+  sensitive than lateness to other work on the machine. kairos runs it twice: with run history on (the
+  default: each run's record buffered and appended to the memory store in batches) and off (\`history: false\`).
 - **S3 steady precision.** *n* tasks each fire every second (kairos \`IntervalTrigger({ seconds: 1 })\` on whole
   seconds; node-schedule, croner and cron a \`* * * * * *\` cron job; toad-scheduler \`SimpleIntervalJob({ seconds: 1 })\`,
   whose grid starts when the job is added). Every fire is matched to the grid instant at or before it (a fire up
@@ -610,14 +640,17 @@ const EXPLANATION = `## Where kairos loses, and what bounds it
   watches for ~2 s that nothing fires, that no \`TimeoutOverflowWarning\` is emitted, that the library never asks
   setTimeout for more than 2^31−1 ms (Node would clamp it to 1 ms and fire at once), and, where the library reports a
   next run time, that it is the right one. Correct only if all hold.
-- **S7 SQLite store** (kairos only: the peers have no persistent store; one run). *n* tasks due tomorrow are
+- **S7 SQLite store** (kairos only: the peers have no persistent store; with run history on, the default, whose
+  records go to the SQLite file in batches, and off, \`history: false\`). *n* tasks due tomorrow are
   added one by one to a \`SQLiteStore\` file in the OS temp dir by a paused scheduler (*add*: µs per task, of
   which an autocommit SQLite insert on this disk is most), with the catch-up tasks: interval tasks every second
   whose stored next run time is 30 days in the past (2.6 million missed fire times each). That scheduler
   shuts down (timed). A new scheduler's \`start()\` is timed (*start-up*), and *catch-up* is the time from
   \`start()\` until each catch-up task has run; coalescing makes that one run each, for a fire time within the
   last second (the *oldest fire time run* shows it), not millions. Then, paused, a burst of tasks due now is
-  added; \`resume()\`; *runs per second* from then until the last of them has run.
+  added; \`resume()\`; *runs per second* from then until the last of them has run (and the process's CPU
+  time over that span, per run); with history on, then the time from \`resume()\` until every run's record
+  is in the file (\`getRuns\` writes what is buffered), and how many are.
 
 - **S8 PostgreSQL fleet** (kairos, and croner as its users would do it; one run). Three scheduler processes (real
   child processes) share one schema of their own (\`kbench_<random>\`, dropped at the end) of the server at
@@ -647,11 +680,12 @@ the peers are devDependencies.
 
 - \`npm run bench -- --quick\`: smaller sizes, one run, under a minute (a smoke run for CI); writes only
   bench/results/latest.md.
-- \`--runs N\`, \`--only S2,S3\` (or a case id such as \`S1-100k\`), \`--libs kairos,croner\`: partial runs, which
-  do not rewrite this file.
+- \`--runs N\`, \`--only S2,S3\` (or a case id such as \`S1-100k\`), \`--libs kairos,croner\` (kairos brings its
+  history-off variant, \`kairos-nohistory\`, along): partial runs, which do not rewrite this file.
 - \`npx tsx bench/profile.ts S2\` (any scenario, optional params JSON, \`--lib\`): a V8 CPU profile of one child,
   printed by function and source line of the TypeScript (the measured windows only: S1's loops, S2's burst,
-  S3's window, S5's stepping, S7's burst; \`--whole\` for the whole process).
+  S3's window, S5's stepping, S7's burst; \`--whole\` for the whole process); \`--lib kairos-nohistory\` for
+  history off.
 
 Limits: one machine, one run of medians; timer lateness depends on the load of the machine at the time, and sub-ms
 figures are near the resolution of Node timers (1 ms). Each library runs in a fresh process, one at a time, so no

@@ -11,7 +11,8 @@
  *   --quick          smaller sizes, one run: a smoke run in well under a minute (for CI)
  *   --runs N         runs per case (default 3; --quick: 1)
  *   --only S2,S3     only these scenarios (or case ids such as S1-100k); does not rewrite BENCHMARKS.md
- *   --libs a,b       only these libraries; does not rewrite BENCHMARKS.md
+ *   --libs a,b       only these libraries (kairos includes its variants, e.g. kairos-nohistory: history off in
+ *                    S2 and S7); does not rewrite BENCHMARKS.md
  *   --profile        also write a V8 CPU profile of each kairos child to bench/results/profiles/
  *   --no-write       do not rewrite BENCHMARKS.md even after a full run
  *   --report         run nothing: re-render the report from bench/results/latest.json
@@ -21,6 +22,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
+import { isKairosVariant } from './adapters/adapter.js';
 import { buildForBench } from './build.js';
 import { type Case, cases } from './config.js';
 import { machineInfo, type RunData, renderReport } from './report.js';
@@ -81,6 +83,16 @@ function parseArgs(argv: string[]): Options {
   return options;
 }
 
+/**
+ * Whether `--libs` selects `library`: named, a kairos variant when kairos is named (so that history on and off
+ * run side by side), or S4's no-scheduler baseline.
+ */
+function selectedLibrary(libs: string[], library: string): boolean {
+  return (
+    libs.includes(library) || library === 'none' || (isKairosVariant(library) && libs.includes('kairos'))
+  );
+}
+
 /** The child running now: killed if the runner is interrupted, so that no child outlives it. */
 let current: ChildProcess | null = null;
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
@@ -104,7 +116,7 @@ function runChild(
   build: string,
 ): Promise<ChildOutcome> {
   const args = ['--expose-gc'];
-  if (options.profile && library === 'kairos') {
+  if (options.profile && (library === 'kairos' || isKairosVariant(library))) {
     // One directory per child: the main thread's profile is the CPU.*.<pid>.0.*.cpuprofile in it (thread 0).
     args.push(
       '--cpu-prof',
@@ -186,7 +198,7 @@ async function main(): Promise<void> {
     for (const testCase of selected) {
       if (run > (testCase.runs ?? options.runs)) continue;
       for (const library of testCase.libraries) {
-        if (options.libs !== null && !options.libs.includes(library) && library !== 'none') continue;
+        if (options.libs !== null && !selectedLibrary(options.libs, library)) continue;
         // The no-scheduler baseline of S4 is a noise floor: one run is enough.
         if (library === 'none' && run > 1) continue;
         jobs.push({ testCase, library, run });

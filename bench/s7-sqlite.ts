@@ -7,7 +7,11 @@
  * 2. start-up: a new scheduler over the file, `start()` timed;
  * 3. catch-up: from `start()` until each catch-up task has run (coalesced: once each, not 2.6 million
  *    times); then the catch-up tasks are removed;
- * 4. burst: paused, `burst` tasks due now are added; `resume()`; runs per second until the last has run.
+ * 4. burst: paused, `burst` tasks due now are added; `resume()`; runs per second until the last has run;
+ *    with history on, then the time until every run's record is in the file, and how many are.
+ *
+ * Every scheduler gets `options` (the runner passes `{ history: false }` for kairos-nohistory; run history is on
+ * by default, each run's record appended to the SQLite file in batches).
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,7 +31,8 @@ const trace = (label: string) => {
   if (process.env.BENCH_TRACE) console.error(`S7 ${(performance.now() / 1000).toFixed(2)} s: ${label}`);
 };
 
-export async function s7(params: S7Params): Promise<object> {
+/** Runs S7 with schedulers made with `options` (e.g. `{ history: false }`); see above. */
+export async function s7(params: S7Params, options: { history?: false } = {}): Promise<object> {
   // The runner's children run in the repository root; the URL form serves a run from elsewhere.
   const present =
     existsSync(join(process.cwd(), 'stores', 'sqlite.ts')) ||
@@ -81,6 +86,7 @@ export async function s7(params: S7Params): Promise<object> {
       logger: pino({ level: 'silent' }),
       stores: { default: new SQLiteStore({ path }) },
       functions,
+      ...options,
     });
 
   try {
@@ -134,12 +140,24 @@ export async function s7(params: S7Params): Promise<object> {
     measure('b');
     await startWindow();
     const burstStart = wallNow();
+    const cpuBefore = process.cpuUsage();
     scheduler.resume();
     await waitFor(params.burst, 60_000);
+    const cpu = process.cpuUsage(cpuBefore);
     await stopWindow('S7-burst');
     const burstRuns = seen.size;
     const burstMs = lastNew - burstStart;
     trace('burst done');
+    // History on: until the burst's records are in the file (getRuns writes the buffer first), and how many are.
+    let historyStoredMs: number | undefined;
+    let historyRecords: number | undefined;
+    if (options.history !== false) {
+      await scheduler.getRuns({ limit: 1 });
+      historyStoredMs = wallNow() - burstStart;
+      const records = await scheduler.getRuns({ since: now, limit: 100_000 });
+      historyRecords = records.filter((record) => record.taskId.startsWith('b')).length;
+      trace('history stored');
+    }
     // No shutdown: the file is deleted below.
 
     return {
@@ -157,6 +175,10 @@ export async function s7(params: S7Params): Promise<object> {
       burstRuns,
       burstMs,
       runsPerSecond: (burstRuns * 1000) / burstMs,
+      /** CPU time (user + system) from `resume()` to the last run, µs per run. */
+      cpuUsPerRun: (cpu.user + cpu.system) / burstRuns,
+      historyStoredMs,
+      historyRecords,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -7,6 +7,29 @@
 export const LIBRARIES = ['kairos', 'node-schedule', 'croner', 'toad-scheduler', 'cron'] as const;
 export type LibraryName = (typeof LIBRARIES)[number];
 
+/**
+ * kairos with other scheduler options, measured beside kairos in the cases that list it (a column after
+ * kairos'); never a peer ("best peer" ignores it). `--libs kairos` runs them too.
+ */
+export const KAIROS_VARIANTS = ['kairos-nohistory'] as const;
+/** The name of a kairos variant, as `--libs` and bench/results/latest.json spell it. */
+export type KairosVariant = (typeof KAIROS_VARIANTS)[number];
+
+/** How the report heads each variant's column. */
+export const VARIANT_LABELS: Readonly<Record<KairosVariant, string>> = {
+  'kairos-nohistory': 'kairos (history off)',
+};
+
+/** Whether `library` is a kairos variant. */
+export function isKairosVariant(library: string): library is KairosVariant {
+  return (KAIROS_VARIANTS as readonly string[]).includes(library);
+}
+
+/** The scheduler options that make kairos (the defaults: `{}`) or a variant of it. */
+export function kairosOptions(library: string): { history?: false } {
+  return library === 'kairos-nohistory' ? { history: false } : {};
+}
+
 /** A task body; the scenarios pass a function that records the time it was called. */
 export type Fire = () => void;
 
@@ -54,7 +77,8 @@ export interface Adapter {
 export async function loadAdapter(name: string): Promise<Adapter> {
   switch (name) {
     case 'kairos':
-      return (await import('./kairos.js')).create();
+    case 'kairos-nohistory':
+      return (await import('./kairos.js')).create(kairosOptions(name));
     case 'node-schedule':
       return (await import('./node-schedule.js')).create();
     case 'croner':

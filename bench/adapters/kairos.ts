@@ -1,11 +1,12 @@
 /**
  * kairos: `scheduler.addTask(fn, { trigger, id })`, `removeTask`, `removeAllTasks`. Imports the modules it
- * uses directly from src/ (the same code `kairos` exports), with a silent pino logger.
+ * uses directly from src/ (the same code `kairos` exports), with a silent pino logger. Run history is on (the
+ * default) unless the variant turns it off.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { Scheduler } from '../../src/scheduler.js';
+import { Scheduler, type SchedulerOptions } from '../../src/scheduler.js';
 import { DateTrigger } from '../../src/triggers/date.js';
 import { IntervalTrigger } from '../../src/triggers/interval.js';
 import type { Adapter } from './adapter.js';
@@ -25,8 +26,11 @@ function kairosVersion(): string {
   return '?';
 }
 
-export async function create(): Promise<Adapter & { scheduler: Scheduler }> {
-  const scheduler = new Scheduler({ logger: pino({ level: 'silent' }) });
+/** The kairos adapter; `options` (adapter.ts' `kairosOptions`) make a variant, e.g. `{ history: false }`. */
+export async function create(
+  options: Pick<SchedulerOptions, 'history'> = {},
+): Promise<Adapter & { scheduler: Scheduler }> {
+  const scheduler = new Scheduler({ logger: pino({ level: 'silent' }), ...options });
   const id = (key: number) => `t${key}`;
   return {
     name: 'kairos',
