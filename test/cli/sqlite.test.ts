@@ -1,0 +1,3 @@
+import { describeStoreCommands } from '../support/cli-suite.js';
+
+describeStoreCommands('sqlite');
