@@ -238,7 +238,7 @@ async function main(): Promise<void> {
   let index = 0;
   for (const { testCase, library, run } of jobs) {
     index++;
-    const label = `[${String(index).padStart(String(jobs.length).length)}/${jobs.length}] ${testCase.id.padEnd(8)} ${library.padEnd(15)} run ${run}`;
+    const label = `[${String(index).padStart(String(jobs.length).length)}/${jobs.length}] ${testCase.id.padEnd(8)} ${library.padEnd(16)} run ${run}`;
     const byCase = data.results[testCase.id] ?? {};
     data.results[testCase.id] = byCase;
     const earlier = byCase[library] ?? [];

@@ -23,7 +23,15 @@ const FLUSH_SIZE = 1000;
 const MAX_BUFFERED = 10_000;
 /** The longest wait before a failed store is tried again. */
 const MAX_RETRY_DELAY_MS = 30_000;
-/** How often each store's records of removed tasks are pruned. */
+/**
+ * The longest `flush` waits for a store's write: a store whose write hangs must not hang `getRuns`, `replayRun`,
+ * `removeStore` or a shutdown without a timeout. A write in progress for longer than this is not waited for at all.
+ */
+const FLUSH_WAIT_MS = 5000;
+/**
+ * How often each store's records of removed tasks are pruned; and sooner, once a store took as many records as it
+ * keeps of removed tasks, so that a flood of one-shot tasks cannot pile up an hour of records before the prune.
+ */
 const PRUNE_EVERY_MS = 3_600_000;
 
 /** How a run ended, as `executeRun` tells it. */
@@ -63,8 +71,14 @@ interface Buffer {
   timer: NodeJS.Timeout | undefined;
   /** Settles when the write in progress (if any) is done. */
   writing: Promise<void> | undefined;
+  /** Epoch ms the write in progress began. */
+  writeStartedAt: number;
   failures: number;
   lastPrune: number;
+  /** Records the store took since it was last pruned. */
+  sincePrune: number;
+  /** Records dropped since the store last took a write: warned of once, when the first go, and summed up when it recovers. */
+  dropped: number;
 }
 
 /** Buffers run records per store and writes them in batches. */
@@ -126,17 +140,27 @@ export class HistoryWriter {
     this.#add(alias, stored);
   }
 
-  /** Writes every buffered record now (retrying nothing: a store that fails keeps its records for later). */
+  /**
+   * Writes every buffered record now (retrying nothing: a store that fails keeps its records for later). Waits
+   * at most `FLUSH_WAIT_MS` for a store; never rejects.
+   */
   async flush(): Promise<void> {
     await Promise.all([...this.#buffers.keys()].map((alias) => this.flushStore(alias)));
   }
 
-  /** Writes one store's buffered records now. */
+  /**
+   * Writes one store's buffered records now. Waits at most `FLUSH_WAIT_MS` (and not at all behind a write that
+   * has already been in progress that long: the store hangs); the records stay buffered then. Never rejects.
+   */
   async flushStore(alias: string): Promise<void> {
     const buffer = this.#buffers.get(alias);
     if (buffer === undefined) return;
-    while (buffer.writing !== undefined) await buffer.writing;
-    if (buffer.records.length > 0) await this.#write(alias, buffer);
+    const deadline = Date.now() + FLUSH_WAIT_MS;
+    while (buffer.writing !== undefined) {
+      if (buffer.writeStartedAt + FLUSH_WAIT_MS <= Date.now()) return;
+      if (!(await settlesBy(buffer.writing, deadline))) return;
+    }
+    if (buffer.records.length > 0) await settlesBy(this.#write(alias, buffer), deadline);
   }
 
   /** Stops every timer and forgets one store's records (the store was removed) or all. */
@@ -151,7 +175,16 @@ export class HistoryWriter {
   #add(alias: string, record: StoredRunRecord): void {
     let buffer = this.#buffers.get(alias);
     if (buffer === undefined) {
-      buffer = { records: [], timer: undefined, writing: undefined, failures: 0, lastPrune: 0 };
+      buffer = {
+        records: [],
+        timer: undefined,
+        writing: undefined,
+        writeStartedAt: 0,
+        failures: 0,
+        lastPrune: 0,
+        sincePrune: 0,
+        dropped: 0,
+      };
       this.#buffers.set(alias, buffer);
     }
     buffer.records.push(record);
@@ -186,12 +219,22 @@ export class HistoryWriter {
     buffer.records = [];
     clearTimeout(buffer.timer);
     buffer.timer = undefined;
+    buffer.writeStartedAt = Date.now();
     // A store that throws instead of rejecting is a failed write all the same, never an uncaught exception.
     const written = new Promise<void>((resolve) =>
       resolve(store.appendRuns(batch, this.#context.perTask)),
     ).then(
       () => {
         buffer.failures = 0;
+        buffer.sincePrune += batch.length;
+        if (buffer.dropped > 0) {
+          this.#context.reports.log(
+            'warn',
+            { store: alias, dropped: buffer.dropped },
+            `store '${alias}': writing run history works again; ${buffer.dropped} run history records were dropped while it failed`,
+          );
+          buffer.dropped = 0;
+        }
         this.#maybePrune(alias, store, buffer);
       },
       (error: unknown) => {
@@ -217,24 +260,44 @@ export class HistoryWriter {
     return buffer.writing;
   }
 
+  /**
+   * Drops the oldest records beyond `MAX_BUFFERED`. Warns once when records start being dropped, not once per
+   * record: a store down during a flood of runs would otherwise log a line per run.
+   */
   #dropOldest(alias: string, buffer: Buffer): void {
     const dropped = buffer.records.length - MAX_BUFFERED;
     buffer.records.splice(0, dropped);
-    this.#context.reports.log(
-      'warn',
-      { store: alias, dropped },
-      `store '${alias}': ${dropped} run history records dropped while the store fails`,
-    );
+    if (buffer.dropped === 0) {
+      this.#context.reports.log(
+        'warn',
+        { store: alias, kept: MAX_BUFFERED },
+        `store '${alias}': run history records are being dropped while the store fails (the newest ${MAX_BUFFERED} are kept)`,
+      );
+    }
+    buffer.dropped += dropped;
   }
 
   #maybePrune(alias: string, store: TaskStore, buffer: Buffer): void {
     const now = Date.now();
-    if (now - buffer.lastPrune < PRUNE_EVERY_MS) return;
+    if (now - buffer.lastPrune < PRUNE_EVERY_MS && buffer.sincePrune < REMOVED_TASK_RECORDS_MAX) return;
     buffer.lastPrune = now;
+    buffer.sincePrune = 0;
     new Promise<number>((resolve) =>
       resolve(store.pruneRuns(now - REMOVED_TASK_RETENTION_MS, REMOVED_TASK_RECORDS_MAX)),
     ).catch((error: unknown) =>
       this.#context.reports.log('error', { err: error, store: alias }, 'pruning run history failed'),
     );
   }
+}
+
+/** True once `work` (which never rejects) settled, false if `deadline` (epoch ms) came first. */
+function settlesBy(work: Promise<void>, deadline: number): Promise<boolean> {
+  const delayMs = deadline - Date.now();
+  if (delayMs <= 0) return Promise.resolve(false);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), delayMs);
+    timer.unref();
+  });
+  return Promise.race([work.then(() => true), late]).finally(() => clearTimeout(timer));
 }

@@ -118,22 +118,61 @@ export function recordResult(result: unknown): Pick<StoredRunRecord, 'result' | 
   return { result: `${text.slice(0, RESULT_LIMIT)}…`, resultTruncated: true };
 }
 
-/** An error (or any thrown value) as a record keeps it. */
+/**
+ * An error (or any thrown value) as a record keeps it. Never throws: a thrown value whose `name`, `message` or
+ * `stack` getter throws, or that cannot be turned into text at all, still makes a record (with a placeholder).
+ */
 export function recordError(error: unknown): RunError {
-  if (error instanceof Error) {
+  if (isError(error)) {
+    const message = readText(() => error.message, '[unreadable message]');
     return {
-      name: cut(String(error.name), 200),
-      message: cut(String(error.message), MESSAGE_LIMIT),
-      stack: cut(typeof error.stack === 'string' ? error.stack : '', STACK_LIMIT),
+      name: cut(
+        readText(() => error.name, 'Error'),
+        200,
+      ),
+      message: cut(message, MESSAGE_LIMIT),
+      stack: cut(
+        readText(() => {
+          const { stack } = error;
+          return typeof stack === 'string' ? stack : '';
+        }, ''),
+        STACK_LIMIT,
+      ),
     };
   }
-  let message: string;
-  try {
-    message = typeof error === 'string' ? error : (JSON.stringify(error) ?? String(error));
-  } catch {
-    message = String(error);
-  }
+  const message = readText(
+    () => {
+      if (typeof error === 'string') return error;
+      try {
+        const json = JSON.stringify(error);
+        if (json !== undefined) return json;
+      } catch {
+        // Not JSON (cyclic, a BigInt, a throwing toJSON): its text, below.
+      }
+      return String(error);
+    },
+    `[unprintable ${typeof error}]`,
+  );
   return { name: typeof error, message: cut(message, MESSAGE_LIMIT), stack: '' };
+}
+
+/** `instanceof Error`, false for a value that cannot even say (a Proxy whose prototype trap throws). */
+function isError(value: unknown): value is Error {
+  try {
+    return value instanceof Error;
+  } catch {
+    return false;
+  }
+}
+
+/** `read()` as text, or `fallback` if reading or converting it throws. */
+function readText(read: () => unknown, fallback: string): string {
+  try {
+    const value = read();
+    return typeof value === 'string' ? value : String(value);
+  } catch {
+    return fallback;
+  }
 }
 
 function cut(text: string, limit: number): string {
@@ -170,13 +209,57 @@ export interface RunRecord extends Omit<StoredRunRecord, 'scheduledRunTime' | 's
   store: string;
 }
 
-/** A stored record as `getRuns` returns it. */
+/**
+ * A stored record as `getRuns` returns it: a copy down to its data, so that a caller changing it changes neither the
+ * store's history nor (a MemoryStore keeping a task's own args) the args the task runs with next.
+ */
 export function toRunRecord(stored: StoredRunRecord, store: string): RunRecord {
-  return {
+  const record: RunRecord = {
     ...stored,
+    args: copyData(stored.args) as unknown[],
     scheduledRunTime: new Date(stored.scheduledRunTime),
     startedAt: stored.startedAt === null ? null : new Date(stored.startedAt),
     endedAt: new Date(stored.endedAt),
     store,
   };
+  if (stored.result !== undefined) record.result = copyData(stored.result);
+  if (stored.error !== undefined) record.error = { ...stored.error };
+  return record;
+}
+
+/**
+ * A copy of plain data: arrays, plain objects and dates are copied (cycles kept); anything else (functions, class
+ * instances a MemoryStore may hold in args) is kept as is, and so is a value that cannot be read (a throwing
+ * getter, a revoked Proxy).
+ */
+function copyData(value: unknown, seen = new Map<object, unknown>()): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const known = seen.get(value);
+  if (known !== undefined) return known;
+  try {
+    if (Array.isArray(value)) {
+      const copy: unknown[] = [];
+      seen.set(value, copy);
+      for (const item of value) copy.push(copyData(item, seen));
+      return copy;
+    }
+    if (value instanceof Date) return new Date(value.getTime());
+    const prototype = Object.getPrototypeOf(value);
+    if (prototype !== Object.prototype && prototype !== null) return value;
+    const copy: Record<string, unknown> = Object.create(prototype);
+    seen.set(value, copy);
+    for (const key of Object.keys(value)) {
+      // Defined, not assigned: a key named `__proto__` stays a key.
+      Object.defineProperty(copy, key, {
+        value: copyData((value as Record<string, unknown>)[key], seen),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return copy;
+  } catch {
+    seen.set(value, value);
+    return value;
+  }
 }

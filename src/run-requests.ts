@@ -58,6 +58,18 @@ export class RunRequestTaker {
     const { reports, runs } = this.#context;
     const fields = { store: lane.alias, taskId: request.taskId, requestId: request.requestId };
     try {
+      // The run takes the request's id: one already in the history (a request made by hand, or written twice)
+      // would run a task whose record the store then leaves out as a duplicate, and the command would report the
+      // old run's outcome as this one's.
+      const [known] = await store.getRuns({ runId: request.requestId, limit: 1 });
+      if (known !== undefined) {
+        reports.log(
+          'warn',
+          fields,
+          `run request '${request.requestId}': a run with that id is in the history already; not run`,
+        );
+        return;
+      }
       const record = await store.getTask(request.taskId);
       if (record === undefined) {
         reports.log('warn', fields, `run request for task '${request.taskId}': no such task; not run`);
