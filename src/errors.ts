@@ -81,7 +81,8 @@ export class RunLookupError extends KairosError {
   /** The run id that was looked up. */
   readonly runId: string;
   constructor(runId: string) {
-    super(`no run with id '${runId}' in run history`);
+    // An id of any length may be asked for; the message names at most its first 200 characters.
+    super(`no run with id '${runId.length > 200 ? `${runId.slice(0, 200)}…` : runId}' in run history`);
     this.runId = runId;
   }
 }

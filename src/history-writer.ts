@@ -5,6 +5,7 @@
  * pruned at most once an hour per store.
  */
 import {
+  ARGS_LIMIT,
   REMOVED_TASK_RECORDS_MAX,
   REMOVED_TASK_RETENTION_MS,
   type RunOutcome,
@@ -19,8 +20,13 @@ import type { TaskRecord, TaskStore } from './store.js';
 const FLUSH_DELAY_MS = 200;
 /** ...or as soon as the dispatch in progress yields, once it holds this many. */
 const FLUSH_SIZE = 1000;
-/** Records kept per store while its writes fail; older ones are dropped (and the drop logged). */
+/** Records kept per store while its writes fail or hang; older ones are dropped (and the drop logged). */
 const MAX_BUFFERED = 10_000;
+/**
+ * At most this many records go to a store in one write, the next ones a moment later: a synchronous store
+ * (SQLite) then never blocks the event loop for long, even after a burst of runs.
+ */
+const WRITE_CHUNK = 1000;
 /** The longest wait before a failed store is tried again. */
 const MAX_RETRY_DELAY_MS = 30_000;
 /**
@@ -34,25 +40,22 @@ const FLUSH_WAIT_MS = 5000;
  */
 const PRUNE_EVERY_MS = 3_600_000;
 
-/** How a run ended, as `executeRun` tells it. */
-export interface RunEnd {
-  outcome: Extract<RunOutcome, 'success' | 'error' | 'timeout' | 'aborted'>;
-  /** Attempts made. */
-  attempts: number;
-  /** The result, for `success`. */
-  result?: unknown;
-  /** The last attempt's error, for the others. */
-  error?: unknown;
-}
+/** How a run that started can end. */
+export type StartedRunOutcome = Extract<RunOutcome, 'success' | 'error' | 'timeout' | 'aborted'>;
 
-/** A run that started, as the run tracker tells it. */
+/**
+ * A run that started, as the run tracker hands it to its executor (`RunRequest` has these fields: no object is
+ * made per run for history's sake).
+ */
 export interface StartedRun {
-  runId: string;
+  /** The alias of the task's store. */
+  store: string;
   record: TaskRecord;
   scheduledRunTime: Date;
+  runId: string;
   /** Epoch ms. */
   startedAt: number;
-  replayOf?: string;
+  replayOf: string | undefined;
 }
 
 /** What the writer needs from its scheduler. */
@@ -85,13 +88,15 @@ interface Buffer {
 export class HistoryWriter {
   readonly #context: HistoryWriterContext;
   readonly #buffers = new Map<string, Buffer>();
+  /** Whether each args array seen fits in a record (`#capArgs`). */
+  readonly #argsFit = new WeakMap<unknown[], boolean>();
 
   constructor(context: HistoryWriterContext) {
     this.#context = context;
   }
 
-  /** Records a run that started and ended. */
-  recordRun(alias: string, run: StartedRun, end: RunEnd): void {
+  /** Records a run that started and ended: with its result (`success`) or its last attempt's error. */
+  recordRun(run: StartedRun, outcome: StartedRunOutcome, attempts: number, resultOrError: unknown): void {
     const endedAt = Date.now();
     const record: StoredRunRecord = {
       runId: run.runId,
@@ -101,15 +106,16 @@ export class HistoryWriter {
       startedAt: run.startedAt,
       endedAt,
       durationMs: endedAt - run.startedAt,
-      outcome: end.outcome,
-      attempts: end.attempts,
+      outcome,
+      attempts,
       args: run.record.args,
       schedulerId: this.#context.schedulerId,
     };
-    if (end.outcome === 'success') Object.assign(record, recordResult(end.result));
-    else record.error = recordError(end.error);
+    if (run.record.args.length > 0) this.#capArgs(run.store, record);
+    if (outcome !== 'success') record.error = recordError(resultOrError);
+    else if (resultOrError !== undefined) Object.assign(record, recordResult(resultOrError));
     if (run.replayOf !== undefined) record.replayOf = run.replayOf;
-    this.#add(alias, record);
+    this.#add(run.store, record);
   }
 
   /** Records runs that never started: `missed` (with how many fire times) or `skipped` at `maxInstances`. */
@@ -135,6 +141,7 @@ export class HistoryWriter {
       args: record.args,
       schedulerId: this.#context.schedulerId,
     };
+    if (record.args.length > 0) this.#capArgs(alias, stored);
     if (missedCount !== undefined) stored.missedCount = missedCount;
     if (replayOf !== undefined) stored.replayOf = replayOf;
     this.#add(alias, stored);
@@ -156,11 +163,18 @@ export class HistoryWriter {
     const buffer = this.#buffers.get(alias);
     if (buffer === undefined) return;
     const deadline = Date.now() + FLUSH_WAIT_MS;
-    while (buffer.writing !== undefined) {
-      if (buffer.writeStartedAt + FLUSH_WAIT_MS <= Date.now()) return;
-      if (!(await settlesBy(buffer.writing, deadline))) return;
+    for (;;) {
+      if (buffer.writing !== undefined) {
+        if (buffer.writeStartedAt + FLUSH_WAIT_MS <= Date.now()) return;
+        if (!(await settlesBy(buffer.writing, deadline))) return;
+        continue;
+      }
+      if (buffer.records.length === 0) return;
+      const failures = buffer.failures;
+      if (!(await settlesBy(this.#write(alias, buffer), deadline))) return;
+      // A write that failed leaves the records buffered, for the retry with backoff.
+      if (buffer.failures > failures) return;
     }
-    if (buffer.records.length > 0) await settlesBy(this.#write(alias, buffer), deadline);
   }
 
   /** Stops every timer and forgets one store's records (the store was removed) or all. */
@@ -170,6 +184,23 @@ export class HistoryWriter {
       clearTimeout(buffer.timer);
       this.#buffers.delete(key);
     }
+  }
+
+  /**
+   * In a persistent store, args whose JSON is longer than `ARGS_LIMIT` are left out of the record (which says so):
+   * twenty records of a task with megabytes of args would otherwise be megabytes rewritten on every history
+   * write. Measured once per args array (tasks are values: their args do not change in place).
+   */
+  #capArgs(alias: string, record: StoredRunRecord): void {
+    if (this.#context.store(alias)?.persistent !== true) return;
+    let fits = this.#argsFit.get(record.args);
+    if (fits === undefined) {
+      fits = (JSON.stringify(record.args)?.length ?? 0) <= ARGS_LIMIT;
+      this.#argsFit.set(record.args, fits);
+    }
+    if (fits) return;
+    record.args = [];
+    record.argsTruncated = true;
   }
 
   #add(alias: string, record: StoredRunRecord): void {
@@ -188,7 +219,7 @@ export class HistoryWriter {
       this.#buffers.set(alias, buffer);
     }
     buffer.records.push(record);
-    if (buffer.records.length > MAX_BUFFERED) this.#dropOldest(alias, buffer);
+    if (buffer.records.length > MAX_BUFFERED && this.#failing(buffer)) this.#dropOldest(alias, buffer);
     if (buffer.writing !== undefined) return;
     if (buffer.records.length === FLUSH_SIZE && buffer.failures === 0) {
       // Soon, but not now: a burst of runs being started must not wait for a store write.
@@ -197,6 +228,17 @@ export class HistoryWriter {
     } else if (buffer.timer === undefined) {
       this.#arm(alias, buffer, FLUSH_DELAY_MS);
     }
+  }
+
+  /**
+   * True while the store's writes fail or hang: records are then dropped beyond `MAX_BUFFERED`. A healthy store
+   * keeps every record, however many a burst of runs makes before the event loop lets the buffer be written.
+   */
+  #failing(buffer: Buffer): boolean {
+    return (
+      buffer.failures > 0 ||
+      (buffer.writing !== undefined && Date.now() - buffer.writeStartedAt > FLUSH_WAIT_MS)
+    );
   }
 
   #arm(alias: string, buffer: Buffer, delayMs: number): void {
@@ -215,8 +257,9 @@ export class HistoryWriter {
       buffer.records = [];
       return Promise.resolve();
     }
-    const batch = buffer.records;
-    buffer.records = [];
+    const batch =
+      buffer.records.length <= WRITE_CHUNK ? buffer.records : buffer.records.slice(0, WRITE_CHUNK);
+    buffer.records = batch === buffer.records ? [] : buffer.records.slice(WRITE_CHUNK);
     clearTimeout(buffer.timer);
     buffer.timer = undefined;
     buffer.writeStartedAt = Date.now();
@@ -252,9 +295,11 @@ export class HistoryWriter {
       buffer.writing = undefined;
       if (buffer.records.length === 0 || buffer.timer !== undefined) return;
       const delay =
-        buffer.failures === 0
-          ? FLUSH_DELAY_MS
-          : Math.min(MAX_RETRY_DELAY_MS, FLUSH_DELAY_MS * 2 ** buffer.failures);
+        buffer.failures > 0
+          ? Math.min(MAX_RETRY_DELAY_MS, FLUSH_DELAY_MS * 2 ** buffer.failures)
+          : buffer.records.length >= WRITE_CHUNK
+            ? 0
+            : FLUSH_DELAY_MS;
       if (this.#buffers.get(alias) === buffer) this.#arm(alias, buffer, delay);
     });
     return buffer.writing;

@@ -47,8 +47,13 @@ export interface StoredRunRecord {
   missedCount?: number;
   /** Attempts made (1 + retries); 0 for records that never started. */
   attempts: number;
-  /** The args as run. */
+  /**
+   * The args as run; in a persistent store, `[]` when their JSON is longer than `ARGS_LIMIT` (`argsTruncated`
+   * then says so, and the run cannot be replayed).
+   */
   args: unknown[];
+  /** True when the args were too large to keep. */
+  argsTruncated?: true;
   /** The result, when it is JSON: as is up to `RESULT_LIMIT` characters of JSON, else its JSON text cut there. */
   result?: unknown;
   /** True when `result` is the cut JSON text of a larger result. */
@@ -94,6 +99,8 @@ export const REMOVED_TASK_RECORDS_MAX = 10_000;
 /** A run request no scheduler took within this long is dropped (the command gave up long before). */
 export const RUN_REQUEST_MAX_AGE_MS = 30_000;
 
+/** Characters of JSON args a persistent store keeps in a record (16 KB). */
+export const ARGS_LIMIT = 16_384;
 /** Characters of a result's JSON kept in a record. */
 export const RESULT_LIMIT = 1024;
 /** Characters of an error message kept in a record. */

@@ -5,12 +5,12 @@ import { type RunContext, runStorage } from './context.js';
 import { TimeoutError } from './errors.js';
 import type { EventHub } from './events.js';
 import { type Execution, type Executor, isPromiseLike, onAbort } from './executors/executor.js';
-import type { RunEnd } from './history-writer.js';
+import type { HistoryWriter, StartedRun, StartedRunOutcome } from './history-writer.js';
 import { setLongTimeout, sleep } from './long-timeout.js';
 import type { RetryPolicy, TaskFunction, TaskRecord } from './store.js';
 
-/** Everything one run needs. */
-export interface RunRequest {
+/** Everything one run needs; what history records of it (`StartedRun`) among it. */
+export interface RunRequest extends StartedRun {
   record: TaskRecord;
   /** Alias of the task's store, for events. */
   store: string;
@@ -22,8 +22,8 @@ export interface RunRequest {
   call: (context: RunContext) => unknown;
   /** Aborts when the scheduler gives up waiting at shutdown: the attempt is aborted and no retry follows. */
   shutdown: AbortWatch;
-  /** Told once how the run ended (for run history); absent when nothing records it. */
-  onEnd?: (end: RunEnd) => void;
+  /** Records the run's end in history; null when history is off. */
+  history: HistoryWriter | null;
 }
 
 /** The delay before retry number `attempt` (1-based) under `policy`. */
@@ -78,8 +78,8 @@ class RunExecution {
   }
 
   #succeeded(result: unknown, started: number, attempt: number): void {
-    const { events, record, onEnd } = this.request;
-    if (onEnd !== undefined) this.#tellEnd(onEnd, { outcome: 'success', attempts: attempt, result });
+    const { events, record, history } = this.request;
+    if (history !== null) this.#record(history, 'success', attempt, result);
     if (!events.has('task:executed')) return;
     // Listeners are isolated by the hub: emitting never throws.
     events.emit('task:executed', {
@@ -109,12 +109,12 @@ class RunExecution {
 
   /** The run's last attempt failed: log and emit `task:error`. */
   #reportFailure(attempt: number, error: unknown): void {
-    const { record, store, scheduledRunTime, events, onEnd } = this.request;
-    if (onEnd !== undefined) {
+    const { record, store, scheduledRunTime, events, history } = this.request;
+    if (history !== null) {
       // A run that failed once shutdown aborted the runs was aborted, whatever it threw on seeing the signal.
       const shutdown = this.request.shutdown.signal;
       const outcome = error instanceof TimeoutError ? 'timeout' : shutdown.aborted ? 'aborted' : 'error';
-      this.#tellEnd(onEnd, { outcome, attempts: attempt, error });
+      this.#record(history, outcome, attempt, error);
     }
     this.#log(
       'error',
@@ -124,10 +124,15 @@ class RunExecution {
     events.emit('task:error', { taskId: record.id, store, scheduledRunTime, error, attempt });
   }
 
-  /** Tells `onEnd`; recording history must never break the run's own reporting. */
-  #tellEnd(onEnd: (end: RunEnd) => void, end: RunEnd): void {
+  /** Records the run's end; recording history must never break the run's own reporting. */
+  #record(
+    history: HistoryWriter,
+    outcome: StartedRunOutcome,
+    attempts: number,
+    resultOrError: unknown,
+  ): void {
     try {
-      onEnd(end);
+      history.recordRun(this.request, outcome, attempts, resultOrError);
     } catch (error) {
       this.#log('error', { err: error }, `task '${this.request.record.id}': recording its run failed`);
     }

@@ -7,7 +7,7 @@ import type { RunContext } from './context.js';
 import { ExecutorLookupError } from './errors.js';
 import type { EventHub } from './events.js';
 import type { Executor } from './executors/executor.js';
-import type { HistoryWriter, RunEnd } from './history-writer.js';
+import type { HistoryWriter } from './history-writer.js';
 import type { LifecycleTask } from './lifecycle.js';
 import type { FunctionResolver } from './references.js';
 import type { Reports } from './reports.js';
@@ -252,19 +252,42 @@ export class RunTracker {
     }
     const executor = this.#context.executor(record.executor);
     let ended: Promise<void> | undefined;
-    const onEnd =
-      history === null ? undefined : this.#recorder(history, alias, record, scheduledRunTime, slotId, origin);
-    const runRecord =
-      executor?.loadsFunctions === true ? this.#forLoader(alias, record, scheduledRunTime, onEnd) : record;
+    // What history records of the run (nothing is made for it when history is off).
+    const runId = history === null ? '' : (origin?.runId ?? slotId ?? this.newRunId());
+    const startedAt = history === null ? 0 : Date.now();
+    const replayOf = origin?.replayOf;
+    let couldNotRun: unknown;
+    let runRecord: TaskRecord = record;
     if (executor === undefined) {
-      const error = new ExecutorLookupError(record.executor);
-      reports.taskError(alias, record.id, scheduledRunTime, error, `task '${record.id}' could not run`, 1);
-      onEnd?.({ outcome: 'error', attempts: 1, error });
-    } else if (runRecord !== null) {
+      couldNotRun = new ExecutorLookupError(record.executor);
+      reports.taskError(
+        alias,
+        record.id,
+        scheduledRunTime,
+        couldNotRun,
+        `task '${record.id}' could not run`,
+        1,
+      );
+    } else if (executor.loadsFunctions === true) {
+      try {
+        runRecord = this.#forLoader(record);
+      } catch (error) {
+        couldNotRun = error;
+        const message = `task '${record.id}' could not run: ${(error as Error).message}`;
+        reports.taskError(alias, record.id, scheduledRunTime, error, message, 1);
+      }
+    }
+    if (couldNotRun !== undefined) {
+      const run = { store: alias, record, scheduledRunTime, runId, startedAt, replayOf };
+      history?.recordRun(run, 'error', 1, couldNotRun);
+    } else if (executor !== undefined) {
       ended = executeRun({
         record: runRecord,
         store: alias,
         scheduledRunTime,
+        runId,
+        startedAt,
+        replayOf,
         executor,
         events,
         logger: reports.logger,
@@ -278,20 +301,20 @@ export class RunTracker {
               ? lifecycleCall(lifecycle)
               : plainCall(this.#context.resolver, record),
         shutdown: this.#shutdownWatch,
-        onEnd,
+        history,
       });
     }
     if (ended === undefined && slotId === null) return;
     if (slotId === null) this.#localRuns.add(alias, record.id);
-    const runId = ++this.#sequence;
+    const number = ++this.#sequence;
     // `executeRun` never rejects; should it ever, the run still ends (its slot freed) and nothing goes unhandled.
-    const end = () => this.#end(runId, alias, store, record.id, slotId, lifecycle);
+    const end = () => this.#end(number, alias, store, record.id, slotId, lifecycle);
     const promise = (ended ?? Promise.resolve())
       .then(end, end)
       .catch((error: unknown) =>
         reports.log('error', { err: error, taskId: record.id }, 'ending a run failed'),
       );
-    this.#runs.set(runId, { taskId: record.id, store: alias, slotId, promise });
+    this.#runs.set(number, { taskId: record.id, store: alias, slotId, promise });
     if (slotId !== null) this.#startRenewal();
   }
 
@@ -317,42 +340,11 @@ export class RunTracker {
   /**
    * The record to hand to an executor that loads functions itself (worker threads): its module reference
    * checked against `moduleRoot` now and given by the real path checked, so a symlink swapped since the wake-up
-   * cannot redirect the import. Null (reported) if the check fails.
+   * cannot redirect the import. Throws if the check fails.
    */
-  #forLoader(
-    alias: string,
-    record: TaskRecord,
-    scheduledRunTime: Date,
-    onEnd: ((end: RunEnd) => void) | undefined,
-  ): TaskRecord | null {
-    try {
-      const fn = this.#context.resolver.checkReference(record.fn);
-      return fn === record.fn ? record : { ...copyTaskRecord(record), fn };
-    } catch (error) {
-      const message = `task '${record.id}' could not run: ${(error as Error).message}`;
-      this.#context.reports.taskError(alias, record.id, scheduledRunTime, error, message, 1);
-      onEnd?.({ outcome: 'error', attempts: 1, error });
-      return null;
-    }
-  }
-
-  /** The `onEnd` of a run that records it in history: its run id and start are fixed now. */
-  #recorder(
-    history: HistoryWriter,
-    alias: string,
-    record: TaskRecord,
-    scheduledRunTime: Date,
-    slotId: string | null,
-    origin: RunOrigin | undefined,
-  ): (end: RunEnd) => void {
-    const run = {
-      runId: origin?.runId ?? slotId ?? this.newRunId(),
-      record,
-      scheduledRunTime,
-      startedAt: Date.now(),
-      ...(origin?.replayOf === undefined ? {} : { replayOf: origin.replayOf }),
-    };
-    return (end) => history.recordRun(alias, run, end);
+  #forLoader(record: TaskRecord): TaskRecord {
+    const fn = this.#context.resolver.checkReference(record.fn);
+    return fn === record.fn ? record : { ...copyTaskRecord(record), fn };
   }
 
   /** Stops renewing run slots (at shutdown). */

@@ -414,7 +414,7 @@ export class Scheduler implements TaskActions {
   async getRuns(options: GetRunsOptions = {}): Promise<RunRecord[]> {
     const { query, store } = parseGetRunsOptions(options, this.timezone);
     const lanes = this.#openLanes(store);
-    await this.#history?.flush();
+    await (store === undefined ? this.#history?.flush() : this.#history?.flushStore(store));
     const found = await Promise.all(
       lanes.map(async (lane) => ({ alias: lane.alias, records: await lane.store.getRuns(query) })),
     );
@@ -438,6 +438,10 @@ export class Scheduler implements TaskActions {
     for (const lane of lanes) {
       const [replayed] = await lane.store.getRuns({ runId, limit: 1 });
       if (replayed === undefined) continue;
+      if (replayed.argsTruncated === true)
+        throw new ValueError(
+          `replayRun: run '${runId}' cannot be replayed: its args were too large to keep in run history`,
+        );
       const found = await this.#tasks.find(replayed.taskId, lane.alias);
       if (found === undefined || found.pending) throw new TaskLookupError(replayed.taskId, lane.alias);
       const newRunId = this.#runs.newRunId();

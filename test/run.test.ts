@@ -74,6 +74,10 @@ function runRequest(
     logger: silentLogger,
     call,
     shutdown: watchAbort(shutdown),
+    history: null,
+    runId: '',
+    startedAt: 0,
+    replayOf: undefined,
   };
   return { request, events };
 }

@@ -289,6 +289,27 @@ describe('run history (fake timers)', () => {
     expect(await scheduler.getRuns({ limit: 1000 })).toHaveLength(20);
   });
 
+  it('a burst larger than the failure buffer loses no record, and reaches the store in writes of at most 1,000', async () => {
+    const store = new MemoryStore();
+    const batches: number[] = [];
+    const append = store.appendRuns.bind(store);
+    store.appendRuns = (records: readonly StoredRunRecord[], perTask: number) => {
+      batches.push(records.length);
+      return append(records, perTask);
+    };
+    const scheduler = await clock.started({ stores: { default: store } });
+    for (let i = 0; i < 12_000; i++) {
+      // Tasks that stay (a one-shot task's records would be those of a removed task, which are capped).
+      const trigger = new IntervalTrigger({ hours: 1 }, { startAt: T0 + 1000 });
+      await scheduler.addTask(() => {}, { id: `t${i}`, trigger });
+    }
+    await clock.advance(1000);
+    const runs = await scheduler.getRuns({ limit: 100_000 });
+    expect(runs).toHaveLength(12_000);
+    expect(new Set(runs.map((run) => run.taskId)).size).toBe(12_000);
+    expect(Math.max(...batches)).toBeLessThanOrEqual(1000);
+  });
+
   it('a history write that never settles holds no run back', async () => {
     const store = new MemoryStore();
     store.appendRuns = () => new Promise(() => {});
@@ -315,6 +336,33 @@ describe('run history in a persistent store', () => {
   });
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps args up to 16 KB of JSON in a persistent store; larger ones are left out, and such a run cannot be replayed', async () => {
+    const path = join(dir, 'big.db');
+    const scheduler = new Scheduler({
+      stores: { default: new SQLiteStore({ path }) },
+      functions: { job: () => {} },
+      logger: silentLogger,
+    });
+    await scheduler.start();
+    try {
+      const fits = ['x'.repeat(16_000)];
+      const big = ['x'.repeat(16_400)];
+      await scheduler.addTask('job', { id: 'fits', trigger: new IntervalTrigger({ hours: 1 }), args: fits });
+      await scheduler.addTask('job', { id: 'big', trigger: new IntervalTrigger({ hours: 1 }), args: big });
+      await scheduler.runTaskNow('fits');
+      await scheduler.runTaskNow('big');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const [kept] = await scheduler.getRuns({ taskId: 'fits' });
+      expect(kept?.args).toEqual(fits);
+      expect(kept).not.toHaveProperty('argsTruncated');
+      const [cut] = await scheduler.getRuns({ taskId: 'big' });
+      expect(cut).toMatchObject({ args: [], argsTruncated: true, outcome: 'success' });
+      await expect(scheduler.replayRun(cut?.runId as string)).rejects.toThrow(/too large to keep/);
+    } finally {
+      await scheduler.shutdown();
+    }
   });
 
   it('outlives the scheduler: a new one on the same SQLite file reads and replays the runs', async () => {

@@ -60,6 +60,9 @@ export async function replayCommand(
   if ((await open.store.getTask(run.taskId)) === undefined) {
     throw badInput(`run '${runId}' is of task '${run.taskId}', which is no longer in ${open.location.label}`);
   }
+  if (run.argsTruncated === true) {
+    throw badInput(`run '${runId}' cannot be replayed: its args were too large to keep in run history`);
+  }
   const replay: RunNowRequest = {
     requestId: randomUUID(),
     taskId: run.taskId,
