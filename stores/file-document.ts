@@ -9,7 +9,7 @@ import type { RunNowRequest } from '../src/history.js';
 import { deserializeTask, serializeTask } from '../src/serialization.js';
 import { compareTaskRecords, type TaskRecord } from '../src/store.js';
 import { describeValue, isPlainObject } from '../src/validate.js';
-import { parseRunEntry, type RunEntry } from './file-history.js';
+import { parsedText, parseRunEntry, type RunEntry } from './file-history.js';
 import { unreadableRecordError } from './support/broken-records.js';
 import { readRunRequest } from './support/run-records.js';
 
@@ -144,12 +144,23 @@ const MIGRATIONS: Record<number, (json: Record<string, unknown>) => void> = {
   },
 };
 
-/** Parses a document, migrating an older version; entries whose text is unchanged are reused from `previous`. */
+/** A run-now request of the document that cannot be read back, left out of its state: its id, text and why. */
+export interface DroppedRequest {
+  id: string;
+  text: string;
+  error: SerializationError;
+}
+
+/**
+ * Parses a document, migrating an older version; entries whose text is unchanged are reused from `previous`. A
+ * run request that cannot be read back is left out of the state (so the next write removes it) and listed in
+ * `dropped`, for the store to log.
+ */
 export function parseDocument(
   text: string,
   path: string,
   previous: DocumentState | null,
-): { state: DocumentState; version: number } {
+): { state: DocumentState; version: number; dropped: DroppedRequest[] } {
   const { version, json } = parseEnvelope(text, path);
   for (let from = version; from < FILE_STORE_VERSION; from++) MIGRATIONS[from]?.(json);
   const tasks = section(json, 'tasks', path);
@@ -162,9 +173,13 @@ export function parseDocument(
     state.runSlots.set(id, parseSlot(id, value, path));
   state.revision = parseRevision(json.revision, path);
   state.runs = runsSection(json, path).map(parseRunEntry);
-  for (const [id, value] of Object.entries(section(json, 'runRequests', path)))
-    state.runRequests.set(id, parseRequest(id, value, path));
-  return { state, version };
+  const dropped: DroppedRequest[] = [];
+  for (const [id, value] of Object.entries(section(json, 'runRequests', path))) {
+    const request = parseRequest(id, value);
+    if ('error' in request) dropped.push(request);
+    else state.runRequests.set(id, request);
+  }
+  return { state, version, dropped };
 }
 
 function parseRevision(value: unknown, path: string): number {
@@ -191,11 +206,17 @@ function section(json: Record<string, unknown>, name: string, path: string): Rec
   return value;
 }
 
-/** One task entry; an unreadable one keeps its JSON as is, with the reason. */
+/**
+ * One task entry; an unreadable one keeps its JSON as is, with the reason. One nested too deeply for
+ * `JSON.stringify` is unreadable, whatever it holds (`parsedText`).
+ */
 function parseEntry(id: string, value: unknown, previous: TaskEntry | undefined): TaskEntry {
-  const text = JSON.stringify(value);
+  const { text, error: tooDeep } = parsedText(value);
   if (previous !== undefined && previous.text === text) return previous;
   try {
+    if (tooDeep !== null) {
+      throw new SerializationError(`task '${id}': the entry is ${tooDeep.message}`, { cause: tooDeep });
+    }
     if (isPlainObject(value) && value.id !== id) {
       throw new SerializationError(`task '${id}': the entry names another id, ${describeValue(value.id)}`);
     }
@@ -239,15 +260,21 @@ function parseSlot(id: string, value: unknown, path: string): RunSlot {
   );
 }
 
-/** A run-now request as the document holds it: under its id, without it. */
-function parseRequest(id: string, value: unknown, path: string): RunNowRequest {
+/**
+ * A run-now request as the document holds it: under its id, without it. One that cannot be read back (a field
+ * missing or of the wrong type, nesting too deep to write back) is dropped: its id, text and why.
+ */
+function parseRequest(id: string, value: unknown): RunNowRequest | DroppedRequest {
+  const { text, error: tooDeep } = parsedText(value);
   try {
+    if (tooDeep !== null) throw tooDeep;
     return readRunRequest(isPlainObject(value) ? { ...value, requestId: id } : value);
   } catch (error) {
-    throw new SerializationError(
-      `FileStore: '${path}': run request '${id}' is malformed (${(error as Error).message}); the file is left untouched`,
-      { cause: error },
-    );
+    const reason =
+      error instanceof SerializationError
+        ? error
+        : new SerializationError((error as Error).message, { cause: error });
+    return { id, text, error: reason };
   }
 }
 

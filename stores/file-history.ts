@@ -3,8 +3,10 @@
  * history"). The document's `runs` is an array of records, oldest first, one line each as compact JSON; a
  * record's place in it is the order it was appended in. Each entry keeps its JSON text, written back as it was
  * read, and the fields the store orders, trims and prunes by. An entry that cannot be read back is kept as it is,
- * skipped by `getRuns` (logged by the store), and removed by `pruneRuns` if it names no task.
+ * skipped by `getRuns` (logged by the store), and removed by `pruneRuns` if it names no task; so is one nested
+ * deeper than `JSON.stringify` can write (see `parsedText`).
  */
+import { SerializationError } from '../src/errors.js';
 import { compareNewestFirst, matchesRunQuery, type RunQuery, type StoredRunRecord } from '../src/history.js';
 import { isPlainObject } from '../src/validate.js';
 import type { DocumentState } from './file-document.js';
@@ -12,18 +14,72 @@ import { readRunRecord, storedText } from './support/run-records.js';
 
 /**
  * One element of the document's `runs`: its JSON text, and its run id, task id and end; these are null for an
- * element that lacks them (which no query, trim or task can reach).
+ * element that lacks them (which no query, trim or task can reach). `error` is why an element is not to be read
+ * back whatever its fields (it is nested too deeply), or null.
  */
 export type RunEntry =
-  | { text: string; runId: string; taskId: string; endedAt: number }
-  | { text: string; runId: null; taskId: null; endedAt: null };
+  | { text: string; runId: string; taskId: string; endedAt: number; error: SerializationError | null }
+  | { text: string; runId: null; taskId: null; endedAt: null; error: SerializationError | null };
 
 /** Reports a stored record `getRuns` skips: its run id (or its place, if it has none) and why. */
 export type SkipRun = (key: string, error: unknown) => void;
 
-/** The entry of an element of a document's `runs`, as parsed from the file. */
+/**
+ * The JSON text of a value `JSON.parse` returned, as `JSON.stringify` writes it, and null or why the value is not
+ * to be used: `JSON.parse` reads nesting of any depth, but `JSON.stringify` (and most code walking a value)
+ * recurses, and throws a `RangeError` for a value nested deeper than the stack allows. The text of such a value
+ * is written without recursion, so that a document entry holding it is kept as it is, as an unreadable one.
+ */
+export function parsedText(value: unknown): { text: string; error: SerializationError | null } {
+  try {
+    return { text: JSON.stringify(value), error: null };
+  } catch (error) {
+    const message = `nested too deeply for JSON.stringify (${(error as Error).message})`;
+    return { text: flatText(value), error: new SerializationError(message, { cause: error }) };
+  }
+}
+
+/** `JSON.stringify(value)` for a value `JSON.parse` returned, without recursion (an explicit stack). */
+function flatText(value: unknown): string {
+  const parts: string[] = [];
+  // Popped last first: punctuation to write as is, or a value (boxed) to write.
+  const pending: Array<string | { value: unknown }> = [{ value }];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    if (typeof next === 'string') {
+      parts.push(next);
+      continue;
+    }
+    const item = next.value;
+    if (Array.isArray(item)) {
+      pending.push(']');
+      for (let index = item.length - 1; index >= 0; index--) {
+        pending.push({ value: item[index] });
+        if (index > 0) pending.push(',');
+      }
+      pending.push('[');
+    } else if (isPlainObject(item)) {
+      const keys = Object.keys(item);
+      pending.push('}');
+      for (let index = keys.length - 1; index >= 0; index--) {
+        const key = keys[index] as string;
+        pending.push({ value: item[key] }, `${JSON.stringify(key)}:`);
+        if (index > 0) pending.push(',');
+      }
+      pending.push('{');
+    } else {
+      parts.push(JSON.stringify(item) ?? 'null');
+    }
+  }
+  return parts.join('');
+}
+
+/**
+ * The entry of an element of a document's `runs`, as parsed from the file. An element nested too deeply for
+ * `JSON.stringify` is kept, unreadable (`parsedText`): `getRuns` skips it, and `pruneRuns` removes it if it names
+ * no task.
+ */
 export function parseRunEntry(value: unknown): RunEntry {
-  const text = JSON.stringify(value);
+  const { text, error } = parsedText(value);
   if (
     isPlainObject(value) &&
     typeof value.runId === 'string' &&
@@ -31,9 +87,9 @@ export function parseRunEntry(value: unknown): RunEntry {
     typeof value.endedAt === 'number' &&
     Number.isFinite(value.endedAt)
   ) {
-    return { text, runId: value.runId, taskId: value.taskId, endedAt: value.endedAt };
+    return { text, runId: value.runId, taskId: value.taskId, endedAt: value.endedAt, error };
   }
-  return { text, runId: null, taskId: null, endedAt: null };
+  return { text, runId: null, taskId: null, endedAt: null, error };
 }
 
 /**
@@ -41,7 +97,13 @@ export function parseRunEntry(value: unknown): RunEntry {
  * before anything changes.
  */
 export function recordEntry(record: StoredRunRecord): RunEntry {
-  return { text: storedText(record), runId: record.runId, taskId: record.taskId, endedAt: record.endedAt };
+  return {
+    text: storedText(record),
+    runId: record.runId,
+    taskId: record.taskId,
+    endedAt: record.endedAt,
+    error: null,
+  };
 }
 
 /**
@@ -102,6 +164,7 @@ export function queryRuns(state: DocumentState, query: RunQuery, skip: SkipRun):
     }
     let record: StoredRunRecord;
     try {
+      if (entry.error !== null) throw entry.error;
       record = readRunRecord(JSON.parse(entry.text));
     } catch (error) {
       skip(entry.runId ?? `runs[${sequence}]`, error);

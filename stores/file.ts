@@ -16,7 +16,8 @@
  * - A watch reports only the writes other processes need to hear of: the document's `revision` counts them, and
  *   run history, run slots and taken requests leave it as it is (file-watch.ts).
  * - A corrupt, truncated or foreign file is a `SerializationError` at `start()` naming the file, which is
- *   never overwritten. One unreadable task entry is reported, kept verbatim and skipped.
+ *   never overwritten. One unreadable task entry is reported, kept verbatim and skipped; an unreadable run
+ *   record is kept and skipped (logged); an unreadable run request is logged and dropped at the next write.
  *
  * Each change rewrites the whole document and a wake-up scans every task: meant for up to a few thousand
  * tasks. Beyond that, or for many changes per second, use `SQLiteStore`.
@@ -150,6 +151,8 @@ export class FileStore implements SharedTaskStore {
   readonly #revisions = new WatchedRevisions();
   /** Stored run records found unreadable, each logged once. */
   readonly #unreadableRuns = new UnreadableRuns('FileStore');
+  /** Run requests found unreadable (dropped), by id, with the text each was logged for, so each is logged once. */
+  readonly #droppedRequests = new Map<string, string>();
 
   /**
    * Validates the options; touches no file until `start()`.
@@ -175,6 +178,7 @@ export class FileStore implements SharedTaskStore {
     this.#state = null;
     this.#mode = DEFAULT_MODE;
     this.#broken.clear();
+    this.#droppedRequests.clear();
     try {
       await prepareStorePath(this.path, { store: 'FileStore', replacesByRename: true });
       await this.#withLock(async () => {
@@ -493,11 +497,23 @@ export class FileStore implements SharedTaskStore {
     return this.#adopt(read.text, read.identity).state;
   }
 
-  /** Makes a document text the current state, reusing unchanged entries and reporting new unreadable ones. */
+  /**
+   * Makes a document text the current state, reusing unchanged entries and reporting new unreadable ones. A run
+   * request that cannot be read back is logged (once) and left out of the state: it never runs, and the next
+   * write removes it from the file.
+   */
   #adopt(text: string, identity: string): { state: DocumentState; version: number } {
-    const { state, version } = parseDocument(text, this.path, this.#state);
+    const { state, version, dropped } = parseDocument(text, this.path, this.#state);
     for (const [id, entry] of state.tasks) {
       if (entry.error !== null) this.#broken.report(id, entry.text, entry.error, this.#context);
+    }
+    for (const { id, text: requestText, error } of dropped) {
+      if (this.#droppedRequests.get(id) === requestText) continue;
+      this.#droppedRequests.set(id, requestText);
+      this.#context?.logger.warn(
+        { err: error, requestId: id },
+        `FileStore: run request '${id}' in '${this.path}' cannot be read back (${error.message}); it is dropped`,
+      );
     }
     this.#state = state;
     this.#identity = identity;

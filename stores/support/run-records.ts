@@ -35,6 +35,7 @@ export function readRunRecord(value: unknown): StoredRunRecord {
     args: field(value, 'args', Array.isArray),
     schedulerId: field(value, 'schedulerId', isText),
   };
+  if (value.argsTruncated !== undefined) record.argsTruncated = field(value, 'argsTruncated', isTrue);
   if (value.missedCount !== undefined) record.missedCount = field(value, 'missedCount', isCount);
   if (value.result !== undefined) record.result = value.result;
   if (value.resultTruncated !== undefined) record.resultTruncated = field(value, 'resultTruncated', isTrue);

@@ -496,8 +496,8 @@ describe('a FileStore document with hand-edited history', () => {
   });
 
   // Needs a change in stores/file-history.ts (parseRunEntry): JSON.parse reads nesting deeper than JSON.stringify
-  // can write back, and the RangeError stops the store from opening. Remove `.fails` once fixed.
-  it.fails('a "runs" entry nested deeper than JSON.stringify goes does not stop the store from opening', async () => {
+  // can write back, and the RangeError stops the store from opening. 
+  it('a "runs" entry nested deeper than JSON.stringify goes does not stop the store from opening', async () => {
     const path = join(dir, 'tasks.json');
     const first = open(path);
     await first.start();
@@ -518,8 +518,8 @@ describe('a FileStore document with hand-edited history', () => {
   });
 
   // Needs a change in stores/file-document.ts (parseRequest): SQLite and PostgreSQL drop an unreadable request
-  // with a log line; FileStore refuses the whole file. Remove `.fails` once fixed.
-  it.fails('a malformed run request in the document does not stop the store from opening', async () => {
+  // with a log line; FileStore refuses the whole file. 
+  it('a malformed run request in the document does not stop the store from opening', async () => {
     const path = join(dir, 'tasks.json');
     const first = open(path);
     await first.start();

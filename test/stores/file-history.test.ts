@@ -1,7 +1,7 @@
 // FileStore run history and run-now requests: the migration of a version 1 document (also by several processes
 // starting at once), the document's new sections and their checks, trimming, ordering, pruning, unreadable
-// records, requests taken exactly once by two processes, old requests dropped, and which writes wake another
-// process's watch. The behaviour every store shares: test/stores/history.test.ts.
+// records and requests, requests taken exactly once by two processes, old requests dropped, entries nested deeper
+// than JSON.stringify goes, and which writes wake another process's watch. The behaviour every store shares: test/stores/history.test.ts.
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -192,11 +192,6 @@ describe('FileStore migration of a version 1 document (kairos before run history
   const refused: Array<[string, Record<string, unknown>, RegExp]> = [
     ['"runs" not an array', { runs: {} }, /"runs" must be an array/],
     ['"runRequests" not an object', { runRequests: [] }, /"runRequests" must be an object/],
-    [
-      'a malformed run request',
-      { runRequests: { q: { taskId: 7 } } },
-      /run request 'q' is malformed \(field 'taskId' is 7\)/,
-    ],
     ['a bad revision', { revision: -1 }, /"revision" must be a non-negative integer, got -1/],
   ];
 
@@ -354,6 +349,44 @@ describe('FileStore run history', () => {
     ]);
   });
 
+  it('an element nested deeper than JSON.stringify goes is kept verbatim, left out and logged once; pruned if it names no task', async () => {
+    const store = await started();
+    await store.addTask(makeRecord({ id: 'a' }));
+    await store.appendRuns([makeRun('fine', 'a', T0)], 20);
+    await store.close();
+    const document = await readJson();
+    (document.runs as unknown[]).push('DEEP', { ...makeRun('deep-args', 'a', T0 + 1), args: 'ARGS' });
+    const deep = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
+    await writeFile(path, JSON.stringify(document).replace('"DEEP"', deep).replace('"ARGS"', `[${deep}]`));
+
+    const { logger, lines } = capturingLogger();
+    const reopened = await started({ ...recordingContext().context, logger });
+    for (let round = 0; round < 2; round++) {
+      expect(ids(await reopened.getRuns({ limit: 10 }))).toEqual(['fine']);
+      expect(ids(await reopened.getRuns({ taskId: 'a', limit: 10 }))).toEqual(['fine']);
+    }
+    expect(lines.map((line) => line.run)).toEqual(['runs[1]', 'deep-args']);
+    expect(lines[0]?.msg).toMatch(
+      /^FileStore: run record 'runs\[1\]' cannot be read back \(nested too deeply for JSON\.stringify \(.+\)\); it is left out of the run history$/,
+    );
+    // Kept as written through a rewrite of the document; pruned (it names no task) whatever the cutoff.
+    await reopened.addTask(makeRecord({ id: 'b' }));
+    const runLines = (text: string) =>
+      text.split('\n').filter((line) => line.startsWith('    [') || line.includes('"runId"'));
+    const kept = runLines(await readFile(path, 'utf8'));
+    expect(kept).toHaveLength(3);
+    expect(kept[1]).toBe(`    ${deep},`);
+    expect(kept[2]).toBe(
+      `    ${JSON.stringify({ ...makeRun('deep-args', 'a', T0 + 1), args: 'ARGS' }).replace('"ARGS"', `[${deep}]`)}`,
+    );
+    expect(await reopened.pruneRuns(0, 100)).toBe(1);
+    const pruned = runLines(await readFile(path, 'utf8'));
+    expect(pruned).toHaveLength(2);
+    expect(pruned[0]).toBe(`    ${JSON.stringify(makeRun('fine', 'a', T0))},`);
+    expect(ids(await reopened.getRuns({ limit: 10 }))).toEqual(['fine']);
+    expect(lines).toHaveLength(2);
+  });
+
   it('a record that is not JSON is a SerializationError, and nothing of its batch is stored', async () => {
     const store = await started();
     const error = await rejection(
@@ -392,6 +425,64 @@ describe('FileStore run-now requests', () => {
     expect(await store.hasRunRequest('too-old')).toBe(false);
     expect((await readJson()).runRequests).toEqual({});
     expect(await store.takeRunRequests(now)).toEqual([]);
+  });
+
+  it('a request that cannot be read back is dropped with one warning, never taken, and gone at the next write', async () => {
+    const store = await started();
+    await store.requestRun(makeRequest('good', Date.now()));
+    await store.close();
+    const document = await readJson();
+    const requests = document.runRequests as Record<string, unknown>;
+    requests.list = { taskId: 'a', requestedAt: Date.now(), args: 'not a list' };
+    requests.number = { taskId: 7, requestedAt: Date.now() };
+    requests.text = 'run it';
+    requests.deep = 'DEEP';
+    const deep = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
+    await writeFile(
+      path,
+      JSON.stringify(document).replace('"DEEP"', `{"taskId":"a","requestedAt":1,"args":${deep}}`),
+    );
+
+    const { logger, lines } = capturingLogger();
+    const reopened = await started({ ...recordingContext().context, logger });
+    expect(lines.map((line) => [line.requestId, line.msg])).toEqual([
+      [
+        'list',
+        `FileStore: run request 'list' in '${path}' cannot be read back (field 'args' is "not a list"); it is dropped`,
+      ],
+      [
+        'number',
+        `FileStore: run request 'number' in '${path}' cannot be read back (field 'taskId' is 7); it is dropped`,
+      ],
+      [
+        'text',
+        `FileStore: run request 'text' in '${path}' cannot be read back (not an object: "run it"); it is dropped`,
+      ],
+      [
+        'deep',
+        expect.stringMatching(
+          /^FileStore: run request 'deep' in '.+' cannot be read back \(nested too deeply for JSON\.stringify \(.+\)\); it is dropped$/,
+        ),
+      ],
+    ]);
+    for (const id of ['list', 'number', 'text', 'deep']) expect(await reopened.hasRunRequest(id)).toBe(false);
+    expect(await reopened.hasRunRequest('good')).toBe(true);
+    // Still in the file until the next write, which removes them; read again meanwhile, they are not logged again.
+    await writeFile(path, `${await readFile(path, 'utf8')}\n`);
+    expect(await reopened.hasRunRequest('good')).toBe(true);
+    expect(Object.keys((await readJson()).runRequests as object)).toEqual([
+      'good',
+      'list',
+      'number',
+      'text',
+      'deep',
+    ]);
+    await reopened.appendRuns([makeRun('r', 'a', T0)], 20);
+    expect(Object.keys((await readJson()).runRequests as object)).toEqual(['good']);
+    expect((await reopened.takeRunRequests(Date.now())).map((request) => request.requestId)).toEqual([
+      'good',
+    ]);
+    expect(lines).toHaveLength(4);
   });
 
   it('cancelRunRequest removes a waiting request once', async () => {
@@ -501,5 +592,41 @@ describe("FileStore watch: what wakes another process's watch", () => {
       await watcher.addTask(makeRecord({ id: `own-${round}` }));
       await expect.poll(() => calls, { timeout: 2000 }).toBe(round);
     }
+  });
+});
+
+describe('FileStore task entries nested deeper than JSON.stringify goes', () => {
+  it('one is a broken record, reported once and kept verbatim; the store opens and writes on', async () => {
+    const store = await started();
+    await store.addTask(makeRecord({ id: 'a' }));
+    await store.close();
+    const document = await readJson();
+    const tasks = document.tasks as Record<string, unknown>;
+    tasks.deep = { ...(tasks.a as Record<string, unknown>), id: 'deep', args: 'ARGS' };
+    tasks.array = 'DEEP';
+    const deep = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
+    const deepTask = JSON.stringify(tasks.deep).replace('"ARGS"', `[${deep}]`);
+    await writeFile(
+      path,
+      JSON.stringify(document).replace('"DEEP"', deep).replace(JSON.stringify(tasks.deep), deepTask),
+    );
+
+    const { context, reports } = recordingContext();
+    const reopened = await started(context);
+    expect(reports.map(([id, error]) => [id, error.message])).toEqual([
+      [
+        'deep',
+        expect.stringMatching(/^task 'deep': the entry is nested too deeply for JSON\.stringify \(.+\)$/),
+      ],
+      ['array', expect.stringMatching(/^task 'array': the entry is nested too deeply for JSON\.stringify/)],
+    ]);
+    expect((await reopened.getTasks()).map((record) => record.id)).toEqual(['a']);
+    expect(await reopened.getTask('deep')).toBeUndefined();
+    await expect(reopened.removeTask('deep')).rejects.toThrow(/cannot be read back.*kept untouched/);
+    await reopened.addTask(makeRecord({ id: 'b' }));
+    const lines = (await readFile(path, 'utf8')).split('\n');
+    expect(lines).toContain(`    "deep": ${deepTask},`);
+    expect(lines).toContain(`    "array": ${deep},`);
+    expect(reports).toHaveLength(2);
   });
 });
