@@ -495,8 +495,8 @@ describe('a FileStore document with hand-edited history', () => {
     }
   });
 
-  // Needs a change in stores/file-history.ts (parseRunEntry): JSON.parse reads nesting deeper than JSON.stringify
-  // can write back, and the RangeError stops the store from opening.
+  // JSON.parse reads nesting deeper than JSON.stringify can write back: such an entry is kept as read and skipped,
+  // and its RangeError never stops the store from opening.
   it('a "runs" entry nested deeper than JSON.stringify goes does not stop the store from opening', async () => {
     const path = join(dir, 'tasks.json');
     const first = open(path);
@@ -517,8 +517,7 @@ describe('a FileStore document with hand-edited history', () => {
     }
   });
 
-  // Needs a change in stores/file-document.ts (parseRequest): SQLite and PostgreSQL drop an unreadable request
-  // with a log line; FileStore refuses the whole file.
+  // As SQLite and PostgreSQL do, FileStore drops an unreadable request with a log line, never refusing the file.
   it('a malformed run request in the document does not stop the store from opening', async () => {
     const path = join(dir, 'tasks.json');
     const first = open(path);
