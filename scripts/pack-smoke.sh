@@ -24,3 +24,12 @@ if (loaded.some((path) => path.includes('better-sqlite3') || path.includes('/pg/
 console.log(`pack smoke test: ${result}`);
 JS
 node app.js
+# The `kairos` command, as installed from the tarball (its bin link, its commander dependency).
+out="$(./node_modules/.bin/kairos next '30 2 * * *' --tz America/New_York --start 2026-03-07 -n 2)"
+echo "$out" | grep -q 'DST gap' || { echo "pack smoke test: kairos next did not mark the DST gap:"; echo "$out"; exit 1; }
+set +e
+./node_modules/.bin/kairos tasks --store sqlite:./missing.db 2>/dev/null
+code=$?
+set -e
+[ "$code" = 2 ] && [ ! -e missing.db ] || { echo "pack smoke test: kairos tasks on a missing store exited $code"; exit 1; }
+echo "pack smoke test: kairos command works"
