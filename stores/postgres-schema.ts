@@ -55,6 +55,50 @@ export function channelName(schema: string): string {
 export const DB_NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::float8';
 
 /**
+ * The `run_slot_ops(ops, now_ms)` function: applies a batch of run-slot claims and releases in call order, claims
+ * of one task excluding each other through one of 128 advisory locks (`hashtext(task id) & 127`).
+ */
+function runSlotOps(s: string): string {
+  return `
+    CREATE OR REPLACE FUNCTION "${s}".run_slot_ops(ops jsonb, now_ms bigint) RETURNS boolean[]
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+      op jsonb;
+      bucket integer;
+      live bigint;
+      results boolean[] := '{}';
+    BEGIN
+      -- Claims for one task exclude each other: each task maps to one of 128 advisory locks, taken in a fixed
+      -- order (no deadlock between two batches) and held to commit. At most 128 locks a transaction, whatever the
+      -- batch size, so a burst never fills the server's lock table (max_locks_per_transaction).
+      FOR bucket IN SELECT DISTINCT hashtext(o->'claim'->>'taskId') & 127 FROM jsonb_array_elements(ops) AS o
+                    WHERE o ? 'claim' ORDER BY 1 LOOP
+        PERFORM pg_advisory_xact_lock(hashtext('${s}.run_slots'), bucket);
+      END LOOP;
+      FOR op IN SELECT value FROM jsonb_array_elements(ops) LOOP
+        IF op ? 'claim' THEN
+          DELETE FROM "${s}".run_slots
+            WHERE task_id = op->'claim'->>'taskId' AND expires_at <= now_ms;
+          SELECT count(*) INTO live FROM "${s}".run_slots WHERE task_id = op->'claim'->>'taskId';
+          IF live >= (op->'claim'->>'maxInstances')::numeric THEN
+            results := results || false;
+          ELSE
+            INSERT INTO "${s}".run_slots (run_id, task_id, owner, expires_at) VALUES (
+              op->'claim'->>'runId', op->'claim'->>'taskId', op->'claim'->>'owner',
+              (op->'claim'->>'expiresAt')::bigint);
+            results := results || true;
+          END IF;
+        ELSE
+          DELETE FROM "${s}".run_slots WHERE run_id = op->>'runId';
+          results := results || FOUND;
+        END IF;
+      END LOOP;
+      RETURN results;
+    END
+    $fn$;`;
+}
+
+/**
  * `MIGRATIONS[n](schema)` upgrades schema version n to n + 1 (0: no kairos objects yet). A later release appends
  * one entry and bumps `POSTGRES_SCHEMA_VERSION`; `start()` runs the missing ones in one transaction.
  */
@@ -82,43 +126,10 @@ const MIGRATIONS: ReadonlyArray<(schema: string) => string> = [
     );
     CREATE INDEX run_slots_task ON "${s}".run_slots (task_id, expires_at);
     CREATE INDEX run_slots_owner ON "${s}".run_slots (owner);
-    CREATE FUNCTION "${s}".run_slot_ops(ops jsonb, now_ms bigint) RETURNS boolean[]
-    LANGUAGE plpgsql AS $fn$
-    DECLARE
-      op jsonb;
-      bucket integer;
-      live bigint;
-      results boolean[] := '{}';
-    BEGIN
-      -- Claims for one task exclude each other: each task maps to one of 128 advisory locks, taken in a fixed
-      -- order (no deadlock between two batches) and held to commit. At most 128 locks a transaction, whatever the
-      -- batch size, so a burst never fills the server's lock table (max_locks_per_transaction).
-      FOR bucket IN SELECT DISTINCT abs(hashtext(o->'claim'->>'taskId')) % 128 FROM jsonb_array_elements(ops) AS o
-                    WHERE o ? 'claim' ORDER BY 1 LOOP
-        PERFORM pg_advisory_xact_lock(hashtext('${s}.run_slots'), bucket);
-      END LOOP;
-      FOR op IN SELECT value FROM jsonb_array_elements(ops) LOOP
-        IF op ? 'claim' THEN
-          DELETE FROM "${s}".run_slots
-            WHERE task_id = op->'claim'->>'taskId' AND expires_at <= now_ms;
-          SELECT count(*) INTO live FROM "${s}".run_slots WHERE task_id = op->'claim'->>'taskId';
-          IF live >= (op->'claim'->>'maxInstances')::numeric THEN
-            results := results || false;
-          ELSE
-            INSERT INTO "${s}".run_slots (run_id, task_id, owner, expires_at) VALUES (
-              op->'claim'->>'runId', op->'claim'->>'taskId', op->'claim'->>'owner',
-              (op->'claim'->>'expiresAt')::bigint);
-            results := results || true;
-          END IF;
-        ELSE
-          DELETE FROM "${s}".run_slots WHERE run_id = op->>'runId';
-          results := results || FOUND;
-        END IF;
-      END LOOP;
-      RETURN results;
-    END
-    $fn$;`,
+    ${runSlotOps(s)}`,
   (s) => `
+    -- Version 1 bucketed claims with abs(hashtext(id)) % 128, which fails for the id hashing to -2^31.
+    ${runSlotOps(s)}
     CREATE TABLE "${s}".runs (
       seq bigserial PRIMARY KEY,
       run_id text NOT NULL UNIQUE,

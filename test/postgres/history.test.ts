@@ -142,6 +142,17 @@ async function storedRunIds(schema: string, taskId: string): Promise<string[]> {
 async function previousRelease(schema: string): Promise<void> {
   await withClient(async (client) => {
     await migrate(client, schema, 1);
+    // The previous release's run_slot_ops bucketed claims with abs(hashtext(id)) % 128 (out of range for the id
+    // hashing to -2^31): version 2 replaces it, which the layout comparison below checks.
+    const { rows } = await client.query<{ definition: string }>(
+      `SELECT pg_get_functiondef(p.oid) AS definition FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+       WHERE n.nspname = $1 AND p.proname = 'run_slot_ops'`,
+      [schema],
+    );
+    const current = "hashtext(o->'claim'->>'taskId') & 127";
+    const definition = rows[0]?.definition ?? '';
+    expect(definition).toContain(current);
+    await client.query(definition.replace(current, "abs(hashtext(o->'claim'->>'taskId')) % 128"));
     await client.query(`INSERT INTO "${schema}".tasks (id, next_run_time, data) VALUES ($1, $2, $3)`, [
       'kept',
       T0,
