@@ -28,17 +28,57 @@ beforeAll(async () => {
   await ensureBuilt();
 }, 180_000);
 
+/** The arguments of the spring-forward case: `30 2 * * *` in New York, five from 2026-03-06. */
+const SPRING_FORWARD = ['30 2 * * *', '--tz', 'America/New_York', '--start', '2026-03-06', '-n', '5'];
+
+/** Cron expressions in New York around its DST changes: what `kairos next` lists, with the DST notes. */
+const NEW_YORK_CASES: Array<{
+  name: string;
+  expression: string;
+  start: string;
+  n: number;
+  expected: string[];
+}> = [
+  {
+    name: '30 2 * * * in New York across the fall-back: the clocks go back an hour before it',
+    expression: '30 2 * * *',
+    start: '2026-10-31',
+    n: 3,
+    expected: [
+      '2026-10-31T02:30:00.000-04:00 | 2026-10-31T06:30:00.000Z',
+      '2026-11-01T02:30:00.000-05:00 | 2026-11-01T07:30:00.000Z | DST: clocks -1h since previous',
+      '2026-11-02T02:30:00.000-05:00 | 2026-11-02T07:30:00.000Z',
+    ],
+  },
+  {
+    name: '30 1 * * * fires once in the repeated hour, at the first 01:30',
+    expression: '30 1 * * *',
+    start: '2026-10-31',
+    n: 3,
+    expected: [
+      '2026-10-31T01:30:00.000-04:00 | 2026-10-31T05:30:00.000Z',
+      '2026-11-01T01:30:00.000-04:00 | 2026-11-01T05:30:00.000Z | DST overlap: 01:30 (1st of 2)',
+      '2026-11-02T01:30:00.000-05:00 | 2026-11-02T06:30:00.000Z | DST: clocks -1h since previous',
+    ],
+  },
+  {
+    name: '*/30 * * * * fires in both occurrences of the repeated hour, each marked',
+    expression: '*/30 * * * *',
+    start: '2026-11-01T00:45',
+    n: 5,
+    expected: [
+      '2026-11-01T01:00:00.000-04:00 | 2026-11-01T05:00:00.000Z | DST overlap: 01:00 (1st of 2)',
+      '2026-11-01T01:30:00.000-04:00 | 2026-11-01T05:30:00.000Z | DST overlap: 01:30 (1st of 2)',
+      '2026-11-01T01:00:00.000-05:00 | 2026-11-01T06:00:00.000Z | DST overlap: 01:00 (2nd of 2)',
+      '2026-11-01T01:30:00.000-05:00 | 2026-11-01T06:30:00.000Z | DST overlap: 01:30 (2nd of 2)',
+      '2026-11-01T02:00:00.000-05:00 | 2026-11-01T07:00:00.000Z',
+    ],
+  },
+];
+
 describe('kairos next', () => {
   it('30 2 * * * in New York across the spring-forward gap: 02:30 does not exist, it runs at 03:30', async () => {
-    const times = await nextJson(
-      '30 2 * * *',
-      '--tz',
-      'America/New_York',
-      '--start',
-      '2026-03-06',
-      '-n',
-      '5',
-    );
+    const times = await nextJson(...SPRING_FORWARD);
     expect(summary(times)).toEqual([
       '2026-03-06T02:30:00.000-05:00 | 2026-03-06T07:30:00.000Z',
       '2026-03-07T02:30:00.000-05:00 | 2026-03-07T07:30:00.000Z',
@@ -49,85 +89,20 @@ describe('kairos next', () => {
     expect(times[2]?.dst?.kind).toBe('gap');
     expect(times.every((time) => time.zone === 'America/New_York')).toBe(true);
     // The built command prints the same.
-    const built = await kairos([
-      'next',
-      '30 2 * * *',
-      '--tz',
-      'America/New_York',
-      '--start',
-      '2026-03-06',
-      '-n',
-      '5',
-      '--json',
-    ]);
+    const built = await kairos(['next', ...SPRING_FORWARD, '--json']);
     expect(built).toMatchObject({ code: 0, stderr: '' });
     expect(JSON.parse(built.stdout)).toEqual(times);
   });
 
-  it('30 2 * * * in New York across the fall-back: the clocks go back an hour before it', async () => {
-    const times = await nextJson(
-      '30 2 * * *',
-      '--tz',
-      'America/New_York',
-      '--start',
-      '2026-10-31',
-      '-n',
-      '3',
-    );
-    expect(summary(times)).toEqual([
-      '2026-10-31T02:30:00.000-04:00 | 2026-10-31T06:30:00.000Z',
-      '2026-11-01T02:30:00.000-05:00 | 2026-11-01T07:30:00.000Z | DST: clocks -1h since previous',
-      '2026-11-02T02:30:00.000-05:00 | 2026-11-02T07:30:00.000Z',
-    ]);
-  });
-
-  it('30 1 * * * fires once in the repeated hour, at the first 01:30', async () => {
-    const times = await nextJson(
-      '30 1 * * *',
-      '--tz',
-      'America/New_York',
-      '--start',
-      '2026-10-31',
-      '-n',
-      '3',
-    );
-    expect(summary(times)).toEqual([
-      '2026-10-31T01:30:00.000-04:00 | 2026-10-31T05:30:00.000Z',
-      '2026-11-01T01:30:00.000-04:00 | 2026-11-01T05:30:00.000Z | DST overlap: 01:30 (1st of 2)',
-      '2026-11-02T01:30:00.000-05:00 | 2026-11-02T06:30:00.000Z | DST: clocks -1h since previous',
-    ]);
-  });
-
-  it('*/30 * * * * fires in both occurrences of the repeated hour, each marked', async () => {
-    const times = await nextJson(
-      '*/30 * * * *',
-      '--tz',
-      'America/New_York',
-      '--start',
-      '2026-11-01T00:45',
-      '-n',
-      '5',
-    );
-    expect(summary(times)).toEqual([
-      '2026-11-01T01:00:00.000-04:00 | 2026-11-01T05:00:00.000Z | DST overlap: 01:00 (1st of 2)',
-      '2026-11-01T01:30:00.000-04:00 | 2026-11-01T05:30:00.000Z | DST overlap: 01:30 (1st of 2)',
-      '2026-11-01T01:00:00.000-05:00 | 2026-11-01T06:00:00.000Z | DST overlap: 01:00 (2nd of 2)',
-      '2026-11-01T01:30:00.000-05:00 | 2026-11-01T06:30:00.000Z | DST overlap: 01:30 (2nd of 2)',
-      '2026-11-01T02:00:00.000-05:00 | 2026-11-01T07:00:00.000Z',
-    ]);
-  });
+  for (const { name, expression, start, n, expected } of NEW_YORK_CASES) {
+    it(name, async () => {
+      const times = await nextJson(expression, '--tz', 'America/New_York', '--start', start, '-n', String(n));
+      expect(summary(times)).toEqual(expected);
+    });
+  }
 
   it('prints a table of 80 columns at most: the zone, UTC and the DST note, without colour when piped', async () => {
-    const result = await kairos([
-      'next',
-      '30 2 * * *',
-      '--tz',
-      'America/New_York',
-      '--start',
-      '2026-03-06',
-      '-n',
-      '5',
-    ]);
+    const result = await kairos(['next', ...SPRING_FORWARD]);
     expect(result.code).toBe(0);
     expect(result.stderr).toBe('');
     expect(result.stdout).not.toContain('\u001b[');
