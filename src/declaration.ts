@@ -25,6 +25,7 @@ export function sameDefinition(declared: TaskRecord, stored: TaskRecord): boolea
     declared.timeout === stored.timeout &&
     isDeepStrictEqual(declared.retries, stored.retries) &&
     isDeepStrictEqual(declared.args, stored.args) &&
+    isDeepStrictEqual(declared.tags, stored.tags) &&
     sameTriggerDeclaration(declared.trigger, stored.trigger)
   );
 }

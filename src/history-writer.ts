@@ -112,6 +112,7 @@ export class HistoryWriter {
       schedulerId: this.#context.schedulerId,
     };
     if (run.record.args.length > 0) this.#capArgs(run.store, record);
+    if (run.record.tags.length > 0) record.tags = run.record.tags;
     if (outcome !== 'success') record.error = recordError(resultOrError);
     else if (resultOrError !== undefined) Object.assign(record, recordResult(resultOrError));
     if (run.replayOf !== undefined) record.replayOf = run.replayOf;
@@ -142,6 +143,7 @@ export class HistoryWriter {
       schedulerId: this.#context.schedulerId,
     };
     if (record.args.length > 0) this.#capArgs(alias, stored);
+    if (record.tags.length > 0) stored.tags = record.tags;
     if (missedCount !== undefined) stored.missedCount = missedCount;
     if (replayOf !== undefined) stored.replayOf = replayOf;
     this.#add(alias, stored);

@@ -59,6 +59,8 @@ export interface StoredRunRecord {
   /** True when `result` is the cut JSON text of a larger result. */
   resultTruncated?: true;
   error?: RunError;
+  /** The task's tags when it ran (absent when it had none). */
+  tags?: string[];
   /** The scheduler that ran (or missed, or skipped) it. */
   schedulerId: string;
   /** For a replay: the run id it replays. */

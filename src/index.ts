@@ -55,6 +55,7 @@ export {
 export type { Lock, LockLossEvent, LockLossListener } from './lock-interface.js';
 export type { HistoryOptions } from './options.js';
 export {
+  type GetTasksOptions,
   Scheduler,
   type SchedulerOptions,
   type ShutdownOptions,

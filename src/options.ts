@@ -13,6 +13,7 @@ import type { Lock } from './lock-interface.js';
 import { withSafeErrorSerializer } from './log.js';
 import { FunctionResolver } from './references.js';
 import type { TaskFunction, TaskStore } from './store.js';
+import { parseTag } from './tags.js';
 import { parseTaskDefaults, type ResolvedTaskDefaults, type TaskDefaults } from './task.js';
 import { type DurationInput, parseDuration, parseTimezone, systemTimezone } from './time.js';
 import { checkOptions, describeValue, isPlainObject } from './validate.js';
@@ -76,6 +77,12 @@ export interface ShutdownOptions {
   wait?: boolean;
   /** With `wait`: after this long, abort the runs' signals and stop waiting. @default no limit */
   timeout?: DurationInput;
+}
+
+/** Options of `getTasks`: a store (else every store) and a tag (else every task). */
+export interface GetTasksOptions extends StoreSelector {
+  /** Only the tasks with this tag. */
+  tag?: string;
 }
 
 /** Selects a store by alias in the task methods; without it every store is searched. */
@@ -223,6 +230,19 @@ export function parseShutdownOptions(options: ShutdownOptions): { wait: boolean;
   const timeoutMs =
     options.timeout === undefined ? null : parseDuration(options.timeout, 'shutdown: timeout');
   return { wait: options.wait ?? true, deadline: timeoutMs === null ? null : Date.now() + timeoutMs };
+}
+
+const GET_TASKS_KEYS = new Set(['store', 'tag']);
+
+/** Validates `getTasks` options. */
+export function parseGetTasksOptions(options: GetTasksOptions): { store?: string; tag?: string } {
+  checkOptions(options as unknown, GET_TASKS_KEYS, 'getTasks');
+  const store = parseSelector(
+    { ...(options.store === undefined ? {} : { store: options.store }) },
+    'getTasks',
+  );
+  const tag = options.tag === undefined ? undefined : parseTag(options.tag, 'getTasks: tag');
+  return { ...(store === undefined ? {} : { store }), ...(tag === undefined ? {} : { tag }) };
 }
 
 /** Validates a `{ store? }` selector; returns the alias given, if any. */

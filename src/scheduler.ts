@@ -23,7 +23,9 @@ import { untilDeadline } from './long-timeout.js';
 import {
   checkExecutor,
   checkStore,
+  type GetTasksOptions,
   parseAlias,
+  parseGetTasksOptions,
   parseSchedulerOptions,
   parseSelector,
   parseShutdownOptions,
@@ -65,7 +67,13 @@ import { ShutdownTrigger } from './triggers/shutdown.js';
 import type { Trigger, TriggerSpec } from './triggers/trigger.js';
 import { describeValue } from './validate.js';
 
-export type { SchedulerOptions, ShutdownOptions, StartOptions, StoreSelector } from './options.js';
+export type {
+  GetTasksOptions,
+  SchedulerOptions,
+  ShutdownOptions,
+  StartOptions,
+  StoreSelector,
+} from './options.js';
 
 type State = 'stopped' | 'starting' | 'running' | 'stopping';
 
@@ -356,9 +364,11 @@ export class Scheduler implements TaskActions {
   }
 
   /** Every task (of one store, or all), by next run time, paused tasks last. */
-  async getTasks(options: StoreSelector = {}): Promise<Task[]> {
-    const found = await this.#tasks.list(parseSelector(options, 'getTasks'));
-    return found.map((task) => this.#snapshot(task));
+  async getTasks(options: GetTasksOptions = {}): Promise<Task[]> {
+    const { store, tag } = parseGetTasksOptions(options);
+    const found = await this.#tasks.list(store);
+    const tagged = tag === undefined ? found : found.filter((task) => task.record.tags.includes(tag));
+    return tagged.map((task) => this.#snapshot(task));
   }
 
   /**

@@ -6,6 +6,7 @@
  */
 import { SerializationError } from './errors.js';
 import type { RetryPolicy, TaskRecord } from './store.js';
+import { tagListProblem } from './tags.js';
 
 import { triggerFromSpec } from './triggers/spec.js';
 import type { Trigger, TriggerSpec } from './triggers/trigger.js';
@@ -15,7 +16,12 @@ import { describeValue, isPlainObject } from './validate.js';
  * A task as persistent stores keep it: plain JSON. The same fields as `TaskRecord`, except that the function is
  * a name in the scheduler's `functions` or a module reference (`'./jobs.js#report'`), and the trigger its spec.
  */
-export type StoredTaskJson = Omit<TaskRecord, 'fn' | 'trigger'> & { fn: string; trigger: TriggerSpec };
+export type StoredTaskJson = Omit<TaskRecord, 'fn' | 'trigger' | 'tags'> & {
+  fn: string;
+  trigger: TriggerSpec;
+  /** Absent when the task has none (as every task stored before tags existed). */
+  tags?: string[];
+};
 
 /** A stored task without its next run time, for stores that keep the next run time in a column of its own. */
 export type StoredTaskBody = Omit<StoredTaskJson, 'nextRunTime'>;
@@ -27,7 +33,7 @@ export function serializeTask(record: TaskRecord): StoredTaskJson {
       `task '${record.id}': a persistent store keeps a function name or module reference, never code; got a function`,
     );
   }
-  return {
+  const json: StoredTaskJson = {
     id: record.id,
     name: record.name,
     fn: record.fn,
@@ -41,6 +47,8 @@ export function serializeTask(record: TaskRecord): StoredTaskJson {
     retries: record.retries,
     timeout: record.timeout,
   };
+  if (record.tags.length > 0) json.tags = record.tags;
+  return json;
 }
 
 /** `serializeTask` without `nextRunTime`. */
@@ -73,6 +81,7 @@ export function deserializeTask(json: unknown): TaskRecord {
     nextRunTime: read.nullable('nextRunTime', () => read.instant('nextRunTime')),
     retries: read.nullable('retries', () => read.retries()),
     timeout: read.nullable('timeout', () => read.duration('timeout')),
+    tags: json.tags === undefined ? [] : read.tags(),
   };
 }
 
@@ -156,6 +165,15 @@ class FieldReader {
     const value = this.#json[field];
     if (!Array.isArray(value)) throw this.#fault(field, 'an array');
     return value;
+  }
+
+  /** The `tags` field: distinct non-empty strings (src/tags.ts). */
+  tags(): string[] {
+    const value = this.#json.tags;
+    if (tagListProblem(value) !== null || new Set(value as string[]).size !== (value as string[]).length) {
+      throw this.#fault('tags', 'a list of distinct non-empty strings');
+    }
+    return value as string[];
   }
 
   positiveInteger(field: string): number {

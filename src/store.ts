@@ -52,6 +52,8 @@ export interface TaskRecord {
   retries: RetryPolicy | null;
   /** Milliseconds, or null for none. */
   timeout: number | null;
+  /** Labels (`getTasks({ tag })`, run history); distinct, in the order given. */
+  tags: string[];
 }
 
 /**
@@ -224,6 +226,7 @@ export function copyTaskRecord(
     nextRunTime,
     retries: record.retries,
     timeout: record.timeout,
+    tags: record.tags,
   };
 }
 

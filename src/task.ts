@@ -3,6 +3,7 @@ import { KairosError, ValueError } from './errors.js';
 import type { Lock } from './lock-interface.js';
 import { assertJsonArgs, FunctionResolver, isGeneratorFunction } from './references.js';
 import { copyTaskRecord, type RetryPolicy, type TaskFunction, type TaskRecord } from './store.js';
+import { parseTags } from './tags.js';
 import { type DateInput, type DurationInput, parseDate, parseDuration } from './time.js';
 import { ShutdownTrigger } from './triggers/shutdown.js';
 import { toTrigger } from './triggers/spec.js';
@@ -51,6 +52,8 @@ export interface TaskOptions {
   retries?: RetryOptions;
   /** Abort `currentRun().signal` and fail the run with `TimeoutError` after this long. @default none */
   timeout?: DurationInput;
+  /** Labels: `getTasks({ tag })` finds the task by any of them; run history records them. @default [] */
+  tags?: string[];
   /**
    * Lifecycle tasks only: one instance in the fleet. Only the process holding this lock (a `Lock`, or a path for a
    * `FileLock`, `{pgrp}` as for the scheduler's option) sets the task up and runs its fires; the others keep trying
@@ -97,6 +100,7 @@ const TASK_OPTION_KEYS = new Set([
   'replaceExisting',
   'retries',
   'timeout',
+  'tags',
   'lock',
 ]);
 /**
@@ -238,6 +242,7 @@ export function buildTaskRecord(fn: unknown, options: TaskOptions, context: Task
     nextRunTime: null,
     retries: null,
     timeout: null,
+    tags: [],
   };
   const withOptions = applyTaskChanges(record, options, context, typeof fn === 'string');
   const first = firstRunTime(withOptions.trigger, context.now, id);
@@ -290,6 +295,7 @@ export function applyTaskChanges(
     next.maxInstances = parseMaxInstances(changes.maxInstances, `task '${id}': maxInstances`);
   if (changes.retries !== undefined) next.retries = parseRetries(changes.retries, `task '${id}': retries`);
   if (changes.timeout !== undefined) next.timeout = parseTimeout(changes.timeout, `task '${id}': timeout`);
+  if (changes.tags !== undefined) next.tags = parseTags(changes.tags, `task '${id}': tags`);
   if (changes.nextRunTime !== undefined) {
     next.nextRunTime =
       changes.nextRunTime === null
@@ -448,6 +454,7 @@ export class Task {
   readonly retries: Readonly<RetryPolicy> | null;
   /** In milliseconds, or null. */
   readonly timeout: number | null;
+  readonly tags: readonly string[];
   /** The scheduler that the shortcuts act through. */
   readonly #actions: TaskActions;
 
@@ -466,6 +473,7 @@ export class Task {
     this.pending = pending;
     this.retries = record.retries === null ? null : Object.freeze({ ...record.retries });
     this.timeout = record.timeout;
+    this.tags = Object.freeze([...record.tags]);
     this.#actions = actions;
   }
 

@@ -63,6 +63,7 @@ function runRequest(
     nextRunTime: null,
     retries: null,
     timeout: null,
+    tags: [],
     ...overrides,
   };
   const request: RunRequest = {

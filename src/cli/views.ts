@@ -65,6 +65,7 @@ export function taskJson(record: TaskRecord, zone: string): Record<string, unkno
     paused: isPaused(record),
     retries: record.retries,
     timeout: record.timeout,
+    tags: record.tags,
   };
 }
 

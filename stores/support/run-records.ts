@@ -13,6 +13,7 @@ import {
   type RunOutcome,
   type StoredRunRecord,
 } from '../../src/history.js';
+import { tagListProblem } from '../../src/tags.js';
 import { describeValue, isPlainObject } from '../../src/validate.js';
 
 /**
@@ -36,6 +37,7 @@ export function readRunRecord(value: unknown): StoredRunRecord {
     schedulerId: field(value, 'schedulerId', isText),
   };
   if (value.argsTruncated !== undefined) record.argsTruncated = field(value, 'argsTruncated', isTrue);
+  if (value.tags !== undefined) record.tags = field(value, 'tags', isTagList);
   if (value.missedCount !== undefined) record.missedCount = field(value, 'missedCount', isCount);
   if (value.result !== undefined) record.result = value.result;
   if (value.resultTruncated !== undefined) record.resultTruncated = field(value, 'resultTruncated', isTrue);
@@ -122,6 +124,10 @@ function isInstantOrNull(value: unknown): value is number | null {
 
 function isCount(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+function isTagList(value: unknown): value is string[] {
+  return tagListProblem(value) === null;
 }
 
 function isTrue(value: unknown): value is true {

@@ -84,6 +84,7 @@ function everyKindOfRecord(): TaskRecord[] {
       nextRunTime: T0 + 123_456,
       retries: { max: 3, delayMs: 500, backoff: 1.5, maxDelayMs: 60_000, jitter: true },
       timeout: 30_000,
+      tags: ['reports', 'weekly'],
     }),
     makeRecord({ id: 'paused', misfireGraceTime: 0, nextRunTime: null }),
   ];

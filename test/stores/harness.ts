@@ -204,6 +204,7 @@ export function makeRecord(overrides: Partial<TaskRecord> & { id: string }): Tas
     nextRunTime: T0,
     retries: null,
     timeout: null,
+    tags: [],
     ...overrides,
   };
 }

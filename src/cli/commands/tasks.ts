@@ -130,6 +130,7 @@ export async function showCommand(
     ['max instances', String(record.maxInstances)],
     ['retries', retriesText(record)],
     ['timeout', record.timeout === null ? 'none' : formatDuration(record.timeout)],
+    ['tags', record.tags.length === 0 ? 'none' : record.tags.join(', ')],
   ];
   const label = Math.max(...fields.map(([name]) => name.length)) + 2;
   const lines = fields.map(([name, value]) => `${colours.bold(`${name}:`.padEnd(label))}${value}`);
