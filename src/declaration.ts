@@ -26,6 +26,7 @@ export function sameDefinition(declared: TaskRecord, stored: TaskRecord): boolea
     isDeepStrictEqual(declared.retries, stored.retries) &&
     isDeepStrictEqual(declared.args, stored.args) &&
     isDeepStrictEqual(declared.tags, stored.tags) &&
+    isDeepStrictEqual(declared.hooks, stored.hooks) &&
     sameTriggerDeclaration(declared.trigger, stored.trigger)
   );
 }

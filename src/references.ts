@@ -120,6 +120,28 @@ export class FunctionResolver {
     return name;
   }
 
+  /**
+   * A hook as a task record keeps it: the name of a registered function (never a module reference), or, outside
+   * a persistent store, the function itself; a registered function given as a function is kept by its name.
+   */
+  toStoredHook(hook: unknown, what: string, persistent: boolean): string | TaskFunction {
+    if (typeof hook === 'string') {
+      if (this.#byName.has(hook)) return hook;
+      throw new ValueError(`${what} ${describeValue(hook)} is not a name in the scheduler's functions`);
+    }
+    if (typeof hook !== 'function') {
+      throw new ValueError(
+        `${what} must be a function or the name of one in functions, got ${describeValue(hook)}`,
+      );
+    }
+    const name = this.#nameOf.get(hook as TaskFunction);
+    if (name !== undefined && persistent) return name;
+    if (!persistent) return hook as TaskFunction;
+    throw new SerializationError(
+      `${what}: a persistent store keeps a hook by the name of a registered function, never code; register ${hook.name ? `'${hook.name}'` : 'this anonymous function'} in the scheduler's functions`,
+    );
+  }
+
   /** True if any registered function is a generator function (a lifecycle task may then live in a shared store). */
   get hasGeneratorFunctions(): boolean {
     this.#hasGenerators ??= [...this.#byName.values()].some(isGeneratorFunction);

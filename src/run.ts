@@ -2,12 +2,13 @@
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { type RunContext, runStorage } from './context.js';
-import { TimeoutError } from './errors.js';
+import { TimeoutError, ValueError } from './errors.js';
 import type { EventHub } from './events.js';
 import { type Execution, type Executor, isPromiseLike, onAbort } from './executors/executor.js';
 import type { HistoryWriter, StartedRun, StartedRunOutcome } from './history-writer.js';
 import { setLongTimeout, sleep } from './long-timeout.js';
-import type { RetryPolicy, TaskFunction, TaskRecord } from './store.js';
+import type { FunctionResolver } from './references.js';
+import type { RetryPolicy, TaskFunction, TaskHooks, TaskRecord } from './store.js';
 
 /** Everything one run needs; what history records of it (`StartedRun`) among it. */
 export interface RunRequest extends StartedRun {
@@ -24,6 +25,8 @@ export interface RunRequest extends StartedRun {
   shutdown: AbortWatch;
   /** Records the run's end in history; null when history is off. */
   history: HistoryWriter | null;
+  /** Resolves the names of the task's hooks (`record.hooks`). */
+  resolver: FunctionResolver;
 }
 
 /** The delay before retry number `attempt` (1-based) under `policy`. */
@@ -80,15 +83,39 @@ class RunExecution {
   #succeeded(result: unknown, started: number, attempt: number): void {
     const { events, record, history } = this.request;
     if (history !== null) this.#record(history, 'success', attempt, result);
-    if (!events.has('task:executed')) return;
-    // Listeners are isolated by the hub: emitting never throws.
-    events.emit('task:executed', {
+    const hook = record.hooks?.onSuccess;
+    if (!events.has('task:executed') && hook === undefined) return;
+    const payload = {
       taskId: record.id,
       store: this.request.store,
       scheduledRunTime: this.request.scheduledRunTime,
       result,
       durationMs: performance.now() - started,
-    });
+    };
+    // Listeners are isolated by the hub: emitting never throws.
+    events.emit('task:executed', payload);
+    if (hook !== undefined) this.#callHook('onSuccess', hook, payload);
+  }
+
+  /**
+   * Calls one of the task's hooks with an event's payload. Not awaited: it runs after the run ended. A hook that
+   * throws or rejects, or a name no function is registered under in this process, is logged and changes nothing.
+   */
+  #callHook(kind: keyof TaskHooks, hook: string | TaskFunction, payload: unknown): void {
+    const { record, resolver } = this.request;
+    const fn = typeof hook === 'function' ? hook : resolver.resolveSync(hook);
+    const failed = (error: unknown) =>
+      this.#log('error', { err: error, hook: kind }, `task '${record.id}': its ${kind} hook failed`);
+    if (fn === undefined) {
+      failed(new ValueError(`no function named '${String(hook)}' in this scheduler's functions`));
+      return;
+    }
+    try {
+      const returned = fn(payload);
+      if (isPromiseLike(returned)) Promise.resolve(returned).catch(failed);
+    } catch (error) {
+      failed(error);
+    }
   }
 
   /** Retries after the policy's delay if attempts are left (and no shutdown aborted the run); else reports. */
@@ -98,7 +125,9 @@ class RunExecution {
     if (attempt < 1 + (record.retries?.max ?? 0) && !shutdownSignal.aborted) {
       const delayMs = retryDelay(record.retries as RetryPolicy, attempt);
       this.#log('warn', { err: error, attempt, delayMs }, `task '${record.id}' failed, retrying`);
-      events.emit('task:retry', { taskId: record.id, store, scheduledRunTime, error, attempt, delayMs });
+      const payload = { taskId: record.id, store, scheduledRunTime, error, attempt, delayMs };
+      events.emit('task:retry', payload);
+      if (record.hooks?.onRetry !== undefined) this.#callHook('onRetry', record.hooks.onRetry, payload);
       return sleep(delayMs, shutdownSignal).then((slept) =>
         slept ? this.attempt(attempt + 1) : this.#reportFailure(attempt, error),
       );
@@ -121,7 +150,9 @@ class RunExecution {
       { err: error, attempt, scheduledRunTime: scheduledRunTime.toISOString() },
       `task '${record.id}' run scheduled for ${scheduledRunTime.toISOString()} failed`,
     );
-    events.emit('task:error', { taskId: record.id, store, scheduledRunTime, error, attempt });
+    const payload = { taskId: record.id, store, scheduledRunTime, error, attempt };
+    events.emit('task:error', payload);
+    if (record.hooks?.onFailure !== undefined) this.#callHook('onFailure', record.hooks.onFailure, payload);
   }
 
   /** Records the run's end; recording history must never break the run's own reporting. */

@@ -302,6 +302,7 @@ export class RunTracker {
               : plainCall(this.#context.resolver, record),
         shutdown: this.#shutdownWatch,
         history,
+        resolver: this.#context.resolver,
       });
     }
     if (ended === undefined && slotId === null) return;

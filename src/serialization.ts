@@ -5,7 +5,7 @@
  * and what is wrong, so that a store can report the record and keep it untouched.
  */
 import { SerializationError } from './errors.js';
-import type { RetryPolicy, TaskRecord } from './store.js';
+import { HOOK_KINDS, type RetryPolicy, type TaskHooks, type TaskRecord } from './store.js';
 import { tagListProblem } from './tags.js';
 
 import { triggerFromSpec } from './triggers/spec.js';
@@ -16,12 +16,17 @@ import { describeValue, isPlainObject } from './validate.js';
  * A task as persistent stores keep it: plain JSON. The same fields as `TaskRecord`, except that the function is
  * a name in the scheduler's `functions` or a module reference (`'./jobs.js#report'`), and the trigger its spec.
  */
-export type StoredTaskJson = Omit<TaskRecord, 'fn' | 'trigger' | 'tags'> & {
+export type StoredTaskJson = Omit<TaskRecord, 'fn' | 'trigger' | 'tags' | 'hooks'> & {
   fn: string;
   trigger: TriggerSpec;
   /** Absent when the task has none (as every task stored before tags existed). */
   tags?: string[];
+  /** Hooks by function name; absent when the task has none. */
+  hooks?: StoredHooks;
 };
+
+/** A task's hooks as stored: names of registered functions. */
+export type StoredHooks = { [K in keyof TaskHooks]?: string };
 
 /** A stored task without its next run time, for stores that keep the next run time in a column of its own. */
 export type StoredTaskBody = Omit<StoredTaskJson, 'nextRunTime'>;
@@ -48,7 +53,23 @@ export function serializeTask(record: TaskRecord): StoredTaskJson {
     timeout: record.timeout,
   };
   if (record.tags.length > 0) json.tags = record.tags;
+  if (record.hooks !== null) json.hooks = serializeHooks(record);
   return json;
+}
+
+/** The hooks of a record as stored; a hook that is code, not a name, is a `SerializationError`. */
+function serializeHooks(record: TaskRecord): StoredHooks {
+  const stored: StoredHooks = {};
+  for (const [kind, hook] of Object.entries(record.hooks ?? {}) as Array<[keyof TaskHooks, unknown]>) {
+    if (hook === undefined) continue;
+    if (typeof hook !== 'string') {
+      throw new SerializationError(
+        `task '${record.id}': ${kind}: a persistent store keeps a hook by the name of a registered function, never code`,
+      );
+    }
+    stored[kind] = hook;
+  }
+  return stored;
 }
 
 /** `serializeTask` without `nextRunTime`. */
@@ -82,6 +103,7 @@ export function deserializeTask(json: unknown): TaskRecord {
     retries: read.nullable('retries', () => read.retries()),
     timeout: read.nullable('timeout', () => read.duration('timeout')),
     tags: json.tags === undefined ? [] : read.tags(),
+    hooks: json.hooks === undefined ? null : read.hooks(),
   };
 }
 
@@ -165,6 +187,20 @@ class FieldReader {
     const value = this.#json[field];
     if (!Array.isArray(value)) throw this.#fault(field, 'an array');
     return value;
+  }
+
+  /** The `hooks` field: an object of `onSuccess` / `onFailure` / `onRetry` function names. */
+  hooks(): TaskHooks {
+    const value = this.#json.hooks;
+    const fault = () => this.#fault('hooks', 'an object of onSuccess, onFailure and onRetry function names');
+    if (!isPlainObject(value)) throw fault();
+    const hooks: TaskHooks = {};
+    for (const [kind, name] of Object.entries(value)) {
+      if (!HOOK_KINDS.includes(kind as keyof TaskHooks) || typeof name !== 'string' || name === '')
+        throw fault();
+      hooks[kind as keyof TaskHooks] = name;
+    }
+    return hooks;
   }
 
   /** The `tags` field: distinct non-empty strings (src/tags.ts). */

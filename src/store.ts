@@ -17,6 +17,19 @@ import type { Trigger } from './triggers/trigger.js';
 // biome-ignore lint/suspicious/noExplicitAny: a task function may take and return anything.
 export type TaskFunction = (...args: any[]) => unknown;
 
+/**
+ * A task's hooks (API.md "Task composition"), each a function (MemoryStore) or the name of one of the scheduler's
+ * `functions`: called with the payload of `task:executed`, `task:error` and `task:retry` of the task's runs.
+ */
+export interface TaskHooks {
+  onSuccess?: string | TaskFunction;
+  onFailure?: string | TaskFunction;
+  onRetry?: string | TaskFunction;
+}
+
+/** The hooks a task may have. */
+export const HOOK_KINDS: readonly (keyof TaskHooks)[] = ['onSuccess', 'onFailure', 'onRetry'];
+
 /** Retry policy of a task, normalised (all durations in ms). */
 export interface RetryPolicy {
   /** How many times a failed run is tried again. */
@@ -54,6 +67,8 @@ export interface TaskRecord {
   timeout: number | null;
   /** Labels (`getTasks({ tag })`, run history); distinct, in the order given. */
   tags: string[];
+  /** Its hooks; null when it has none. */
+  hooks: TaskHooks | null;
 }
 
 /**
@@ -227,6 +242,7 @@ export function copyTaskRecord(
     retries: record.retries,
     timeout: record.timeout,
     tags: record.tags,
+    hooks: record.hooks,
   };
 }
 

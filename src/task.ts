@@ -1,8 +1,16 @@
 /** Task options: the public shapes, their defaults and validation, and the `Task` snapshot. */
 import { KairosError, ValueError } from './errors.js';
+import type { TaskErrorEvent, TaskExecutedEvent, TaskRetryEvent } from './events.js';
 import type { Lock } from './lock-interface.js';
 import { assertJsonArgs, FunctionResolver, isGeneratorFunction } from './references.js';
-import { copyTaskRecord, type RetryPolicy, type TaskFunction, type TaskRecord } from './store.js';
+import {
+  copyTaskRecord,
+  HOOK_KINDS,
+  type RetryPolicy,
+  type TaskFunction,
+  type TaskHooks,
+  type TaskRecord,
+} from './store.js';
 import { parseTags } from './tags.js';
 import { type DateInput, type DurationInput, parseDate, parseDuration } from './time.js';
 import { ShutdownTrigger } from './triggers/shutdown.js';
@@ -23,6 +31,9 @@ export interface RetryOptions {
   /** Draw each delay at random from `[0, delay]` ("full jitter"). @default false */
   jitter?: boolean;
 }
+
+/** A task hook: called with the payload of one of the task's run events; what it returns is ignored. */
+export type TaskHook<E> = (event: E) => unknown;
 
 /** Options of `addTask`. Everything but `trigger` is optional. */
 export interface TaskOptions {
@@ -54,6 +65,16 @@ export interface TaskOptions {
   timeout?: DurationInput;
   /** Labels: `getTasks({ tag })` finds the task by any of them; run history records them. @default [] */
   tags?: string[];
+  /**
+   * Called after each run that succeeded, with `task:executed`'s payload: a function, or the name of one in the
+   * scheduler's `functions` (required in a persistent store). Not awaited; a hook that throws is logged and changes
+   * nothing. `null` in `updateTask` removes it. @default none
+   */
+  onSuccess?: TaskHook<TaskExecutedEvent> | string | null;
+  /** As `onSuccess`, after each run whose last attempt failed, with `task:error`'s payload. */
+  onFailure?: TaskHook<TaskErrorEvent> | string | null;
+  /** As `onSuccess`, after each failed attempt that will be retried, with `task:retry`'s payload. */
+  onRetry?: TaskHook<TaskRetryEvent> | string | null;
   /**
    * Lifecycle tasks only: one instance in the fleet. Only the process holding this lock (a `Lock`, or a path for a
    * `FileLock`, `{pgrp}` as for the scheduler's option) sets the task up and runs its fires; the others keep trying
@@ -101,6 +122,9 @@ const TASK_OPTION_KEYS = new Set([
   'retries',
   'timeout',
   'tags',
+  'onSuccess',
+  'onFailure',
+  'onRetry',
   'lock',
 ]);
 /**
@@ -243,6 +267,7 @@ export function buildTaskRecord(fn: unknown, options: TaskOptions, context: Task
     retries: null,
     timeout: null,
     tags: [],
+    hooks: null,
   };
   const withOptions = applyTaskChanges(record, options, context, typeof fn === 'string');
   const first = firstRunTime(withOptions.trigger, context.now, id);
@@ -296,6 +321,7 @@ export function applyTaskChanges(
   if (changes.retries !== undefined) next.retries = parseRetries(changes.retries, `task '${id}': retries`);
   if (changes.timeout !== undefined) next.timeout = parseTimeout(changes.timeout, `task '${id}': timeout`);
   if (changes.tags !== undefined) next.tags = parseTags(changes.tags, `task '${id}': tags`);
+  if (HOOK_KINDS.some((kind) => changes[kind] !== undefined)) next.hooks = applyHooks(next, changes, context);
   if (changes.nextRunTime !== undefined) {
     next.nextRunTime =
       changes.nextRunTime === null
@@ -306,6 +332,19 @@ export function applyTaskChanges(
     changes.fn !== undefined ? typeof changes.fn === 'string' : (fnByName ?? typeof next.fn === 'string');
   checkRecord(next, context, byName);
   return next;
+}
+
+/** The record's hooks with the hooks `changes` names set (or, when null, removed); null when none are left. */
+function applyHooks(record: TaskRecord, changes: TaskChanges, context: TaskBuildContext): TaskHooks | null {
+  const hooks: TaskHooks = { ...record.hooks };
+  for (const kind of HOOK_KINDS) {
+    const hook = changes[kind];
+    if (hook === undefined) continue;
+    if (hook === null) delete hooks[kind];
+    else
+      hooks[kind] = context.resolver.toStoredHook(hook, `task '${record.id}': ${kind}`, context.persistent);
+  }
+  return Object.keys(hooks).length === 0 ? null : hooks;
 }
 
 /**
@@ -455,6 +494,8 @@ export class Task {
   /** In milliseconds, or null. */
   readonly timeout: number | null;
   readonly tags: readonly string[];
+  /** Its hooks (functions, or names of registered ones); null when it has none. */
+  readonly hooks: Readonly<TaskHooks> | null;
   /** The scheduler that the shortcuts act through. */
   readonly #actions: TaskActions;
 
@@ -474,6 +515,7 @@ export class Task {
     this.retries = record.retries === null ? null : Object.freeze({ ...record.retries });
     this.timeout = record.timeout;
     this.tags = Object.freeze([...record.tags]);
+    this.hooks = record.hooks === null ? null : Object.freeze({ ...record.hooks });
     this.#actions = actions;
   }
 

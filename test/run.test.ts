@@ -3,6 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EventHub } from '../src/events.js';
 import { AsyncExecutor, DateTrigger, type RunContext, type TaskRecord, TimeoutError } from '../src/index.js';
+import { FunctionResolver } from '../src/references.js';
 import { executeRun, type RunRequest, retryDelay, watchAbort } from '../src/run.js';
 import { silentLogger } from './support/events.js';
 
@@ -64,6 +65,7 @@ function runRequest(
     retries: null,
     timeout: null,
     tags: [],
+    hooks: null,
     ...overrides,
   };
   const request: RunRequest = {
@@ -76,6 +78,7 @@ function runRequest(
     call,
     shutdown: watchAbort(shutdown),
     history: null,
+    resolver: new FunctionResolver(),
     runId: '',
     startedAt: 0,
     replayOf: undefined,

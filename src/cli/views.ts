@@ -66,6 +66,7 @@ export function taskJson(record: TaskRecord, zone: string): Record<string, unkno
     retries: record.retries,
     timeout: record.timeout,
     tags: record.tags,
+    hooks: record.hooks,
   };
 }
 

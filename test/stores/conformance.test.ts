@@ -85,6 +85,7 @@ function everyKindOfRecord(): TaskRecord[] {
       retries: { max: 3, delayMs: 500, backoff: 1.5, maxDelayMs: 60_000, jitter: true },
       timeout: 30_000,
       tags: ['reports', 'weekly'],
+      hooks: { onSuccess: 'notify', onRetry: 'warnOps' },
     }),
     makeRecord({ id: 'paused', misfireGraceTime: 0, nextRunTime: null }),
   ];

@@ -205,6 +205,7 @@ export function makeRecord(overrides: Partial<TaskRecord> & { id: string }): Tas
     retries: null,
     timeout: null,
     tags: [],
+    hooks: null,
     ...overrides,
   };
 }

@@ -131,6 +131,14 @@ export async function showCommand(
     ['retries', retriesText(record)],
     ['timeout', record.timeout === null ? 'none' : formatDuration(record.timeout)],
     ['tags', record.tags.length === 0 ? 'none' : record.tags.join(', ')],
+    [
+      'hooks',
+      record.hooks === null
+        ? 'none'
+        : Object.entries(record.hooks)
+            .map(([kind, hook]) => `${kind}: ${typeof hook === 'string' ? hook : '(function)'}`)
+            .join(', '),
+    ],
   ];
   const label = Math.max(...fields.map(([name]) => name.length)) + 2;
   const lines = fields.map(([name, value]) => `${colours.bold(`${name}:`.padEnd(label))}${value}`);
