@@ -27,6 +27,7 @@ export function sameDefinition(declared: TaskRecord, stored: TaskRecord): boolea
     isDeepStrictEqual(declared.args, stored.args) &&
     isDeepStrictEqual(declared.tags, stored.tags) &&
     isDeepStrictEqual(declared.hooks, stored.hooks) &&
+    isDeepStrictEqual(declared.middleware, stored.middleware) &&
     sameTriggerDeclaration(declared.trigger, stored.trigger)
   );
 }

@@ -53,6 +53,7 @@ export {
   type WithLockOptions,
 } from './lock.js';
 export type { Lock, LockLossEvent, LockLossListener } from './lock-interface.js';
+export type { Middleware, MiddlewareRun } from './middleware.js';
 export type { HistoryOptions } from './options.js';
 export {
   type GetTasksOptions,
@@ -73,12 +74,20 @@ export type {
   StoredTaskState,
   TaskChange,
   TaskFunction,
+  TaskHooks,
   TaskRecord,
   TaskRelease,
   TaskStore,
   TaskStoreBase,
 } from './store.js';
-export { type RetryOptions, Task, type TaskChanges, type TaskDefaults, type TaskOptions } from './task.js';
+export {
+  type RetryOptions,
+  Task,
+  type TaskChanges,
+  type TaskDefaults,
+  type TaskHook,
+  type TaskOptions,
+} from './task.js';
 export type { DateInput, DurationInput } from './time.js';
 export { CalendarIntervalTrigger } from './triggers/calendar-interval.js';
 export { AndTrigger, OrTrigger } from './triggers/combining.js';

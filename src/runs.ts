@@ -9,6 +9,7 @@ import type { EventHub } from './events.js';
 import type { Executor } from './executors/executor.js';
 import type { HistoryWriter } from './history-writer.js';
 import type { LifecycleTask } from './lifecycle.js';
+import { type Middleware, withMiddleware } from './middleware.js';
 import type { FunctionResolver } from './references.js';
 import type { Reports } from './reports.js';
 import { type AbortWatch, executeRun, watchAbort } from './run.js';
@@ -62,6 +63,8 @@ export interface RunTrackerContext {
   resolver: FunctionResolver;
   /** Records runs in the stores' history; null when history is off. */
   history: HistoryWriter | null;
+  /** The middleware around a task's attempts (the scheduler's, then the task's); null when there is none. */
+  middleware(record: TaskRecord): readonly Middleware[] | null;
   /** A lifecycle task's generator returned during a run: the scheduler removes the task. */
   lifecycleEnded(alias: string, store: TaskStore, taskId: string, lifecycle: LifecycleTask): Promise<void>;
 }
@@ -291,15 +294,9 @@ export class RunTracker {
         executor,
         events,
         logger: reports.logger,
-        call:
-          settingUp !== undefined
-            ? async (context) => {
-                lifecycle = (await settingUp) ?? undefined;
-                return lifecycle === undefined ? undefined : (await lifecycle.fire(context)).value;
-              }
-            : lifecycle !== undefined
-              ? lifecycleCall(lifecycle)
-              : plainCall(this.#context.resolver, record),
+        call: this.#call(record, settingUp, lifecycle, (ready) => {
+          lifecycle = ready;
+        }),
         shutdown: this.#shutdownWatch,
         history,
         resolver: this.#context.resolver,
@@ -346,6 +343,38 @@ export class RunTracker {
   #forLoader(record: TaskRecord): TaskRecord {
     const fn = this.#context.resolver.checkReference(record.fn);
     return fn === record.fn ? record : { ...copyTaskRecord(record), fn };
+  }
+
+  /**
+   * The per-attempt call of a run: resume a lifecycle task (once set up), or call a plain one; inside its
+   * middleware, if it has any (a task without middleware is called directly, at no cost).
+   */
+  #call(
+    record: TaskRecord,
+    settingUp: Promise<LifecycleTask | null> | undefined,
+    lifecycle: LifecycleTask | undefined,
+    setUp: (lifecycle: LifecycleTask | undefined) => void,
+  ): (context: RunContext) => unknown {
+    const chain = this.#context.middleware(record);
+    if (settingUp !== undefined) {
+      const resume = async (context: RunContext) => {
+        const ready = (await settingUp) ?? undefined;
+        setUp(ready);
+        return ready === undefined ? undefined : (await ready.fire(context)).value;
+      };
+      return chain === null ? resume : withMiddleware(chain, resume, record.args);
+    }
+    if (lifecycle !== undefined) {
+      const resume = lifecycleCall(lifecycle);
+      return chain === null ? resume : withMiddleware(chain, resume, record.args);
+    }
+    if (chain === null) return plainCall(this.#context.resolver, record);
+    const resolver = this.#context.resolver;
+    return withMiddleware(
+      chain,
+      async (_context, args) => (await resolver.resolve(record.fn))(...args),
+      record.args,
+    );
   }
 
   /** Stops renewing run slots (at shutdown). */

@@ -20,6 +20,7 @@ import { type GetRunsOptions, parseGetRunsOptions } from './history-query.js';
 import { HistoryWriter } from './history-writer.js';
 import { LifecycleRegistry } from './lifecycle.js';
 import { untilDeadline } from './long-timeout.js';
+import type { Middleware } from './middleware.js';
 import {
   checkExecutor,
   checkStore,
@@ -42,7 +43,7 @@ import { Reports } from './reports.js';
 import { RunRequestTaker } from './run-requests.js';
 import { RunTracker } from './runs.js';
 import { SharedLifecycles } from './shared-lifecycles.js';
-import { copyTaskRecord, type TaskFunction, type TaskStore } from './store.js';
+import { copyTaskRecord, type TaskFunction, type TaskRecord, type TaskStore } from './store.js';
 import type { StoreLane } from './store-lane.js';
 import {
   buildTaskRecord,
@@ -104,6 +105,8 @@ export class Scheduler implements TaskActions {
   /** Writes run history; null when the `history` option is false. */
   readonly #history: HistoryWriter | null;
   readonly #requests: RunRequestTaker;
+  /** The middleware of `use()`, outermost first. */
+  readonly #middleware: Middleware[] = [];
   #state: State = 'stopped';
   /** True once `start()` succeeded: a stopped scheduler then cannot see its stores' tasks. */
   #startedOnce = false;
@@ -163,6 +166,7 @@ export class Scheduler implements TaskActions {
       },
       resolver: this.#resolver,
       history: this.#history,
+      middleware: (record) => this.#middlewareOf(record),
       lifecycleEnded: (alias, store, id, lifecycle) =>
         this.#tasks.endLifecycleTask(alias, store, id, lifecycle),
     });
@@ -527,6 +531,36 @@ export class Scheduler implements TaskActions {
     this.#executors.delete(alias);
     if (this.#state === 'running') await executor.shutdown({ wait: true });
     this.#events.emit('executor:removed', { alias });
+  }
+
+  // ---- middleware ----
+
+  /**
+   * Adds a middleware around every attempt of every task (outside each task's own `middleware`), after those
+   * added before: the first added is the outermost. Applies to runs that start from now on.
+   */
+  use(middleware: Middleware): this {
+    if (typeof middleware !== 'function')
+      throw new ValueError(
+        `use: middleware must be a function (run, next) => ..., got ${describeValue(middleware)}`,
+      );
+    this.#middleware.push(middleware);
+    return this;
+  }
+
+  /** The middleware around a task's attempts, or null when there is none (the usual case: no cost). */
+  #middlewareOf(record: TaskRecord): readonly Middleware[] | null {
+    if (record.middleware.length === 0) return this.#middleware.length === 0 ? null : this.#middleware;
+    const own = record.middleware.map((middleware): Middleware => {
+      const fn = typeof middleware === 'function' ? middleware : this.#resolver.resolveSync(middleware);
+      if (fn !== undefined) return fn as Middleware;
+      return () => {
+        throw new ValueError(
+          `task '${record.id}': no function named '${String(middleware)}' for its middleware`,
+        );
+      };
+    });
+    return [...this.#middleware, ...own];
   }
 
   // ---- events ----

@@ -16,13 +16,15 @@ import { describeValue, isPlainObject } from './validate.js';
  * A task as persistent stores keep it: plain JSON. The same fields as `TaskRecord`, except that the function is
  * a name in the scheduler's `functions` or a module reference (`'./jobs.js#report'`), and the trigger its spec.
  */
-export type StoredTaskJson = Omit<TaskRecord, 'fn' | 'trigger' | 'tags' | 'hooks'> & {
+export type StoredTaskJson = Omit<TaskRecord, 'fn' | 'trigger' | 'tags' | 'hooks' | 'middleware'> & {
   fn: string;
   trigger: TriggerSpec;
   /** Absent when the task has none (as every task stored before tags existed). */
   tags?: string[];
   /** Hooks by function name; absent when the task has none. */
   hooks?: StoredHooks;
+  /** Middleware by function name; absent when the task has none. */
+  middleware?: string[];
 };
 
 /** A task's hooks as stored: names of registered functions. */
@@ -54,6 +56,14 @@ export function serializeTask(record: TaskRecord): StoredTaskJson {
   };
   if (record.tags.length > 0) json.tags = record.tags;
   if (record.hooks !== null) json.hooks = serializeHooks(record);
+  if (record.middleware.length > 0) {
+    json.middleware = record.middleware.map((middleware, index) => {
+      if (typeof middleware === 'string') return middleware;
+      throw new SerializationError(
+        `task '${record.id}': middleware[${index}]: a persistent store keeps middleware by the name of a registered function, never code`,
+      );
+    });
+  }
   return json;
 }
 
@@ -104,6 +114,7 @@ export function deserializeTask(json: unknown): TaskRecord {
     timeout: read.nullable('timeout', () => read.duration('timeout')),
     tags: json.tags === undefined ? [] : read.tags(),
     hooks: json.hooks === undefined ? null : read.hooks(),
+    middleware: json.middleware === undefined ? [] : read.names('middleware'),
   };
 }
 
@@ -201,6 +212,15 @@ class FieldReader {
       hooks[kind as keyof TaskHooks] = name;
     }
     return hooks;
+  }
+
+  /** A list of function names. */
+  names(field: string): string[] {
+    const value = this.#json[field];
+    if (!Array.isArray(value) || !value.every((name) => typeof name === 'string' && name !== '')) {
+      throw this.#fault(field, 'a list of function names');
+    }
+    return value as string[];
   }
 
   /** The `tags` field: distinct non-empty strings (src/tags.ts). */

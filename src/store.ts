@@ -69,6 +69,8 @@ export interface TaskRecord {
   tags: string[];
   /** Its hooks; null when it has none. */
   hooks: TaskHooks | null;
+  /** Its own middleware, outermost first: functions, or names of registered ones. */
+  middleware: Array<string | TaskFunction>;
 }
 
 /**
@@ -243,6 +245,7 @@ export function copyTaskRecord(
     timeout: record.timeout,
     tags: record.tags,
     hooks: record.hooks,
+    middleware: record.middleware,
   };
 }
 

@@ -2,6 +2,7 @@
 import { KairosError, ValueError } from './errors.js';
 import type { TaskErrorEvent, TaskExecutedEvent, TaskRetryEvent } from './events.js';
 import type { Lock } from './lock-interface.js';
+import type { Middleware } from './middleware.js';
 import { assertJsonArgs, FunctionResolver, isGeneratorFunction } from './references.js';
 import {
   copyTaskRecord,
@@ -76,6 +77,11 @@ export interface TaskOptions {
   /** As `onSuccess`, after each failed attempt that will be retried, with `task:retry`'s payload. */
   onRetry?: TaskHook<TaskRetryEvent> | string | null;
   /**
+   * Middleware around each attempt of this task, outermost first, inside the scheduler's (`use`): functions, or
+   * names of functions in `functions` (required in a persistent store). @default []
+   */
+  middleware?: Array<Middleware | string>;
+  /**
    * Lifecycle tasks only: one instance in the fleet. Only the process holding this lock (a `Lock`, or a path for a
    * `FileLock`, `{pgrp}` as for the scheduler's option) sets the task up and runs its fires; the others keep trying
    * (every `lock.retryMs`, else every second) and take over, with setup anew. Never stored; it cannot be changed
@@ -125,6 +131,7 @@ const TASK_OPTION_KEYS = new Set([
   'onSuccess',
   'onFailure',
   'onRetry',
+  'middleware',
   'lock',
 ]);
 /**
@@ -268,6 +275,7 @@ export function buildTaskRecord(fn: unknown, options: TaskOptions, context: Task
     timeout: null,
     tags: [],
     hooks: null,
+    middleware: [],
   };
   const withOptions = applyTaskChanges(record, options, context, typeof fn === 'string');
   const first = firstRunTime(withOptions.trigger, context.now, id);
@@ -322,6 +330,14 @@ export function applyTaskChanges(
   if (changes.timeout !== undefined) next.timeout = parseTimeout(changes.timeout, `task '${id}': timeout`);
   if (changes.tags !== undefined) next.tags = parseTags(changes.tags, `task '${id}': tags`);
   if (HOOK_KINDS.some((kind) => changes[kind] !== undefined)) next.hooks = applyHooks(next, changes, context);
+  if (changes.middleware !== undefined) {
+    const list: unknown = changes.middleware;
+    if (!Array.isArray(list))
+      throw new ValueError(`task '${id}': middleware must be an array, got ${describeValue(list)}`);
+    next.middleware = list.map((middleware, index) =>
+      context.resolver.toStoredHook(middleware, `task '${id}': middleware[${index}]`, context.persistent),
+    );
+  }
   if (changes.nextRunTime !== undefined) {
     next.nextRunTime =
       changes.nextRunTime === null
@@ -496,6 +512,8 @@ export class Task {
   readonly tags: readonly string[];
   /** Its hooks (functions, or names of registered ones); null when it has none. */
   readonly hooks: Readonly<TaskHooks> | null;
+  /** Its own middleware (functions, or names of registered ones), outermost first. */
+  readonly middleware: ReadonlyArray<string | TaskFunction>;
   /** The scheduler that the shortcuts act through. */
   readonly #actions: TaskActions;
 
@@ -516,6 +534,7 @@ export class Task {
     this.timeout = record.timeout;
     this.tags = Object.freeze([...record.tags]);
     this.hooks = record.hooks === null ? null : Object.freeze({ ...record.hooks });
+    this.middleware = Object.freeze([...record.middleware]);
     this.#actions = actions;
   }
 

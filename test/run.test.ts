@@ -66,6 +66,7 @@ function runRequest(
     timeout: null,
     tags: [],
     hooks: null,
+    middleware: [],
     ...overrides,
   };
   const request: RunRequest = {

@@ -86,6 +86,7 @@ function everyKindOfRecord(): TaskRecord[] {
       timeout: 30_000,
       tags: ['reports', 'weekly'],
       hooks: { onSuccess: 'notify', onRetry: 'warnOps' },
+      middleware: ['audit', 'trace'],
     }),
     makeRecord({ id: 'paused', misfireGraceTime: 0, nextRunTime: null }),
   ];

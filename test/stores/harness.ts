@@ -206,6 +206,7 @@ export function makeRecord(overrides: Partial<TaskRecord> & { id: string }): Tas
     timeout: null,
     tags: [],
     hooks: null,
+    middleware: [],
     ...overrides,
   };
 }
