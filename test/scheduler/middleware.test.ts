@@ -100,7 +100,7 @@ describe('middleware (fake timers)', () => {
     expect(byTask.get('args')).toEqual(['task:executed', expect.objectContaining({ result: 'result 1' })]);
     expect(byTask.get('caught')).toEqual(['task:executed', expect.objectContaining({ result: 'recovered' })]);
     expect(byTask.get('replaced')?.[0]).toBe('task:error');
-    expect((byTask.get('replaced')?.[1] as { error: Error }).error).toBeInstanceOf(TypeError);
+    expect((byTask.get('replaced')?.[1] as { error: Error } | undefined)?.error).toBeInstanceOf(TypeError);
     // The task's own args are untouched: the next run starts from them again.
     expect((await scheduler.getRuns({ taskId: 'args' }))[0]?.args).toEqual([1]);
   });
@@ -118,7 +118,7 @@ describe('middleware (fake timers)', () => {
       ],
     });
     await clock.advance(100);
-    expect(String((seen[0]?.[1] as { error: Error }).error)).toMatch(/next\(\) more than once/);
+    expect(String((seen[0]?.[1] as { error: Error } | undefined)?.error)).toMatch(/next\(\) more than once/);
     expect(() => scheduler.use('nope' as never)).toThrow(ValueError);
     await expect(
       scheduler.addTask(() => {}, { trigger: new IntervalTrigger({ hours: 1 }), middleware: 'x' as never }),
