@@ -113,7 +113,7 @@ export function deserializeTask(json: unknown): TaskRecord {
     retries: read.nullable('retries', () => read.retries()),
     timeout: read.nullable('timeout', () => read.duration('timeout')),
     tags: json.tags === undefined ? [] : read.tags(),
-    hooks: json.hooks === undefined ? null : read.hooks(),
+    hooks: json.hooks === undefined || json.hooks === null ? null : read.hooks(),
     middleware: json.middleware === undefined ? [] : read.names('middleware'),
   };
 }
