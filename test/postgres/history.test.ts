@@ -1,11 +1,4 @@
-// PostgresStore's run history and run-now requests against the real test server: the migration of a schema made by
-// the previous release (alone and ten starts at once), one round trip per operation (a batch of 1,000 records
-// included), trimming and ordering as stored, the indexes the queries use, pruning, concurrent takers and
-// trimmers, which writes notify (an append never does; a request always does), unreadable and unstorable values,
-// and the query timeout. The contract itself, for every store: test/stores/history.test.ts.
-import { Writable } from 'node:stream';
 import pg from 'pg';
-import { pino } from 'pino';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { SerializationError, ValueError } from '../../src/errors.js';
 import type { RunNowRequest, StoredRunRecord } from '../../src/history.js';
@@ -14,6 +7,7 @@ import type { StoreContext } from '../../src/store.js';
 import { POSTGRES_SCHEMA_VERSION, PostgresStore, type PostgresStoreOptions } from '../../stores/postgres.js';
 import { channelName, migrate } from '../../stores/postgres-schema.js';
 import { makeRecord, recordingContext, T0 } from '../stores/harness.js';
+import { keepingLogger } from '../support/loggers.js';
 import { dropSchema, freshSchema, PG_URL, withClient } from '../support/postgres.js';
 
 const schemas: string[] = [];
@@ -67,15 +61,8 @@ async function connection(): Promise<pg.Client> {
 
 /** A store context whose logger keeps the messages it logs (warn and above). */
 function loggingContext(): { context: StoreContext; messages: string[] } {
-  const messages: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n'))
-        if (line.trim() !== '') messages.push((JSON.parse(line) as { msg: string }).msg);
-      done();
-    },
-  });
-  return { context: { ...recordingContext().context, logger: pino({ level: 'warn' }, sink) }, messages };
+  const { logger, messages } = keepingLogger();
+  return { context: { ...recordingContext().context, logger }, messages };
 }
 
 let sequence = 0;

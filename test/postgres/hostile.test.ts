@@ -1,13 +1,12 @@
 // Regressions from a hostile pass over PostgresStore: a connection that dies without a word, values PostgreSQL
 // cannot take, a change made from a machine whose clock is behind, two starts at once, lock order.
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { ValueError } from '../../src/errors.js';
 import type { StoreContext } from '../../src/store.js';
 import { PostgresStore } from '../../stores/postgres.js';
 import { makeRecord, recordingContext, T0 } from '../stores/harness.js';
+import { keepingLogger } from '../support/loggers.js';
 import { dropSchema, freshSchema, PG_URL, withClient } from '../support/postgres.js';
 
 /** A TCP proxy to the test server that can go silent: sockets stay open, nothing passes, nobody is told. */
@@ -64,15 +63,8 @@ class SilentProxy {
 
 /** A store context whose logger keeps its records (warn and above). */
 function loggingContext(): { context: StoreContext; messages: string[] } {
-  const messages: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n'))
-        if (line.trim() !== '') messages.push((JSON.parse(line) as { msg: string }).msg);
-      done();
-    },
-  });
-  return { context: { ...recordingContext().context, logger: pino({ level: 'warn' }, sink) }, messages };
+  const { logger, messages } = keepingLogger();
+  return { context: { ...recordingContext().context, logger }, messages };
 }
 
 describe.skipIf(inject('postgresUnreachable') !== null)('PostgresStore against a hostile world', () => {

@@ -3,8 +3,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   DateTrigger,
@@ -21,19 +19,7 @@ import { SQLiteStore } from '../../stores/sqlite.js';
 import { makeRecord } from '../stores/harness.js';
 import { silentLogger } from '../support/events.js';
 import { T0, useFakeClock } from '../support/fake-clock.js';
-
-/** A logger at warn level that keeps the messages it logs. */
-function warnLogger(): { logger: pino.Logger; lines: () => string[] } {
-  const messages: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n'))
-        if (line.trim() !== '') messages.push((JSON.parse(line) as { msg: string }).msg);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'warn' }, sink), lines: () => messages };
-}
+import { keepingLogger } from '../support/loggers.js';
 
 describe('task hooks (fake timers)', () => {
   const clock = useFakeClock();
@@ -78,7 +64,7 @@ describe('task hooks (fake timers)', () => {
   });
 
   it('a hook that throws or rejects is logged and changes nothing: the run succeeded', async () => {
-    const { logger, lines } = warnLogger();
+    const { logger, messages } = keepingLogger();
     const scheduler = await clock.started({ logger });
     const executed = clock.record(scheduler, 'task:executed', 'task:error');
     await scheduler.addTask(() => 'fine', {
@@ -98,7 +84,7 @@ describe('task hooks (fake timers)', () => {
     await clock.advance(100);
     expect(executed.map(([name]) => name)).toEqual(['task:executed', 'task:executed']);
     expect((await scheduler.getRuns()).map((run) => run.outcome)).toEqual(['success', 'success']);
-    expect(lines().filter((line) => line.includes('onSuccess hook failed'))).toHaveLength(2);
+    expect(messages.filter((line) => line.includes('onSuccess hook failed'))).toHaveLength(2);
   });
 
   it('updateTask sets, replaces and (with null) removes hooks', async () => {

@@ -1,4 +1,5 @@
 /** Loggers and errors for tests of failures that cannot be reported. */
+import { Writable } from 'node:stream';
 import { pino } from 'pino';
 
 /** A logger at the default level ('warn'): warn and error really serialize `err` (and write nowhere). */
@@ -12,4 +13,17 @@ export function unloggableError(): Error {
       throw new Error('getter');
     },
   });
+}
+
+/** A logger at warn level that keeps the message of every line it logs, in order. */
+export function keepingLogger(): { logger: pino.Logger; messages: string[] } {
+  const messages: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line.trim() !== '') messages.push((JSON.parse(line) as { msg: string }).msg);
+      done();
+    },
+  });
+  return { logger: pino({ level: 'warn' }, sink), messages };
 }
