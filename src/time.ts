@@ -5,6 +5,7 @@
 import { DateTime, Duration, type DurationLikeObject, IANAZone } from 'luxon';
 import { ValueError } from './errors.js';
 import { describeValue } from './validate.js';
+import { wallToInstant } from './wallclock.js';
 
 /** A duration: milliseconds, a luxon duration object (`{ minutes: 5 }`), or an ISO 8601 string (`'PT30S'`). */
 export type DurationInput = number | DurationLikeObject | string;
@@ -165,17 +166,33 @@ export function parseDate(input: unknown, zone: string | (() => string), what = 
   return new Date(ms);
 }
 
-/** Epoch ms of an ISO 8601 string; one without an offset is read as wall-clock time in `zone`. */
+/**
+ * The zone an ISO string is first read in: an offset-less string keeps it (so its fields read as a
+ * UTC-encoded wall-clock time), one with an offset gets a fixed-offset zone instead.
+ */
+const WALL_FRAME = IANAZone.create('Etc/UTC');
+/** Wall-clock times that `src/wallclock.ts` maps (years 1 to 9999, a day of margin either side). */
+const FIRST_MAPPED_WALL = Date.parse('0001-01-02T00:00:00Z');
+const LAST_MAPPED_WALL = Date.UTC(9999, 11, 30);
+
+/**
+ * Epoch ms of an ISO 8601 string. One without an offset is a wall-clock time in `zone`, mapped by
+ * the DST rule of API.md (`src/wallclock.ts`): a time repeated by a fall-back is its first occurrence,
+ * one skipped by a spring-forward gap is shifted forward by the gap's length.
+ */
 function parseDateString(input: string, zone: string | (() => string), what: string): number {
   checkIsoOffset(input, what);
   const withOffset = parseIsoWithOffset(input);
   if (withOffset !== null) return withOffset;
-  const parsed = DateTime.fromISO(input, {
-    zone: typeof zone === 'string' ? zone : zone(),
-    setZone: false,
-  });
+  const parsed = DateTime.fromISO(input, { zone: WALL_FRAME, setZone: true });
   if (!parsed.isValid) {
     throw new ValueError(`${what}: ${describeValue(input)} is not an ISO 8601 date-time`);
   }
-  return parsed.toMillis();
+  if (parsed.zone !== WALL_FRAME) return parsed.toMillis();
+  const wall = parsed.toMillis();
+  const zoneName = typeof zone === 'string' ? zone : zone();
+  if (wall < FIRST_MAPPED_WALL || wall > LAST_MAPPED_WALL) {
+    return DateTime.fromISO(input, { zone: zoneName }).toMillis();
+  }
+  return wallToInstant(wall, zoneName);
 }

@@ -68,3 +68,58 @@ describe('parseDuration', () => {
     );
   });
 });
+
+describe('parseDate: a local date-time in a DST change follows the rule of API.md ("Input types")', () => {
+  // Each expectation is worked out from the zone's published rules, not from kairos or luxon:
+  // New York: EDT -4 ends 2025-11-02 02:00 (→ 01:00 EST -5), starts 2025-03-09 02:00 EST (→ 03:00 EDT).
+  // Lord Howe: +11 ends 2025-04-06 02:00 (→ 01:30 +10:30), starts 2025-10-05 02:00 +10:30 (→ 02:30 +11).
+  // Santiago: -3 ends 2025-04-06 00:00 (→ 23:00 on the 5th, -4), starts 2025-09-07 00:00 -4 (→ 01:00 -3).
+  // Sydney: +11 ends 2025-04-06 03:00 (→ 02:00 +10), starts 2025-10-05 02:00 +10 (→ 03:00 +11).
+  it.each([
+    ['America/New_York', '2025-11-02T01:30', '2025-11-02T05:30:00.000Z'],
+    ['America/New_York', '2025-11-02T01:00', '2025-11-02T05:00:00.000Z'],
+    ['America/New_York', '2025-11-02T01:59:59', '2025-11-02T05:59:59.000Z'],
+    ['Australia/Lord_Howe', '2025-04-06T01:45', '2025-04-05T14:45:00.000Z'],
+    ['Australia/Lord_Howe', '2025-04-06T01:30', '2025-04-05T14:30:00.000Z'],
+    ['America/Santiago', '2025-04-05T23:30', '2025-04-06T02:30:00.000Z'],
+    ['Australia/Sydney', '2025-04-06T02:30', '2025-04-05T15:30:00.000Z'],
+  ])('%s %s (repeated by a fall-back) is its first occurrence, %s', (zone, local, expected) => {
+    expect(parseDate(local, zone, what).toISOString()).toBe(expected);
+  });
+
+  it.each([
+    ['America/New_York', '2025-03-09T02:30', '2025-03-09T07:30:00.000Z'], // 03:30 EDT
+    ['America/New_York', '2025-03-09T02:00', '2025-03-09T07:00:00.000Z'], // 03:00 EDT
+    ['Australia/Lord_Howe', '2025-10-05T02:15', '2025-10-04T15:45:00.000Z'], // 02:45 +11
+    ['Australia/Lord_Howe', '2025-10-05T02:00', '2025-10-04T15:30:00.000Z'], // 02:30 +11
+    ['America/Santiago', '2025-09-07T00:30', '2025-09-07T04:30:00.000Z'], // 01:30 -3
+    ['Australia/Sydney', '2025-10-05T02:30', '2025-10-04T16:30:00.000Z'], // 03:30 +11
+  ])('%s %s (skipped by a gap) is shifted forward by the gap, %s', (zone, local, expected) => {
+    expect(parseDate(local, zone, what).toISOString()).toBe(expected);
+  });
+
+  it('times just outside a change, and strings with an offset, are unchanged', () => {
+    expect(parseDate('2025-11-02T02:00', 'America/New_York').toISOString()).toBe('2025-11-02T07:00:00.000Z');
+    expect(parseDate('2025-11-02T00:59', 'America/New_York').toISOString()).toBe('2025-11-02T04:59:00.000Z');
+    expect(parseDate('2025-03-09T03:00', 'America/New_York').toISOString()).toBe('2025-03-09T07:00:00.000Z');
+    // An explicit offset picks the occurrence, whatever the zone.
+    expect(parseDate('2025-11-02T01:30-05:00', 'America/New_York').toISOString()).toBe(
+      '2025-11-02T06:30:00.000Z',
+    );
+    expect(parseDate('2025-11-02T01:30-0500', 'America/New_York').toISOString()).toBe(
+      '2025-11-02T06:30:00.000Z',
+    );
+    expect(parseDate('2025-11-02T01:30Z', 'America/New_York').toISOString()).toBe('2025-11-02T01:30:00.000Z');
+  });
+
+  it('other ISO forms without offset (date only, basic, week date, fractions, far years) are read in the zone', () => {
+    expect(parseDate('2025-11-02', 'America/New_York').toISOString()).toBe('2025-11-02T04:00:00.000Z');
+    expect(parseDate('20251102T0130', 'America/New_York').toISOString()).toBe('2025-11-02T05:30:00.000Z');
+    expect(parseDate('2025-W44-7T01:30', 'America/New_York').toISOString()).toBe('2025-11-02T05:30:00.000Z');
+    expect(parseDate('2025-11-02T01:30:00.250', 'America/New_York').toISOString()).toBe(
+      '2025-11-02T05:30:00.250Z',
+    );
+    expect(parseDate('9999-06-01T12:00', 'Asia/Tokyo').toISOString()).toBe('9999-06-01T03:00:00.000Z');
+    expect(parseDate('+012025-01-01T00:00', 'UTC').toISOString()).toBe('+012025-01-01T00:00:00.000Z');
+  });
+});

@@ -1,101 +1,144 @@
 /**
- * Skipping the days on which a cron expression cannot fire, before cron-parser searches.
+ * Which days of a month a cron expression's day fields match, as a bitmask (bit `d` set: day `d`).
  *
- * cron-parser finds a match by stepping through the calendar a day at a time (about 15 µs a step),
- * so a leap-day expression (`0 0 29 2 *`) would walk up to four years of days per fire time. The
- * month and day-of-month fields tell in closed form which days can match at all; the search starts
- * on the first of them, so a leap day or a yearly expression costs about what a daily one does.
+ * The rules are cron-parser's (and Vixie cron's): when both the day-of-month and the day-of-week
+ * fields are restricted, a day matching either one matches; when one of them is `*` (or `?`), the
+ * other alone decides. Day of month takes numbers, `L` (the last day) and kairos' `nW` / `LW` (the
+ * weekday nearest day n, within its month; the last weekday). Day of week takes weekdays (0 or 7 is
+ * Sunday), `nL` (the last weekday n of the month) and `n#k` (the k-th weekday n of the month).
  */
-import type { CronFieldCollection } from 'cron-parser';
 
-const DAY_MS = 86_400_000;
-/** How many months ahead a possible day is looked for: Feb 29 recurs within 8 years (2096 → 2104). */
-const MAX_MONTHS_AHEAD = 12 * 9;
+/** The nearest-weekday rule of a `W` day field: the day of month named, or `'last'` for `LW`. */
+export type NearestWeekday = number | 'last';
 
-/**
- * The days on which the month and day-of-month fields allow a match. Built only when the
- * day-of-week field is `*` or `?`: a restricted day of week matches days of its own (Vixie cron's
- * "either one") and every day stays possible.
- */
-export class PossibleDays {
-  /** Allowed months, 0-based. */
-  readonly #months: ReadonlySet<number>;
-  /** Allowed days of month, ascending. */
-  readonly #days: readonly number[];
-  /** The last day of each month is allowed (`L`). */
-  readonly #lastDay: boolean;
-  /** The latest time of day that the hour, minute and second fields match, in ms after midnight. */
-  readonly #lastTimeOfDayMs: number;
-
-  private constructor(months: number[], days: number[], lastDay: boolean, lastTimeOfDayMs: number) {
-    this.#months = new Set(months.map((month) => month - 1));
-    this.#days = [...days].sort((a, b) => a - b);
-    this.#lastDay = lastDay;
-    this.#lastTimeOfDayMs = lastTimeOfDayMs;
-  }
-
-  /** The possible days of a parsed expression, or `null` when every day is possible (nothing to skip). */
-  static of(fields: CronFieldCollection): PossibleDays | null {
-    if (!fields.dayOfWeek.isWildcard) return null;
-    const months: number[] = [...fields.month.values];
-    const everyDay = fields.dayOfMonth.isWildcard;
-    if (everyDay && months.length === 12) return null;
-    const dayValues: ReadonlyArray<number | string> = everyDay ? [] : fields.dayOfMonth.values;
-    const days = everyDay
-      ? Array.from({ length: 31 }, (_, index) => index + 1)
-      : dayValues.filter((day): day is number => typeof day === 'number');
-    const lastDay = dayValues.includes('L');
-    // Anything else cron-parser may grow one day is not understood here: skip nothing.
-    if (dayValues.some((day) => typeof day !== 'number' && day !== 'L')) return null;
-    const latest = (values: ReadonlyArray<number | string>) =>
-      Math.max(...values.filter((value): value is number => typeof value === 'number'));
-    const lastTime =
-      ((latest(fields.hour.values) * 60 + latest(fields.minute.values)) * 60 + latest(fields.second.values)) *
-      1000;
-    return new PossibleDays(months, days, lastDay, lastTime);
-  }
-
-  /**
-   * The first wall time at or after `fromWall` (UTC-encoded) that may match: `fromWall` itself when its
-   * day is possible and a time of day at or after it is left, else the midnight of the next possible day
-   * (at most `MAX_MONTHS_AHEAD` months ahead; past that, the first day not yet ruled out).
-   */
-  firstFrom(fromWall: number): number {
-    const dayStart = Math.floor(fromWall / DAY_MS) * DAY_MS;
-    if (fromWall - dayStart <= this.#lastTimeOfDayMs && this.#firstDayFrom(dayStart) === dayStart) {
-      return fromWall;
-    }
-    return this.#firstDayFrom(dayStart + DAY_MS);
-  }
-
-  /** The midnight of the first possible day at or after the day that starts at `dayStart`. */
-  #firstDayFrom(dayStart: number): number {
-    const date = new Date(dayStart);
-    let year = date.getUTCFullYear();
-    let month = date.getUTCMonth();
-    let fromDay = date.getUTCDate();
-    for (let scanned = 0; scanned < MAX_MONTHS_AHEAD; scanned++) {
-      const day = this.#months.has(month) ? this.#firstDayInMonth(year, month, fromDay) : null;
-      if (day !== null) return utcMidnight(year, month, day);
-      fromDay = 1;
-      month = (month + 1) % 12;
-      if (month === 0) year++;
-    }
-    return utcMidnight(year, month, 1);
-  }
-
-  /** The first allowed day of a month on or after `fromDay`, or `null`. */
-  #firstDayInMonth(year: number, month: number, fromDay: number): number | null {
-    const length = utcMidnight(year, month + 1, 0) / DAY_MS - utcMidnight(year, month, 0) / DAY_MS;
-    const day = this.#days.find((allowed) => allowed >= fromDay && allowed <= length);
-    if (day !== undefined) return day;
-    return this.#lastDay && length >= fromDay ? length : null;
-  }
+/** The parsed day fields, in the compact form `daysOfMonth` reads. */
+export interface CronDayFields {
+  /** The day-of-month field is `*` or `?` (it does not restrict the days). */
+  readonly dayOfMonthWildcard: boolean;
+  /** Bit `d` (1..31) set: day of month `d` is named. */
+  readonly dayOfMonthMask: number;
+  /** `L`: the last day of the month is named. */
+  readonly lastDayOfMonth: boolean;
+  /** `nW` or `LW`, or `null`. */
+  readonly nearestWeekday: NearestWeekday | null;
+  /** The day-of-week field is `*` or `?`. */
+  readonly dayOfWeekWildcard: boolean;
+  /** Bit `w` (0 = Sunday .. 6) set: weekday `w` is named. */
+  readonly weekdayMask: number;
+  /** `#k`: only the k-th of the named weekdays in the month (1..5); 0 for every one. */
+  readonly nthWeekday: number;
+  /** Bit `w` set: the last weekday `w` of the month is named (`wL`). */
+  readonly lastWeekdayMask: number;
 }
 
-/** Midnight of a calendar date as UTC ms; months and days out of range roll over as in `Date.UTC`. */
-function utcMidnight(year: number, month: number, day: number): number {
-  const date = new Date(0);
-  date.setUTCFullYear(year, month, day);
-  return date.getTime();
+/** Bits 1..7, 8..14, ...: every seventh day from day 1, over 31 days. */
+const EVERY_SEVENTH_DAY = 0b0_0000001_0000001_0000001_0000001_0000001_0;
+/** The days of month lengths 28..31, as masks of bits 1..length. */
+const MONTH_MASKS = new Map<number, number>([28, 29, 30, 31].map((length) => [length, fullMonth(length)]));
+
+/** Per-month offsets of Sakamoto's weekday formula (0-based months). */
+const SAKAMOTO_OFFSETS: readonly number[] = [0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4];
+
+/** Days in a month (0-based month) of a year of the proleptic Gregorian calendar. */
+export function daysInMonth(year: number, month: number): number {
+  if (month === 1) return isLeapYear(year) ? 29 : 28;
+  return month === 3 || month === 5 || month === 8 || month === 10 ? 30 : 31;
+}
+
+/** True for a leap year of the proleptic Gregorian calendar. */
+export function isLeapYear(year: number): boolean {
+  return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+}
+
+/** The weekday (0 = Sunday) of a date of the proleptic Gregorian calendar (0-based month). */
+export function weekdayOf(year: number, month: number, day: number): number {
+  // Sakamoto's method: no Date object, valid for every year from 1 on.
+  const y = month < 2 ? year - 1 : year;
+  const weekday =
+    (y + Math.floor(y / 4) - Math.floor(y / 100) + Math.floor(y / 400) + SAKAMOTO_OFFSETS[month]! + day) % 7;
+  return weekday < 0 ? weekday + 7 : weekday;
+}
+
+/** The days of a month (0-based) that the day fields match, as a mask of bits 1..31. */
+export function daysOfMonth(fields: CronDayFields, year: number, month: number): number {
+  const length = daysInMonth(year, month);
+  const firstWeekday = weekdayOf(year, month, 1);
+  if (fields.dayOfMonthWildcard && fields.dayOfWeekWildcard) return MONTH_MASKS.get(length)!;
+  const byDay = fields.dayOfMonthWildcard ? 0 : namedDays(fields, length, firstWeekday);
+  const byWeekday = fields.dayOfWeekWildcard ? 0 : namedWeekdays(fields, length, firstWeekday);
+  return (byDay | byWeekday) & MONTH_MASKS.get(length)!;
+}
+
+/** The days of the month that the day-of-month field names. */
+function namedDays(fields: CronDayFields, length: number, firstWeekday: number): number {
+  let mask = fields.dayOfMonthMask;
+  if (fields.lastDayOfMonth) mask |= 1 << length;
+  if (fields.nearestWeekday !== null) {
+    const day = nearestWeekdayIn(fields.nearestWeekday, length, firstWeekday);
+    if (day !== null) mask |= 1 << day;
+  }
+  return mask;
+}
+
+/**
+ * The day a `W` rule picks in a month: the named day when it is a weekday, else the nearest weekday
+ * within the month (Saturday the 1st → Monday the 3rd; Sunday the last → Friday); `null` when the
+ * month has no such day (31W in April).
+ */
+function nearestWeekdayIn(rule: NearestWeekday, length: number, firstWeekday: number): number | null {
+  const named = rule === 'last' ? length : rule;
+  if (named > length) return null;
+  const weekday = (firstWeekday + named - 1) % 7;
+  if (weekday === 6) return named > 1 ? named - 1 : named + 2;
+  if (weekday === 0) return named < length ? named + 1 : named - 2;
+  return named;
+}
+
+/** The days of the month that the day-of-week field names. */
+function namedWeekdays(fields: CronDayFields, length: number, firstWeekday: number): number {
+  let mask = 0;
+  for (let weekday = 0; weekday < 7; weekday++) {
+    const plain = (fields.weekdayMask >> weekday) & 1;
+    const last = (fields.lastWeekdayMask >> weekday) & 1;
+    if (plain === 0 && last === 0) continue;
+    // The first day of the month with this weekday, then every seventh day.
+    const firstDay = 1 + ((weekday - firstWeekday + 7) % 7);
+    const days = EVERY_SEVENTH_DAY << (firstDay - 1);
+    if (plain === 1) {
+      mask |= fields.nthWeekday === 0 ? days : days & weekOfMonth(fields.nthWeekday);
+    }
+    if (last === 1) mask |= days & lastWeekOf(length);
+  }
+  return mask;
+}
+
+/** Days 7k-6 .. 7k of a month, as a mask (k = 1..5). */
+function weekOfMonth(nth: number): number {
+  return 0b1111111 << ((nth - 1) * 7 + 1);
+}
+
+/** The last seven days of a month of `length` days, as a mask. */
+function lastWeekOf(length: number): number {
+  return 0b1111111 << (length - 6);
+}
+
+/** Bits 1..length set. */
+function fullMonth(length: number): number {
+  return (2 ** (length + 1) - 2) | 0;
+}
+
+/** The first day at or after `day` set in `mask` (bits 1..31), or 0 when there is none. */
+export function firstDayFrom(mask: number, day: number): number {
+  if (day > 31) return 0;
+  const left = (mask >>> day) << day;
+  if (left === 0) return 0;
+  return 31 - Math.clz32(left & -left);
+}
+
+/** The last day at or before `day` set in `mask` (bits 1..31), or 0 when there is none. */
+export function lastDayUntil(mask: number, day: number): number {
+  if (day < 1) return 0;
+  const kept = day >= 31 ? mask : mask & ((2 ** (day + 1) - 1) | 0);
+  if (kept === 0) return 0;
+  return 31 - Math.clz32(kept);
 }

@@ -528,3 +528,119 @@ describe('CronTrigger far years, leap days and sparse days (expectations from lu
     }
   });
 });
+
+describe('CronTrigger, issue #18 regressions (each failed before the cron engine of src/triggers/cron-engine.ts)', () => {
+  it('a step on a year applies as on any field: 2025/2 is 2025, 2027, 2029, ...', () => {
+    const trigger = utc('0 0 0 1 1 * 2025/2');
+    expect(fireTimes(trigger, '2025-06-16', 3)).toEqual([
+      '2027-01-01T00:00:00Z',
+      '2029-01-01T00:00:00Z',
+      '2031-01-01T00:00:00Z',
+    ]);
+    expect(fireTimes(utc('0 0 12 29 2 * 2024/4'), '2024-01-01', 3)).toEqual([
+      '2024-02-29T12:00:00Z',
+      '2028-02-29T12:00:00Z',
+      '2032-02-29T12:00:00Z',
+    ]);
+    expect(fireTimes(utc('0 0 0 1 1 * 9990/5'), '2025-01-01', 3)).toEqual([
+      '9990-01-01T00:00:00Z',
+      '9995-01-01T00:00:00Z',
+    ]);
+  });
+
+  it('lists whose items overlap are accepted, as Vixie cron does (8-18/2,12; 0,7)', () => {
+    // 2025-06-16 is a Monday.
+    expect(fireTimes(utc('0 8-18/2,12 * * 1-5'), '2025-06-16', 7)).toEqual([
+      '2025-06-16T08:00:00Z',
+      '2025-06-16T10:00:00Z',
+      '2025-06-16T12:00:00Z',
+      '2025-06-16T14:00:00Z',
+      '2025-06-16T16:00:00Z',
+      '2025-06-16T18:00:00Z',
+      '2025-06-17T08:00:00Z',
+    ]);
+    expect(fireTimes(utc('0 0 * * 0,7'), '2025-06-16', 2)).toEqual([
+      '2025-06-22T00:00:00Z',
+      '2025-06-29T00:00:00Z',
+    ]);
+    expect(fireTimes(utc('0,0,30 */20,10-20/10 * * *'), '2025-06-16T00:05', 4)).toEqual([
+      '2025-06-16T00:30:00Z',
+      '2025-06-16T10:00:00Z',
+      '2025-06-16T10:30:00Z',
+      '2025-06-16T20:00:00Z',
+    ]);
+    expect(fireTimes(utc('0 0 1,1-3,L,L * *'), '2025-06-02', 3)).toEqual([
+      '2025-06-02T00:00:00Z',
+      '2025-06-03T00:00:00Z',
+      '2025-06-30T00:00:00Z',
+    ]);
+  });
+
+  it('a bad item in an overlapping list is still a ValueError naming its field', () => {
+    expectValueError(() => utc('0 8-18/2,12,25 * * *'), 'hour', '"8-18/2,12,25"');
+    expectValueError(() => utc('0 8 * * 0,7,9'), 'dayOfWeek', '"0,7,9"');
+    expectValueError(() => utc('0 8 * * 1,1,x'), 'dayOfWeek', '"1,1,x"');
+  });
+
+  it('a weekday range may end on SUN (7): MON-SUN, fri-sun, 5-7', () => {
+    const everyDay = fireTimes(utc('0 9 * * MON-SUN'), '2025-06-16', 7);
+    expect(everyDay).toEqual(fireTimes(utc('0 9 * * *'), '2025-06-16', 7));
+    const weekend = [
+      '2025-06-20T00:00:00Z',
+      '2025-06-21T00:00:00Z',
+      '2025-06-22T00:00:00Z',
+      '2025-06-27T00:00:00Z',
+    ];
+    expect(
+      fireTimes(CronTrigger.fromFields({ dayOfWeek: 'fri-sun' }, { timezone: 'UTC' }), '2025-06-16', 4),
+    ).toEqual(weekend);
+    expect(fireTimes(utc('0 0 * * 5-7'), '2025-06-16', 4)).toEqual(weekend);
+    expect(fireTimes(utc('0 0 * * sat-sun/1'), '2025-06-16', 2)).toEqual(weekend.slice(1, 3));
+    // SUN-SUN is Sunday alone, not the whole week.
+    expect(fireTimes(utc('0 0 * * SUN-SUN'), '2025-06-16', 2)).toEqual([
+      '2025-06-22T00:00:00Z',
+      '2025-06-29T00:00:00Z',
+    ]);
+  });
+
+  it('lowercase l is L, in the day and dayOfWeek fields', () => {
+    expect(fireTimes(utc('0 0 l * *'), '2025-02-01', 2)).toEqual([
+      '2025-02-28T00:00:00Z',
+      '2025-03-31T00:00:00Z',
+    ]);
+    // The last Friday of June and July 2025.
+    expect(fireTimes(utc('0 0 * * fril'), '2025-06-16', 2)).toEqual([
+      '2025-06-27T00:00:00Z',
+      '2025-07-25T00:00:00Z',
+    ]);
+    expect(fireTimes(utc('0 0 * * 5l'), '2025-06-16', 1)).toEqual(['2025-06-27T00:00:00Z']);
+    expect(fireTimes(utc('0 0 lw * *'), '2025-08-01', 1)).toEqual(['2025-08-29T00:00:00Z']);
+  });
+
+  it('a far year answers at once, and so does an exhausted year list', () => {
+    const trigger = new CronTrigger('0 0 0 1 1 * 9999', { timezone: 'America/New_York' });
+    const started = performance.now();
+    const first = trigger.getNextFireTime(null, new Date('2025-06-16T00:00:00Z'));
+    expect(first?.toISOString()).toBe('9999-01-01T05:00:00.000Z');
+    expect(trigger.getNextFireTime(first, first as Date)).toBeNull();
+    expect(utc('0 0 0 29 2 * 2025-2027').getNextFireTime(null, new Date('2025-01-01'))).toBeNull();
+    expect(utc('0 0 0 29 2 * */4').getNextFireTime(null, new Date('2025-01-01'))).toBeNull(); // 1970, 1974, ...: none leap
+    // A loose bound on a loaded machine: the old search took seconds for shapes like these.
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it('triggers with the same expression share one parsed pattern, and rebuild from JSON to the same fire times', () => {
+    const spec = new CronTrigger('15 4 1 * *', {
+      timezone: 'America/New_York',
+      startAt: '2025-01-01',
+    }).toJSON();
+    const a = CronTrigger.fromJSON(spec);
+    const b = CronTrigger.fromJSON(JSON.parse(JSON.stringify(spec)));
+    expect(fireTimes(a, '2025-01-01', 3)).toEqual([
+      '2025-01-01T04:15:00-05:00',
+      '2025-02-01T04:15:00-05:00',
+      '2025-03-01T04:15:00-05:00',
+    ]);
+    expect(fireTimes(b, '2025-01-01', 3)).toEqual(fireTimes(a, '2025-01-01', 3));
+  });
+});
