@@ -254,10 +254,8 @@ export class DispatchLoop {
       if (run === null) continue;
       if (!held.has(run.record.id)) {
         if (run.slotId !== null) void runs.free(store, run.slotId);
-      } else if (run.slotId === null) {
-        runs.skip(alias, run.record, run.scheduledRunTime);
       } else {
-        runs.start(alias, store, run.record, run.scheduledRunTime, run.slotId);
+        runs.startClaimed(alias, store, run);
       }
     }
     this.#afterReleases(

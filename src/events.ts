@@ -16,6 +16,12 @@ export interface TaskRunEvent extends TaskEvent {
   scheduledRunTime: Date;
 }
 
+/** Payload of `task:waiting`: a run waits for a free slot of one of its tags (a tag concurrency limit). */
+export interface TaskWaitingEvent extends TaskRunEvent {
+  /** The tag at its limit. */
+  tag: string;
+}
+
 /** Payload of `task:executed`. */
 export interface TaskExecutedEvent extends TaskRunEvent {
   /** What the task function returned (awaited). */
@@ -88,6 +94,7 @@ export interface SchedulerEvents {
   'task:retry': TaskRetryEvent;
   'task:missed': TaskMissedEvent;
   'task:max-instances': TaskRunEvent;
+  'task:waiting': TaskWaitingEvent;
   'store:error': StoreErrorEvent;
 }
 
@@ -114,6 +121,7 @@ const EVENT_NAME_FLAGS = {
   'task:retry': true,
   'task:missed': true,
   'task:max-instances': true,
+  'task:waiting': true,
   'store:error': true,
 } as const satisfies Record<SchedulerEventName, true>;
 

@@ -29,6 +29,7 @@ export type {
   TaskRetryEvent,
   TaskRunEvent,
   TasksRemovedAllEvent,
+  TaskWaitingEvent,
 } from './events.js';
 export { AsyncExecutor, type AsyncExecutorOptions } from './executors/async.js';
 export type { Execution, Executor, ExecutorContext } from './executors/executor.js';
@@ -89,6 +90,12 @@ export {
   type TaskOptions,
 } from './task.js';
 export type { DateInput, DurationInput } from './time.js';
+export {
+  AFTER_IDLE,
+  type AfterOutcome,
+  AfterTrigger,
+  type AfterTriggerOptions,
+} from './triggers/after.js';
 export { CalendarIntervalTrigger } from './triggers/calendar-interval.js';
 export { AndTrigger, OrTrigger } from './triggers/combining.js';
 export { CronTrigger } from './triggers/cron.js';
@@ -98,3 +105,14 @@ export { type IntervalLength, IntervalTrigger, type IntervalTriggerOptions } fro
 export { ShutdownTrigger } from './triggers/shutdown.js';
 export { isTrigger, triggerFromSpec } from './triggers/spec.js';
 export type * from './triggers/trigger.js';
+export type {
+  ArgsOf,
+  ArgsOption,
+  FunctionName,
+  FunctionRegistry,
+  ModuleReference,
+  TaskArgs,
+  TaskFunctionRef,
+  TypedSchedulerOptions,
+  TypedTaskOptions,
+} from './typed-tasks.js';

@@ -2,6 +2,7 @@
  * The options of the `Scheduler` and of its lifecycle methods: their shapes, documented, and their validation,
  * done once at the boundary so that the rest of the scheduler works with checked values.
  */
+
 import { hostname } from 'node:os';
 import { type Logger, pino } from 'pino';
 import { MemoryStore } from '../stores/memory.js';
@@ -13,6 +14,7 @@ import type { Lock } from './lock-interface.js';
 import { withSafeErrorSerializer } from './log.js';
 import { FunctionResolver } from './references.js';
 import type { TaskFunction, TaskStore } from './store.js';
+import { parseConcurrencyLimits } from './tag-limits.js';
 import { parseTag } from './tags.js';
 import { parseTaskDefaults, type ResolvedTaskDefaults, type TaskDefaults } from './task.js';
 import { type DurationInput, parseDuration, parseTimezone, systemTimezone } from './time.js';
@@ -57,6 +59,12 @@ export interface SchedulerOptions {
    * `false` records nothing (what the stores hold stays readable). @default { perTask: 20 }
    */
   history?: HistoryOptions | false;
+  /**
+   * Tag concurrency limits: at most `n` runs of tasks with the tag at once (0 holds them all); a run over a limit
+   * waits (`task:waiting`). A shared store keeps the limits and counts runs across every scheduler sharing it:
+   * these are written to it at start. `setConcurrencyLimit` changes them at run time. @default none
+   */
+  concurrencyLimits?: Record<string, number>;
 }
 
 /** The `history` option. */
@@ -104,6 +112,8 @@ export interface ResolvedSchedulerOptions {
   leaseTimeMs: number;
   /** Run records kept per task; null when history is off. */
   historyPerTask: number | null;
+  /** The `concurrencyLimits` option, by tag. */
+  concurrencyLimits: Map<string, number>;
 }
 
 /** The default `leaseTime`. */
@@ -123,6 +133,7 @@ const SCHEDULER_OPTION_KEYS = new Set([
   'moduleRoot',
   'leaseTime',
   'history',
+  'concurrencyLimits',
 ]);
 const HISTORY_OPTION_KEYS = new Set(['perTask']);
 /** The default `history.perTask`. */
@@ -190,6 +201,7 @@ export function parseSchedulerOptions(options: SchedulerOptions): ResolvedSchedu
     schedulerId: parseSchedulerId(options.schedulerId),
     leaseTimeMs: parseLeaseTime(options.leaseTime),
     historyPerTask: parseHistory(options.history),
+    concurrencyLimits: parseConcurrencyLimits(options.concurrencyLimits),
   };
 }
 

@@ -55,13 +55,14 @@ export class PendingTasks {
    * Writes every pending task to its store (at start), its first run time computed from `now` unless the user
    * gave one; a declaration (`replaceExisting`) keeps a stored task with the same definition as it is. A task
    * whose trigger has no fire time left by now is reported and not written. `written` hears of each task
-   * written, with the record as stored.
+   * written, with the record as stored; `check` may refuse a task before it is written (it throws).
    */
   async writeAll(
     now: Date,
     storeOf: (alias: string) => TaskStore,
     reports: Reports,
     written: (alias: string, record: TaskRecord) => void,
+    check: (alias: string, record: TaskRecord) => void = () => {},
   ): Promise<void> {
     for (const pending of [...this.#byKey.values()]) {
       const { record: declared, store: alias } = pending;
@@ -79,6 +80,7 @@ export class PendingTasks {
         record = copyTaskRecord(declared, first);
       }
       const store = storeOf(alias);
+      check(alias, record);
       const stored = pending.replaceExisting
         ? (await declareTask(store, record, pending.explicitNextRunTime, now)).record
         : await store.addTask(record).then(() => record);

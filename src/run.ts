@@ -27,6 +27,8 @@ export interface RunRequest extends StartedRun {
   history: HistoryWriter | null;
   /** Resolves the names of the task's hooks (`record.hooks`). */
   resolver: FunctionResolver;
+  /** Told how the run ended (after its retries), when other tasks' after-triggers wait for it; else null. */
+  ended?: ((succeeded: boolean) => void) | null;
 }
 
 /** The delay before retry number `attempt` (1-based) under `policy`. */
@@ -81,8 +83,9 @@ class RunExecution {
   }
 
   #succeeded(result: unknown, started: number, attempt: number): void {
-    const { events, record, history } = this.request;
+    const { events, record, history, ended } = this.request;
     if (history !== null) this.#record(history, 'success', attempt, result);
+    if (ended != null) ended(true);
     const hook = record.hooks?.onSuccess;
     if (!events.has('task:executed') && hook === undefined) return;
     const payload = {
@@ -138,7 +141,8 @@ class RunExecution {
 
   /** The run's last attempt failed: log and emit `task:error`. */
   #reportFailure(attempt: number, error: unknown): void {
-    const { record, store, scheduledRunTime, events, history } = this.request;
+    const { record, store, scheduledRunTime, events, history, ended } = this.request;
+    if (ended != null) ended(false);
     if (history !== null) {
       // A run that failed once shutdown aborted the runs was aborted, whatever it threw on seeing the signal.
       const shutdown = this.request.shutdown.signal;

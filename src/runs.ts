@@ -17,18 +17,26 @@ import { LocalRunCounts } from './run-counts.js';
 import {
   copyTaskRecord,
   isSharedStore,
+  type RunSlotAnswer,
   type SharedTaskStore,
   type TaskRecord,
   type TaskStore,
 } from './store.js';
+import type { LocalTagLimits } from './tag-limits.js';
 import { MAX_TIMER_DELAY_MS } from './time.js';
+import { type WaitingRun, WaitingRuns } from './waiting-runs.js';
 
 /** A run a wake-up of a shared store claimed a slot for; it starts once the task's release went through. */
 export interface ClaimedRun {
   record: TaskRecord;
   scheduledRunTime: Date;
-  /** Its run slot, or null when the task had `maxInstances` runs in progress (the run is skipped). */
+  /**
+   * Its run slot, or null when the task had `maxInstances` runs in progress (the run is skipped) or one of its
+   * tags is at its concurrency limit (`waitingFor`: the run waits).
+   */
   slotId: string | null;
+  /** The tag at its limit the run waits for; null when it got a slot or is skipped. */
+  waitingFor: string | null;
 }
 
 /** Where a run outside the schedule comes from: a run request (whose id it takes), or a replay of a run. */
@@ -65,6 +73,15 @@ export interface RunTrackerContext {
   history: HistoryWriter | null;
   /** The middleware around a task's attempts (the scheduler's, then the task's); null when there is none. */
   middleware(record: TaskRecord): readonly Middleware[] | null;
+  /** The tag concurrency limits of the stores that are not shared (a shared store keeps its own). */
+  tagLimits: LocalTagLimits;
+  /** True while runs may start (running, not paused): runs waiting for a tag start only then. */
+  active(): boolean;
+  /**
+   * Called when a run of a task that other tasks' after-triggers wait for has ended (null: none waits for it, and
+   * nothing is made for it per run).
+   */
+  afterRunEnded(alias: string, record: TaskRecord): ((succeeded: boolean) => void) | null;
   /** A lifecycle task's generator returned during a run: the scheduler removes the task. */
   lifecycleEnded(alias: string, store: TaskStore, taskId: string, lifecycle: LifecycleTask): Promise<void>;
 }
@@ -100,10 +117,18 @@ export class RunTracker {
   #shutdownWatch: AbortWatch = watchAbort(this.#shutdown);
   /** Renews run slots in shared stores while runs are in progress. */
   #renewal: NodeJS.Timeout | undefined;
+  /** Runs waiting for a tag at its concurrency limit. */
+  readonly #waiting: WaitingRuns;
 
   constructor(context: RunTrackerContext) {
     this.#context = context;
     this.#runIdPrefix = newRunIdPrefix(context.schedulerId);
+    this.#waiting = new WaitingRuns({
+      tryStart: (run) => this.#tryWaiting(run),
+      expired: (run) => this.#waitExpired(run),
+      active: () => context.active(),
+      leaseTimeMs: context.leaseTimeMs,
+    });
   }
 
   /** A new shutdown signal, for a new start of the scheduler. */
@@ -149,17 +174,104 @@ export class RunTracker {
     origin?: RunOrigin,
   ): Promise<void> | undefined {
     if (!isSharedStore(store)) {
-      if (this.#localRuns.running(alias, record.id) < record.maxInstances) {
-        this.start(alias, store, record, scheduledRunTime, null, origin);
-      } else {
+      const waiting = this.#waiting.size === 0 ? 0 : this.#waiting.count(alias, record.id);
+      if (this.#localRuns.running(alias, record.id) + waiting >= record.maxInstances) {
         this.skip(alias, record, scheduledRunTime, origin);
+        return undefined;
       }
+      const tag = record.tags.length === 0 ? undefined : this.#context.tagLimits.blockedBy(record.tags);
+      if (tag === undefined) this.start(alias, store, record, scheduledRunTime, null, origin);
+      else this.wait(alias, store, record, scheduledRunTime, tag, origin);
       return undefined;
     }
     return this.claim(alias, store, record, scheduledRunTime).then((run) => {
-      if (run === null) return;
-      if (run.slotId === null) this.skip(alias, record, scheduledRunTime, origin);
-      else this.start(alias, store, record, scheduledRunTime, run.slotId, origin);
+      if (run !== null) this.startClaimed(alias, store, run, origin);
+    });
+  }
+
+  /** Starts a run whose claim was answered: with its slot, or waiting for a tag, or skipped at `maxInstances`. */
+  startClaimed(alias: string, store: TaskStore, run: ClaimedRun, origin?: RunOrigin): void {
+    const { record, scheduledRunTime } = run;
+    if (run.slotId !== null) this.start(alias, store, record, scheduledRunTime, run.slotId, origin);
+    else if (run.waitingFor !== null)
+      this.wait(alias, store, record, scheduledRunTime, run.waitingFor, origin);
+    else this.skip(alias, record, scheduledRunTime, origin);
+  }
+
+  /**
+   * A run waits for a free slot of `tag` (event `task:waiting`): it starts when one frees, unless its lateness
+   * passes its misfire grace first (then it is missed).
+   */
+  wait(
+    alias: string,
+    store: TaskStore,
+    record: TaskRecord,
+    scheduledRunTime: Date,
+    tag: string,
+    origin?: RunOrigin,
+  ): void {
+    const grace = record.misfireGraceTime;
+    const deadline = grace === null ? null : scheduledRunTime.getTime() + grace;
+    this.#waiting.add({ alias, store, record, scheduledRunTime, origin, tag, deadline });
+    this.#context.reports.log(
+      'debug',
+      { taskId: record.id, store: alias, scheduledRunTime, tag },
+      `task '${record.id}' waits: tag '${tag}' is at its concurrency limit`,
+    );
+    this.#context.events.emit('task:waiting', { taskId: record.id, store: alias, scheduledRunTime, tag });
+  }
+
+  /** Tries again the runs waiting in these stores (every store's if omitted): a slot may have freed. */
+  retryWaiting(aliases?: Iterable<string>): void {
+    if (this.#waiting.size > 0) this.#waiting.retry(aliases);
+  }
+
+  /** Forgets the waiting runs of a removed task (or of a removed store); they will not run. */
+  forgetWaiting(alias: string, taskId?: string): void {
+    if (this.#waiting.size > 0) this.#waiting.drop(alias, taskId);
+  }
+
+  /** At shutdown: every waiting run is reported missed (it did not run, and will not). */
+  abandonWaiting(): void {
+    for (const run of this.#waiting.clear()) this.#waitExpired(run);
+  }
+
+  /** Tries to start a waiting run (see `WaitingRunsContext.tryStart`). */
+  #tryWaiting(run: WaitingRun): RunSlotAnswer | null | Promise<RunSlotAnswer | null> {
+    const { alias, store, record, scheduledRunTime, origin } = run;
+    if (!isSharedStore(store)) {
+      if (this.#localRuns.running(alias, record.id) >= record.maxInstances) {
+        this.skip(alias, record, scheduledRunTime, origin);
+        return false;
+      }
+      const tag = this.#context.tagLimits.blockedBy(record.tags);
+      if (tag !== undefined) return tag;
+      this.start(alias, store, record, scheduledRunTime, null, origin);
+      return true;
+    }
+    return this.claim(alias, store, record, scheduledRunTime, true).then((claimed) => {
+      if (claimed === null) return null;
+      if (claimed.waitingFor !== null) return claimed.waitingFor;
+      this.startClaimed(alias, store, claimed, origin);
+      return claimed.slotId !== null;
+    });
+  }
+
+  /** A waiting run's lateness passed its misfire grace: it is missed (event and history). */
+  #waitExpired(run: WaitingRun): void {
+    const { alias, record, scheduledRunTime } = run;
+    this.#context.history?.recordNotRun(alias, this.newRunId(), record, scheduledRunTime, 'missed', 1);
+    this.#context.reports.log(
+      'warn',
+      { taskId: record.id, store: alias, scheduledRunTime, tag: run.tag },
+      `task '${record.id}' missed: it waited for tag '${run.tag}' past its misfire grace time`,
+    );
+    this.#context.events.emit('task:missed', {
+      taskId: record.id,
+      store: alias,
+      count: 1,
+      countIsExact: true,
+      scheduledRunTimes: [scheduledRunTime],
     });
   }
 
@@ -173,13 +285,20 @@ export class RunTracker {
     return `${this.#runIdPrefix}${++this.#sequence}`;
   }
 
-  /** Claims a run slot in a shared store; null (reported) if the claim failed. Never rejects. */
+  /**
+   * Claims a run slot in a shared store; null (reported) if the claim failed. Never rejects. A task with
+   * `maxInstances` runs waiting here already is skipped without a claim (`waiting`: the run claiming is one of
+   * them, and does not count).
+   */
   claim(
     alias: string,
     store: SharedTaskStore,
     record: TaskRecord,
     scheduledRunTime: Date,
+    waiting = false,
   ): Promise<ClaimedRun | null> {
+    if (!waiting && this.#waiting.size > 0 && this.#waiting.count(alias, record.id) >= record.maxInstances)
+      return Promise.resolve({ record, scheduledRunTime, slotId: null, waitingFor: null });
     // Unique across every scheduler sharing a store, since schedulerId is; cheaper than a UUID per run.
     const slotId = this.newRunId();
     const claim = {
@@ -188,9 +307,15 @@ export class RunTracker {
       owner: this.#context.schedulerId,
       expiresAt: Date.now() + this.#context.leaseTimeMs,
       maxInstances: record.maxInstances,
+      tags: record.tags,
     };
     return store.claimRunSlot(claim).then(
-      (claimed) => ({ record, scheduledRunTime, slotId: claimed ? slotId : null }),
+      (answer) => ({
+        record,
+        scheduledRunTime,
+        slotId: answer === true ? slotId : null,
+        waitingFor: typeof answer === 'string' ? answer : null,
+      }),
       (error: unknown) => {
         const message = `task '${record.id}': claiming a run slot failed`;
         this.#context.reports.taskError(alias, record.id, scheduledRunTime, error, message);
@@ -300,13 +425,17 @@ export class RunTracker {
         shutdown: this.#shutdownWatch,
         history,
         resolver: this.#context.resolver,
+        ended: this.#context.afterRunEnded(alias, record),
       });
     }
     if (ended === undefined && slotId === null) return;
-    if (slotId === null) this.#localRuns.add(alias, record.id);
+    if (slotId === null) {
+      this.#localRuns.add(alias, record.id);
+      if (record.tags.length > 0) this.#context.tagLimits.add(record.tags);
+    }
     const number = ++this.#sequence;
     // `executeRun` never rejects; should it ever, the run still ends (its slot freed) and nothing goes unhandled.
-    const end = () => this.#end(number, alias, store, record.id, slotId, lifecycle);
+    const end = () => this.#end(number, alias, store, record, slotId, lifecycle);
     const promise = (ended ?? Promise.resolve())
       .then(end, end)
       .catch((error: unknown) =>
@@ -388,15 +517,22 @@ export class RunTracker {
     runId: number,
     alias: string,
     store: TaskStore,
-    taskId: string,
+    record: TaskRecord,
     slotId: string | null,
     lifecycle: LifecycleTask | undefined,
   ): Promise<void> {
     this.#runs.delete(runId);
     if (this.#runs.size === 0) this.stopRenewal();
-    if (slotId === null) this.#localRuns.release(alias, taskId);
-    else if (isSharedStore(store)) await this.free(store, slotId);
-    if (lifecycle?.finished) await this.#context.lifecycleEnded(alias, store, taskId, lifecycle);
+    if (slotId === null) {
+      this.#localRuns.release(alias, record.id);
+      if (record.tags.length > 0 && this.#context.tagLimits.release(record.tags))
+        this.retryWaiting(this.#waiting.localAliases());
+    } else if (isSharedStore(store)) {
+      await this.free(store, slotId);
+      // Its tags' places are free in the store: this scheduler's waiting runs try (other schedulers hear of it).
+      if (record.tags.length > 0) this.retryWaiting([alias]);
+    }
+    if (lifecycle?.finished) await this.#context.lifecycleEnded(alias, store, record.id, lifecycle);
   }
 
   /** Renews this scheduler's run slots in shared stores, every third of the lease, while runs are in progress. */

@@ -4,6 +4,7 @@
  * (runs.ts), the tasks and their changes (task-registry.ts, task-changes.ts), lifecycle tasks (lifecycle.ts).
  */
 import type { Logger } from 'pino';
+import { AfterRuns } from './after-runs.js';
 import { DispatchLoop } from './dispatch-loop.js';
 import {
   ExecutorLookupError,
@@ -33,7 +34,6 @@ import {
   parseStartOptions,
   parseStoreAlias,
   type ResolvedSchedulerOptions,
-  type SchedulerOptions,
   type ShutdownOptions,
   type StartOptions,
   type StoreSelector,
@@ -43,8 +43,15 @@ import { Reports } from './reports.js';
 import { RunRequestTaker } from './run-requests.js';
 import { RunTracker } from './runs.js';
 import { SharedLifecycles } from './shared-lifecycles.js';
-import { copyTaskRecord, type TaskFunction, type TaskRecord, type TaskStore } from './store.js';
+import {
+  copyTaskRecord,
+  isSharedStore,
+  type TaskFunction,
+  type TaskRecord,
+  type TaskStore,
+} from './store.js';
 import type { StoreLane } from './store-lane.js';
+import { checkConcurrencyLimit, LocalTagLimits } from './tag-limits.js';
 import {
   buildTaskRecord,
   checkTaskChanges,
@@ -64,8 +71,14 @@ import {
 } from './task-changes.js';
 import { parseTaskLock } from './task-lock.js';
 import { type FoundTask, TaskRegistry } from './task-registry.js';
-import { ShutdownTrigger } from './triggers/shutdown.js';
 import type { Trigger, TriggerSpec } from './triggers/trigger.js';
+import type {
+  FunctionRegistry,
+  ModuleReference,
+  TaskArgs,
+  TypedSchedulerOptions,
+  TypedTaskOptions,
+} from './typed-tasks.js';
 import { describeValue } from './validate.js';
 
 export type {
@@ -80,9 +93,10 @@ type State = 'stopped' | 'starting' | 'running' | 'stopping';
 
 /**
  * Schedules tasks: keeps them in stores, sleeps on one timer until the earliest next run, and hands due runs
- * to executors, honouring coalesce, misfire grace time and max instances.
+ * to executors, honouring coalesce, misfire grace time and max instances. `F` is the type of its `functions`,
+ * inferred by the constructor, so that `addTask('name', { args })` is checked (typed-tasks.ts).
  */
-export class Scheduler implements TaskActions {
+export class Scheduler<const F extends FunctionRegistry = FunctionRegistry> implements TaskActions {
   /** This scheduler's id, the owner of its leases in shared stores. */
   readonly schedulerId: string;
   /** The zone given to triggers that name none. */
@@ -105,6 +119,10 @@ export class Scheduler implements TaskActions {
   /** Writes run history; null when the `history` option is false. */
   readonly #history: HistoryWriter | null;
   readonly #requests: RunRequestTaker;
+  /** Who waits for whom (after-triggers), per store. */
+  readonly #after: AfterRuns;
+  /** The tag concurrency limits: all of them, and the runs per tag of the stores that are not shared. */
+  readonly #tagLimits: LocalTagLimits;
   /** The middleware of `use()`, outermost first. */
   readonly #middleware: Middleware[] = [];
   #state: State = 'stopped';
@@ -119,7 +137,7 @@ export class Scheduler implements TaskActions {
   #unwatch: Array<() => void> = [];
 
   /** @example new Scheduler({ timezone: 'America/New_York' }) */
-  constructor(options: SchedulerOptions = {}) {
+  constructor(options: TypedSchedulerOptions<F> = {}) {
     const resolved = parseSchedulerOptions(options);
     this.#options = resolved;
     this.schedulerId = resolved.schedulerId;
@@ -150,6 +168,15 @@ export class Scheduler implements TaskActions {
             reports: this.#reports,
             store: (alias) => this.#loop.lane(alias)?.store,
           });
+    this.#tagLimits = new LocalTagLimits(resolved.concurrencyLimits);
+    this.#after = new AfterRuns({
+      reports: this.#reports,
+      store: (alias) => this.#loop.lane(alias)?.store,
+      due: (alias, nextRunTime) => {
+        const lane = this.#loop.lane(alias);
+        if (lane !== undefined) this.#loop.wakeNoLaterThan(lane, nextRunTime);
+      },
+    });
     this.#runs = new RunTracker({
       schedulerId: this.schedulerId,
       leaseTimeMs: this.leaseTimeMs,
@@ -167,6 +194,9 @@ export class Scheduler implements TaskActions {
       resolver: this.#resolver,
       history: this.#history,
       middleware: (record) => this.#middlewareOf(record),
+      tagLimits: this.#tagLimits,
+      active: () => this.#state === 'running' && !this.#paused,
+      afterRunEnded: (alias, record) => this.#after.onRunEnded(alias, record),
       lifecycleEnded: (alias, store, id, lifecycle) =>
         this.#tasks.endLifecycleTask(alias, store, id, lifecycle),
     });
@@ -184,6 +214,7 @@ export class Scheduler implements TaskActions {
     this.#tasks = new TaskRegistry({
       loop: this.#loop,
       runs: this.#runs,
+      after: this.#after,
       lifecycles: this.#lifecycles,
       shared: this.#shared,
       events: this.#events,
@@ -240,6 +271,8 @@ export class Scheduler implements TaskActions {
         await executor.start({ logger: this.logger, alias });
         executors.set(alias, executor);
       }
+      for (const lane of lanes) await this.#writeConcurrencyLimits(lane.store);
+      await this.#tasks.loadAfterTriggers();
       await this.#tasks.writePending(new Date());
     } catch (error) {
       await this.#close(executors, lanes, false, null);
@@ -279,6 +312,7 @@ export class Scheduler implements TaskActions {
     this.#state = 'stopping';
     this.#loop.cancel();
     for (const unwatch of this.#unwatch.splice(0)) unwatch();
+    this.#runs.abandonWaiting();
     this.#shared.stop();
     // Wake-ups in progress finish first (bounded by the deadline), so no run starts after runs are counted.
     const lanes = [...this.#loop.lanes()];
@@ -330,6 +364,7 @@ export class Scheduler implements TaskActions {
     if (!this.#paused) return;
     this.#paused = false;
     this.#events.emit('scheduler:resumed', { schedulerId: this.schedulerId });
+    this.#runs.retryWaiting();
     this.#loop.dispatchAll();
     for (const lane of this.#loop.lanes()) this.#requests.take(lane);
   }
@@ -344,7 +379,13 @@ export class Scheduler implements TaskActions {
   /**
    * Adds a task; before `start()` it is pending and written to its store at start. With `replaceExisting` it is a
    * declaration: a stored task with the same definition keeps its schedule, a different one is replaced.
+   * `args` is checked at compile time against the parameters of `fn` (a function, or a name in a `functions`
+   * registry whose type the scheduler kept); a module reference takes any `args`.
    */
+  addTask<Fn extends TaskFunction | (keyof F & string) | ModuleReference>(
+    fn: Fn,
+    options: TypedTaskOptions<TaskArgs<F, Fn>>,
+  ): Promise<Task>;
   async addTask(fn: TaskFunction | string, options: TaskOptions): Promise<Task> {
     await this.#startup;
     const alias = parseStoreAlias(options?.store);
@@ -407,8 +448,8 @@ export class Scheduler implements TaskActions {
    */
   async resumeTask(id: string, options: StoreSelector = {}): Promise<Task> {
     const resumed = await this.#modify(id, parseSelector(options, 'resumeTask'), resumeChange(id), false);
-    if (resumed.nextRunTime === null && !(resumed.trigger instanceof ShutdownTrigger))
-      await this.removeTask(id, { store: resumed.store });
+    // Still paused: its trigger has no fire time left.
+    if (resumed.paused) await this.removeTask(id, { store: resumed.store });
     return resumed;
   }
 
@@ -491,7 +532,11 @@ export class Scheduler implements TaskActions {
     if (this.#loop.lane(alias) !== undefined)
       throw new ValueError(`addStore: a store with alias '${alias}' already exists`);
     checkStore(alias, store);
-    if (this.#state === 'running') await store.start(this.#reports.storeContext(alias));
+    if (this.#state === 'running') {
+      await store.start(this.#reports.storeContext(alias));
+      await this.#writeConcurrencyLimits(store);
+      await this.#after.load(alias, store);
+    }
     const lane = this.#loop.add(alias, store);
     if (this.#state === 'running') {
       this.#watchStore(lane);
@@ -508,6 +553,8 @@ export class Scheduler implements TaskActions {
       if (this.#state === 'running') await this.#history?.flushStore(alias);
       this.#history?.discard(alias);
       this.#loop.remove(alias);
+      this.#runs.forgetWaiting(alias);
+      this.#after.dropStore(alias);
       this.#tasks.pending.takeStore(alias);
       if (this.#state === 'running') await lane.store.close();
     });
@@ -531,6 +578,25 @@ export class Scheduler implements TaskActions {
     this.#executors.delete(alias);
     if (this.#state === 'running') await executor.shutdown({ wait: true });
     this.#events.emit('executor:removed', { alias });
+  }
+
+  // ---- tag concurrency limits ----
+
+  /**
+   * Sets (null: removes) the concurrency limit of a tag: at most `limit` runs of tasks with the tag at once; 0
+   * holds every run of it. In a shared store the limit is stored and holds across every scheduler sharing it (the
+   * change is fleet-wide); runs waiting for the tag are tried again at once.
+   * @throws ValueError for a bad tag or limit
+   */
+  async setConcurrencyLimit(tag: string, limit: number | null): Promise<void> {
+    const checked = checkConcurrencyLimit(tag, limit, 'setConcurrencyLimit');
+    this.#tagLimits.set(tag, checked);
+    if (this.#state === 'running') {
+      for (const lane of this.#loop.lanes()) {
+        if (isSharedStore(lane.store)) await lane.store.setConcurrencyLimit(tag, checked);
+      }
+    }
+    this.#runs.retryWaiting();
   }
 
   // ---- middleware ----
@@ -626,6 +692,12 @@ export class Scheduler implements TaskActions {
     }
   }
 
+  /** Writes the concurrency limits to a shared store (which then counts them across every scheduler sharing it). */
+  async #writeConcurrencyLimits(store: TaskStore): Promise<void> {
+    if (!isSharedStore(store)) return;
+    for (const [tag, limit] of this.#tagLimits.entries()) await store.setConcurrencyLimit(tag, limit);
+  }
+
   #watchStore(lane: StoreLane): void {
     const unwatch = lane.store.watch?.(() => {
       if (this.#state !== 'running') return;
@@ -634,6 +706,11 @@ export class Scheduler implements TaskActions {
       this.#requests.take(lane);
       // Another process may have added or removed a lifecycle task: this process's instances follow (debounced).
       this.#shared.changed(lane);
+      // Or changed an after-trigger, or freed a slot of a limited tag (or changed a limit).
+      if (lane.store.shared) {
+        this.#after.refresh(lane.alias);
+        this.#runs.retryWaiting([lane.alias]);
+      }
     });
     if (unwatch !== undefined) this.#unwatch.push(unwatch);
   }

@@ -82,6 +82,13 @@ export type TaskRelease =
   | { id: string; nextRunTime: number | null | 'remove' }
   | { id: string; holdUntil: number };
 
+/** A task with an after-trigger, as `TaskStoreBase.getAfterTriggers` lists it. */
+export interface AfterTriggerEntry {
+  id: string;
+  /** The ids of the tasks whose runs fire it. */
+  tasks: string[];
+}
+
 /** Arguments of `TaskStore.acquireDueTasks`. */
 export interface AcquireOptions {
   /** The acquiring scheduler's id. */
@@ -104,7 +111,18 @@ export interface RunSlotClaim {
   expiresAt: number;
   /** The task's `maxInstances`: claim only if fewer live slots exist. */
   maxInstances: number;
+  /**
+   * The task's tags: claim only if each tag with a concurrency limit in the store has fewer live slots than its
+   * limit. The slot counts toward every one of them (also toward a limit set later) while it lives. Absent: none.
+   */
+  tags?: readonly string[];
 }
+
+/**
+ * The answer to a run-slot claim: `true` when the slot was taken, `false` when the task has `maxInstances` live
+ * slots, or the first of its tags that is at its concurrency limit (the run waits for it).
+ */
+export type RunSlotAnswer = boolean | string;
 
 /** What a store is given when it starts. */
 export interface StoreContext {
@@ -133,14 +151,31 @@ export interface StoredTaskState {
 /** A change to a stored task: the new record, or `current` itself for "no change". Synchronous. */
 export type TaskChange = (current: TaskRecord, state: StoredTaskState) => TaskRecord;
 
-/** The run slots of a shared store: `maxInstances` counted across every scheduler that shares it. */
+/**
+ * The run slots of a shared store: `maxInstances` and tag concurrency limits counted across every scheduler that
+ * shares it.
+ */
 export interface RunSlots {
-  /** Takes a run slot if the task has fewer than `maxInstances` live slots; false otherwise. */
-  claimRunSlot(claim: RunSlotClaim): Promise<boolean>;
+  /**
+   * Takes a run slot if the task has fewer than `maxInstances` live slots and each of its tags with a limit has
+   * fewer live slots than the limit (see `RunSlotAnswer`). Expired slots do not count.
+   */
+  claimRunSlot(claim: RunSlotClaim): Promise<RunSlotAnswer>;
   /** Extends `owner`'s slots for these runs to `expiresAt`. */
   renewRunSlots(owner: string, runIds: readonly string[], expiresAt: number): Promise<void>;
-  /** Frees a run slot (idempotent). */
+  /**
+   * Frees a run slot (idempotent). Freeing one that counted toward a tag with a limit is a change other processes'
+   * watches hear of (their runs waiting for the tag try again); any other is quiet.
+   */
   releaseRunSlot(runId: string): Promise<void>;
+}
+
+/** The tag concurrency limits of a shared store (API.md "Task composition"), which every scheduler sharing it obeys. */
+export interface StoredConcurrencyLimits {
+  /** Every tag's limit. */
+  getConcurrencyLimits(): Promise<Record<string, number>>;
+  /** Sets (or, with null, removes) a tag's limit; other processes' watches hear of it. */
+  setConcurrencyLimit(tag: string, limit: number | null): Promise<void>;
 }
 
 /**
@@ -214,6 +249,12 @@ export interface TaskStoreBase {
   pruneRuns(endedBefore: number, keep: number): Promise<number>;
 
   /**
+   * The tasks whose trigger is an after-trigger (`{ type: 'after' }`): each one's id and the ids of the tasks it
+   * waits for. Read through an index (or the store's memory): cheap however many other tasks the store holds.
+   */
+  getAfterTriggers(): Promise<AfterTriggerEntry[]>;
+
+  /**
    * Optional: calls `listener` when another process changed the store, so the scheduler re-arms its
    * timer without polling. Returns a function that stops watching.
    */
@@ -274,9 +315,10 @@ export interface RunNowRequests {
 
 /**
  * A store several schedulers may use at once: it keeps run slots (`RunSlots`), renewed while runs last, so that
- * `maxInstances` counts runs across all of them, and takes run requests from other processes (`RunNowRequests`).
+ * `maxInstances` and tag concurrency limits (`StoredConcurrencyLimits`) count runs across all of them, and takes
+ * run requests from other processes (`RunNowRequests`).
  */
-export interface SharedTaskStore extends TaskStoreBase, RunSlots, RunNowRequests {
+export interface SharedTaskStore extends TaskStoreBase, RunSlots, StoredConcurrencyLimits, RunNowRequests {
   readonly shared: true;
 }
 

@@ -4,6 +4,7 @@
  * tasks and shutdown-triggered tasks they bring along kept in step. The `Scheduler`'s task methods are this,
  * plus the checks of its state and the `Task` snapshots it hands out.
  */
+import type { AfterRuns } from './after-runs.js';
 import { declareTask } from './declaration.js';
 import type { DispatchLoop } from './dispatch-loop.js';
 import {
@@ -38,6 +39,8 @@ export interface FoundTask {
 export interface TaskRegistryContext {
   loop: DispatchLoop;
   runs: RunTracker;
+  /** Who waits for whom (after-triggers), kept in step with every change made here. */
+  after: AfterRuns;
   lifecycles: LifecycleRegistry;
   /** The per-process instances of lifecycle tasks in shared stores. */
   shared: SharedLifecycles;
@@ -114,6 +117,7 @@ export class TaskRegistry {
       return { record, alias, pending: true };
     }
     const lane = this.lane(alias);
+    this.#context.after.checkCycle(alias, record.id, record.trigger);
     // A lifecycle task by name in a shared store: this process's instance is set up once the task is written.
     const shared = this.#context.shared.applies(lane.store, record);
     const lifecycle = lock === null && !shared ? await lifecycles.setUp(alias, record) : null;
@@ -127,6 +131,7 @@ export class TaskRegistry {
           : await lane.store.addTask(record).then(() => ({ record, kept: false }));
         stored = outcome.record;
         this.shutdownTasks.note(alias, stored);
+        this.#context.after.noteTask(alias, record.id, stored.trigger);
         if (!shared) replaced = lifecycles.adopt(alias, record.id, lifecycle, outcome.kept);
         if (lock !== null && !outcome.kept) keeper = lifecycles.keep(alias, record, lock);
         events.emit('task:added', { taskId: record.id, store: alias });
@@ -194,8 +199,10 @@ export class TaskRegistry {
       this.#context.reports,
       (alias, record) => {
         this.shutdownTasks.note(alias, record);
+        this.#context.after.noteTask(alias, record.id, record.trigger);
         this.#context.events.emit('task:added', { taskId: record.id, store: alias });
       },
+      (alias, record) => this.#context.after.checkCycle(alias, record.id, record.trigger),
     );
   }
 
@@ -264,10 +271,12 @@ export class TaskRegistry {
       lane.store.updateTask(id, (current, state) => {
         const next = change(current, state, context);
         if (next !== current) checkExecutor(next.executor);
+        if (next.trigger !== current.trigger) this.#context.after.checkCycle(lane.alias, id, next.trigger);
         return next;
       }),
     );
     this.shutdownTasks.note(lane.alias, updated);
+    this.#context.after.noteTask(lane.alias, id, updated.trigger);
     events.emit('task:modified', { taskId: id, store: lane.alias });
     loop.wakeNoLaterThan(lane, updated.nextRunTime);
     return { record: updated, alias: lane.alias, pending: false };
@@ -288,6 +297,7 @@ export class TaskRegistry {
     const { lane } = found;
     const detached = await lane.exclusive(async () => {
       await lane.store.removeTask(id);
+      this.#forget(lane.alias, id);
       events.emit('task:removed', { taskId: id, store: lane.alias });
       return lifecycles.detach(lane.alias, id);
     });
@@ -303,7 +313,10 @@ export class TaskRegistry {
       await lane.exclusive(async () => {
         const taskIds = this.pending.takeStore(lane.alias);
         if (storesOpen()) taskIds.push(...(await lane.store.removeAllTasks()));
-        for (const id of taskIds) detached.push(lifecycles.detach(lane.alias, id));
+        for (const id of taskIds) {
+          this.#forget(lane.alias, id);
+          detached.push(lifecycles.detach(lane.alias, id));
+        }
         events.emit('tasks:removed-all', { store: lane.alias, taskIds });
       });
     }
@@ -319,6 +332,8 @@ export class TaskRegistry {
   /** Reports a removed task and closes its lifecycle in the background (never inside a store's queue). */
   removed(alias: string, id: string): void {
     const { events, lifecycles } = this.#context;
+    // A one-shot task whose trigger is done is removed as its run starts, or waits for a tag: that run goes on.
+    this.#context.after.noteTask(alias, id, null);
     const lifecycle = lifecycles.detach(alias, id);
     if (lifecycle !== undefined) void lifecycles.close(lifecycle);
     if (events.has('task:removed')) events.emit('task:removed', { taskId: id, store: alias });
@@ -392,11 +407,27 @@ export class TaskRegistry {
       throw error;
     }
     this.shutdownTasks.forget(source.alias, id);
+    this.#forget(source.alias, id);
+    this.#context.after.noteTask(target.alias, id, updated.trigger);
     lifecycles.move(source.alias, target.alias, id);
     this.shutdownTasks.note(target.alias, updated);
     events.emit('task:modified', { taskId: id, store: target.alias });
     loop.wakeNoLaterThan(target, updated.nextRunTime);
     return { record: updated, alias: target.alias, pending: false };
+  }
+
+  /**
+   * A task removed by the user (or moved away): nothing waits for it to run any more, nor does it wait for another,
+   * and its runs waiting for a tag will not start.
+   */
+  #forget(alias: string, id: string): void {
+    this.#context.after.noteTask(alias, id, null);
+    this.#context.runs.forgetWaiting(alias, id);
+  }
+
+  /** At start: reads each store's after-triggers (who waits for whom). */
+  async loadAfterTriggers(): Promise<void> {
+    for (const lane of this.#context.loop.lanes()) await this.#context.after.load(lane.alias, lane.store);
   }
 
   /** A task with a lock may move only to a store that is not persistent (its lock cannot be stored). */

@@ -14,6 +14,7 @@ import {
 } from './store.js';
 import { parseTags } from './tags.js';
 import { type DateInput, type DurationInput, parseDate, parseDuration } from './time.js';
+import { AFTER_IDLE } from './triggers/after.js';
 import { ShutdownTrigger } from './triggers/shutdown.js';
 import { toTrigger } from './triggers/spec.js';
 import type { Trigger, TriggerSpec } from './triggers/trigger.js';
@@ -502,8 +503,13 @@ export class Task {
   /** In milliseconds; null means any lateness is fine. */
   readonly misfireGraceTime: number | null;
   readonly maxInstances: number;
-  /** Null while paused. */
+  /**
+   * Null while paused, for a task that fires only at shutdown, and for one whose after-trigger waits for runs of
+   * its upstream tasks (`paused` tells them apart).
+   */
   readonly nextRunTime: Date | null;
+  /** True while the task is paused (`pauseTask`). */
+  readonly paused: boolean;
   /** True while the scheduler has not started and the task is not yet in its store. */
   readonly pending: boolean;
   readonly retries: Readonly<RetryPolicy> | null;
@@ -528,7 +534,9 @@ export class Task {
     this.coalesce = record.coalesce;
     this.misfireGraceTime = record.misfireGraceTime;
     this.maxInstances = record.maxInstances;
-    this.nextRunTime = record.nextRunTime === null ? null : new Date(record.nextRunTime);
+    this.nextRunTime =
+      record.nextRunTime === null || record.nextRunTime === AFTER_IDLE ? null : new Date(record.nextRunTime);
+    this.paused = record.nextRunTime === null && !(record.trigger instanceof ShutdownTrigger);
     this.pending = pending;
     this.retries = record.retries === null ? null : Object.freeze({ ...record.retries });
     this.timeout = record.timeout;

@@ -17,9 +17,11 @@ import { readRunRequest } from './support/run-records.js';
 export const FILE_STORE_FORMAT = 'kairos-file-store';
 /**
  * The document format version this release writes; older versions are migrated at `start()`. Version 2 added
- * `revision`, the run history (`runs`) and the run-now requests (`runRequests`).
+ * `revision`, the run history (`runs`) and the run-now requests (`runRequests`); version 3 the tag concurrency
+ * limits (`tagLimits`) and the tags of run slots. (A process of an earlier release, which would drop them when it
+ * writes, refuses a version 3 file.)
  */
-export const FILE_STORE_VERSION = 2;
+export const FILE_STORE_VERSION = 3;
 
 /** A task lease: who holds the task, until when, and the next run time it was acquired with. */
 export interface Lease {
@@ -36,6 +38,8 @@ export interface RunSlot {
   taskId: string;
   owner: string;
   expiresAt: number;
+  /** Its task's tags (absent when none): the slot counts toward each one's concurrency limit. */
+  tags?: string[];
 }
 
 /** One entry of the `tasks` section: its JSON text and the record it holds, or why it cannot be read. */
@@ -57,6 +61,8 @@ export interface DocumentState {
   runs: RunEntry[];
   /** Run-now requests waiting for a scheduler, by request id, in the order they were made. */
   runRequests: Map<string, RunNowRequest>;
+  /** Tag concurrency limits, by tag. */
+  tagLimits: Map<string, number>;
 }
 
 /** A document with nothing in it. */
@@ -68,6 +74,7 @@ export function emptyState(): DocumentState {
     runSlots: new Map(),
     runs: [],
     runRequests: new Map(),
+    tagLimits: new Map(),
   };
 }
 
@@ -90,6 +97,11 @@ export function dueRecords(state: DocumentState, now: number, limit: number): Ta
     return lease === undefined || lease.expiresAt <= now;
   });
   return due.sort(compareTaskRecords).slice(0, limit);
+}
+
+/** True when `slot` counts toward a tag that has a concurrency limit: freeing it is news for waiting runs. */
+export function freesLimitedTag(limits: ReadonlyMap<string, number>, slot: RunSlot): boolean {
+  return slot.tags?.some((tag) => limits.has(tag)) === true;
 }
 
 /** When a task could next be acquired: its next run time, or later if a lease holds it until then. */
@@ -142,6 +154,9 @@ const MIGRATIONS: Record<number, (json: Record<string, unknown>) => void> = {
     json.runs = [];
     json.runRequests = {};
   },
+  2: (json) => {
+    json.tagLimits = {};
+  },
 };
 
 /** A run-now request of the document that cannot be read back, left out of its state: its id, text and why. */
@@ -178,6 +193,13 @@ export function parseDocument(
     const request = parseRequest(id, value);
     if ('error' in request) dropped.push(request);
     else state.runRequests.set(id, request);
+  }
+  for (const [tag, limit] of Object.entries(section(json, 'tagLimits', path))) {
+    if (!Number.isSafeInteger(limit) || (limit as number) < 0)
+      throw new SerializationError(
+        `FileStore: '${path}': the concurrency limit of tag ${describeValue(tag)} is ${describeValue(limit)}, not a non-negative integer; the file is left untouched`,
+      );
+    state.tagLimits.set(tag, limit as number);
   }
   return { state, version, dropped };
 }
@@ -253,7 +275,12 @@ function parseSlot(id: string, value: unknown, path: string): RunSlot {
     typeof value.owner === 'string' &&
     Number.isFinite(value.expiresAt)
   ) {
-    return { taskId: value.taskId, owner: value.owner, expiresAt: value.expiresAt as number };
+    const slot: RunSlot = { taskId: value.taskId, owner: value.owner, expiresAt: value.expiresAt as number };
+    if (value.tags === undefined) return slot;
+    if (Array.isArray(value.tags) && value.tags.every((tag) => typeof tag === 'string')) {
+      slot.tags = value.tags as string[];
+      return slot;
+    }
   }
   throw new SerializationError(
     `FileStore: '${path}': run slot '${id}' is malformed; the file is left untouched`,
@@ -294,11 +321,13 @@ export function renderDocument(state: DocumentState): string {
     id,
     renderRequest(request),
   ]);
+  const limits = [...state.tagLimits].map(([tag, limit]): [string, string] => [tag, String(limit)]);
   return (
     `{\n  "format": ${JSON.stringify(FILE_STORE_FORMAT)},\n  "version": ${FILE_STORE_VERSION},\n` +
     `  "revision": ${state.revision},\n` +
     `  "tasks": ${renderSection(tasks)},\n  "leases": ${renderSection(leases)},\n  "runSlots": ${renderSection(slots)},\n` +
-    `  "runs": ${renderList(state.runs.map((entry) => entry.text))},\n  "runRequests": ${renderSection(requests)}\n}\n`
+    `  "runs": ${renderList(state.runs.map((entry) => entry.text))},\n  "runRequests": ${renderSection(requests)},\n` +
+    `  "tagLimits": ${renderSection(limits)}\n}\n`
   );
 }
 

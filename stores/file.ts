@@ -37,8 +37,10 @@ import {
 } from '../src/history.js';
 import {
   type AcquireOptions,
+  type AfterTriggerEntry,
   compareTaskRecords,
   copyTaskRecord,
+  type RunSlotAnswer,
   type RunSlotClaim,
   type SharedTaskStore,
   type StoreContext,
@@ -47,14 +49,17 @@ import {
   type TaskRelease,
 } from '../src/store.js';
 import type { DurationInput } from '../src/time.js';
+import { AfterTrigger } from '../src/triggers/after.js';
 import { describeValue } from '../src/validate.js';
 import {
   type DocumentState,
   dueRecords,
   emptyState,
   FILE_STORE_VERSION,
+  freesLimitedTag,
   keptError,
   parseDocument,
+  type RunSlot,
   readableRecords,
   renderDocument,
   type TaskEntry,
@@ -333,22 +338,38 @@ export class FileStore implements SharedTaskStore {
     });
   }
 
-  /** Run-slot changes are quiet: no other process's watch hears of them. */
-  async claimRunSlot({ taskId, runId, owner, expiresAt, maxInstances }: RunSlotClaim): Promise<boolean> {
+  /**
+   * Run-slot changes are quiet (no other process's watch hears of them), but for freeing a slot (or one that
+   * expired) of a tag that has a concurrency limit: runs waiting for the tag elsewhere then try again.
+   */
+  async claimRunSlot(claim: RunSlotClaim): Promise<RunSlotAnswer> {
+    const { taskId, runId, owner, expiresAt, maxInstances } = claim;
+    const tags = claim.tags ?? [];
     return this.#enqueue(true, (state, change) => {
       change.quiet = true;
       const now = Date.now();
       let live = 0;
+      const liveByTag = new Map<string, number>();
       for (const [id, slot] of state.runSlots) {
         if (slot.expiresAt <= now) {
           state.runSlots.delete(id);
           change.dirty = true;
-        } else if (slot.taskId === taskId) {
-          live++;
+          if (freesLimitedTag(state.tagLimits, slot)) change.quiet = false;
+          continue;
+        }
+        if (slot.taskId === taskId) live++;
+        if (tags.length > 0 && slot.tags !== undefined) {
+          for (const tag of slot.tags) liveByTag.set(tag, (liveByTag.get(tag) ?? 0) + 1);
         }
       }
       if (live >= maxInstances) return false;
-      state.runSlots.set(runId, { taskId, owner, expiresAt });
+      for (const tag of tags) {
+        const limit = state.tagLimits.get(tag);
+        if (limit !== undefined && (liveByTag.get(tag) ?? 0) >= limit) return tag;
+      }
+      const slot: RunSlot = { taskId, owner, expiresAt };
+      if (tags.length > 0) slot.tags = [...tags];
+      state.runSlots.set(runId, slot);
       change.dirty = true;
       return true;
     });
@@ -369,8 +390,36 @@ export class FileStore implements SharedTaskStore {
 
   async releaseRunSlot(runId: string): Promise<void> {
     await this.#enqueue(true, (state, change) => {
-      change.quiet = true;
+      const slot = state.runSlots.get(runId);
+      change.quiet = slot === undefined || !freesLimitedTag(state.tagLimits, slot);
       change.dirty = state.runSlots.delete(runId);
+    });
+  }
+
+  async getConcurrencyLimits(): Promise<Record<string, number>> {
+    return this.#enqueue(false, (state) => Object.fromEntries(state.tagLimits));
+  }
+
+  /** Other processes' watches hear of it. */
+  async setConcurrencyLimit(tag: string, limit: number | null): Promise<void> {
+    await this.#enqueue(true, (state, change) => {
+      if (limit === null) change.dirty = state.tagLimits.delete(tag);
+      else if (state.tagLimits.get(tag) !== limit) {
+        state.tagLimits.set(tag, limit);
+        change.dirty = true;
+      }
+    });
+  }
+
+  /** Reads the document (its task entries hold their records already). */
+  async getAfterTriggers(): Promise<AfterTriggerEntry[]> {
+    return this.#enqueue(false, (state) => {
+      const entries: AfterTriggerEntry[] = [];
+      for (const [id, entry] of state.tasks) {
+        if (entry.record?.trigger instanceof AfterTrigger)
+          entries.push({ id, tasks: [...entry.record.trigger.tasks] });
+      }
+      return entries;
     });
   }
 

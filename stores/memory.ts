@@ -3,6 +3,7 @@ import { MinHeap } from '../src/heap.js';
 import { compareNewestFirst, matchesRunQuery, type RunQuery, type StoredRunRecord } from '../src/history.js';
 import {
   type AcquireOptions,
+  type AfterTriggerEntry,
   compareTaskRecords,
   copyTaskRecord,
   type LocalTaskStore,
@@ -11,6 +12,7 @@ import {
   type TaskRecord,
   type TaskRelease,
 } from '../src/store.js';
+import { AfterTrigger } from '../src/triggers/after.js';
 import { checkOptions } from '../src/validate.js';
 
 const NO_OPTIONS: ReadonlySet<string> = new Set();
@@ -139,6 +141,16 @@ export class MemoryStore implements LocalTaskStore {
 
   async getTasks(): Promise<TaskRecord[]> {
     return [...this.#tasks.values()].map((stored) => stored.record).sort(compareTaskRecords);
+  }
+
+  /** Reads every task (the scheduler asks once, at start, and keeps its own index of the changes it makes). */
+  async getAfterTriggers(): Promise<AfterTriggerEntry[]> {
+    const entries: AfterTriggerEntry[] = [];
+    for (const { record } of this.#tasks.values()) {
+      if (record.trigger instanceof AfterTrigger)
+        entries.push({ id: record.id, tasks: [...record.trigger.tasks] });
+    }
+    return entries;
   }
 
   async appendRuns(records: readonly StoredRunRecord[], perTask: number): Promise<void> {

@@ -19,14 +19,24 @@
  * - `<schema>.append_runs(text[], text[], bigint[], text[], text[], bigint)` (version 2): appends a batch of run
  *   records in one round trip and trims each task it names to its newest records, under advisory transaction
  *   locks on the named tasks (128 buckets, as for run slots) so that concurrent appends never escape the trim;
- * - `<schema>.run_requests` (version 2): run-now requests of the `kairos` command, waiting for a scheduler.
+ * - `<schema>.run_requests` (version 2): run-now requests of the `kairos` command, waiting for a scheduler;
+ * - `<schema>.tag_limits` (version 3): the tag concurrency limits, one row per tag with a limit;
+ * - `<schema>.run_slot_tags` (version 3): one row per tag of each live run slot (every tag of its task, limited
+ *   or not, so that a limit set later counts the runs in progress), with the slot's expiry; indexed by tag; and
+ *   `run_slots.tagged`, true for a slot that has such rows;
+ * - `<schema>.tasks_after` (version 3): a partial index of the tasks whose data holds `"type":"after"` (the
+ *   candidates for after-triggers; a text match, so a corrupt row never fails it);
+ * - `<schema>.run_slot_ops_v3(jsonb, bigint, text, text)` (version 3): what this release calls instead of
+ *   `run_slot_ops`, which stays as it was for processes of the previous release sharing a migrated schema (their
+ *   slots have no tag rows): the same batch, with tag limits checked under advisory locks on the claimed tags
+ *   too, and a notification when a freed slot counted toward a tag with a limit.
  */
 import type pg from 'pg';
 import { SerializationError, ValueError } from '../src/errors.js';
 import { describeValue } from '../src/validate.js';
 
 /** The schema version this release creates; older ones are migrated at `start()`. */
-export const POSTGRES_SCHEMA_VERSION = 2;
+export const POSTGRES_SCHEMA_VERSION = 3;
 
 /** The default schema. */
 export const DEFAULT_SCHEMA = 'kairos';
@@ -94,6 +104,114 @@ function runSlotOps(s: string): string {
         END IF;
       END LOOP;
       RETURN results;
+    END
+    $fn$;`;
+}
+
+/**
+ * The predicate of the `tasks_after` index (the rows that may hold an after-trigger: task bodies are written by
+ * `JSON.stringify`, without spaces): a query must say exactly this for the planner to use the index.
+ */
+export const AFTER_CANDIDATE = `data LIKE '%"type":"after"%'`;
+
+/**
+ * The `run_slot_ops_v3(ops, now_ms, channel, token)` function: `run_slot_ops` with tags. A claim answers true
+ * (taken), false (the task has `maxInstances` live slots) or the first of its tags at its limit (a string), as a
+ * jsonb array; a release answers whether there was a slot. Claims exclude each other through the 128 advisory
+ * locks of their tasks (as in `run_slot_ops`, same keys) and 128 of their tags (`hashtext(tag) & 127`, in a key
+ * space of their own), all taken in one order, (space, bucket) ascending, so two batches never deadlock, this
+ * function's or `run_slot_ops`' (whose locks are a subset, taken in that order). A claim without tags costs what
+ * it costs in `run_slot_ops`. A batch that freed a slot counting toward a tag with a limit notifies `channel`
+ * once, with `token`.
+ */
+function runSlotOpsV3(s: string): string {
+  return `
+    CREATE OR REPLACE FUNCTION "${s}".run_slot_ops_v3(ops jsonb, now_ms bigint, channel text, token text)
+    RETURNS jsonb
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+      op jsonb;
+      claim jsonb;
+      space integer;
+      bucket integer;
+      live bigint;
+      full_tag text;
+      claim_tags text[];
+      limited boolean;
+      was_tagged boolean;
+      notify boolean := false;
+      -- A jsonb[] grows in place; a jsonb array would be copied at each answer (quadratic in the batch).
+      results jsonb[] := '{}';
+    BEGIN
+      FOR space, bucket IN
+        SELECT DISTINCT k.space, k.bucket FROM (
+          SELECT hashtext('${s}.run_slots') AS space, hashtext(o->'claim'->>'taskId') & 127 AS bucket
+            FROM jsonb_array_elements(ops) AS o WHERE o ? 'claim'
+          UNION ALL
+          SELECT hashtext('${s}.run_slot_tags'), hashtext(t) & 127
+            FROM jsonb_array_elements(ops) AS o,
+                 jsonb_array_elements_text(CASE WHEN jsonb_typeof(o->'claim'->'tags') = 'array'
+                                                THEN o->'claim'->'tags' ELSE '[]' END) AS t
+            WHERE o ? 'claim') AS k
+        ORDER BY 1, 2 LOOP
+        PERFORM pg_advisory_xact_lock(space, bucket);
+      END LOOP;
+      FOR op IN SELECT value FROM jsonb_array_elements(ops) LOOP
+        IF op ? 'claim' THEN
+          claim := op->'claim';
+          DELETE FROM "${s}".run_slots WHERE task_id = claim->>'taskId' AND expires_at <= now_ms;
+          SELECT count(*) INTO live FROM "${s}".run_slots WHERE task_id = claim->>'taskId';
+          IF live >= (claim->>'maxInstances')::numeric THEN
+            results := results || 'false'::jsonb;
+            CONTINUE;
+          END IF;
+          IF jsonb_typeof(claim->'tags') = 'array' AND jsonb_array_length(claim->'tags') > 0 THEN
+            claim_tags := ARRAY(SELECT jsonb_array_elements_text(claim->'tags'));
+            -- One statement: prunes the expired rows of the claim's tags (tag = ANY(array): an index scan on
+            -- (tag, expires_at), whatever plan the session cached) and finds the first of its tags, in the task's
+            -- order, whose live slots reach its limit (reading at most max_running rows of a tag). Both see the
+            -- same snapshot; the check counts live rows only, which the prune leaves alone.
+            WITH pruned AS (
+              DELETE FROM "${s}".run_slot_tags WHERE tag = ANY(claim_tags) AND expires_at <= now_ms)
+            SELECT t.tag INTO full_tag
+              FROM unnest(claim_tags) WITH ORDINALITY AS t(tag, n)
+              JOIN "${s}".tag_limits AS l ON l.tag = t.tag
+              WHERE (SELECT count(*) FROM (
+                       SELECT 1 FROM "${s}".run_slot_tags AS r
+                       WHERE r.tag = t.tag AND r.expires_at > now_ms LIMIT l.max_running) AS running)
+                    >= l.max_running
+              ORDER BY t.n LIMIT 1;
+            IF full_tag IS NOT NULL THEN
+              results := results || to_jsonb(full_tag);
+              CONTINUE;
+            END IF;
+            WITH slot AS (
+              INSERT INTO "${s}".run_slots (run_id, task_id, owner, expires_at, tagged) VALUES (
+                claim->>'runId', claim->>'taskId', claim->>'owner', (claim->>'expiresAt')::bigint, true)
+              RETURNING run_id, expires_at)
+            INSERT INTO "${s}".run_slot_tags (run_id, tag, expires_at)
+              SELECT slot.run_id, t, slot.expires_at FROM slot, unnest(claim_tags) AS t
+              ON CONFLICT DO NOTHING;
+          ELSE
+            INSERT INTO "${s}".run_slots (run_id, task_id, owner, expires_at) VALUES (
+              claim->>'runId', claim->>'taskId', claim->>'owner', (claim->>'expiresAt')::bigint);
+          END IF;
+          results := results || 'true'::jsonb;
+        ELSE
+          -- Only a slot claimed with tags has tag rows: freeing any other costs what it cost before tags.
+          DELETE FROM "${s}".run_slots WHERE run_id = op->>'runId' RETURNING tagged INTO was_tagged;
+          results := results || to_jsonb(FOUND);
+          IF was_tagged THEN
+            WITH freed AS (DELETE FROM "${s}".run_slot_tags WHERE run_id = op->>'runId' RETURNING tag)
+              SELECT EXISTS (SELECT 1 FROM freed JOIN "${s}".tag_limits AS l ON l.tag = freed.tag) INTO limited;
+            notify := notify OR limited;
+          END IF;
+        END IF;
+      END LOOP;
+      IF notify THEN
+        PERFORM pg_notify(channel, token);
+      END IF;
+      RETURN to_jsonb(results);
     END
     $fn$;`;
 }
@@ -178,6 +296,27 @@ const MIGRATIONS: ReadonlyArray<(schema: string) => string> = [
         ORDER BY seq FOR UPDATE);
     END
     $fn$;`,
+  (s) => `
+    -- Tag concurrency limits. run_slot_ops (version 2) stays as it is: processes of the previous release sharing
+    -- this schema keep calling it, and their slots have no tag rows.
+    CREATE TABLE "${s}".tag_limits (
+      tag text PRIMARY KEY,
+      max_running integer NOT NULL
+    );
+    CREATE TABLE "${s}".run_slot_tags (
+      run_id text NOT NULL,
+      tag text NOT NULL,
+      expires_at bigint NOT NULL,
+      PRIMARY KEY (run_id, tag)
+    );
+    CREATE INDEX run_slot_tags_tag ON "${s}".run_slot_tags (tag, expires_at);
+    -- Whether a slot has tag rows, so that freeing one without looks no further. Slots of the previous release
+    -- (run_slot_ops) have none: the default. (A constant default: no rewrite of the table.)
+    ALTER TABLE "${s}".run_slots ADD COLUMN tagged boolean NOT NULL DEFAULT false;
+    -- A text match, never a cast: a row whose data is not JSON must not fail the migration. Queried with exactly
+    -- this predicate (postgres-table.ts, AFTER_CANDIDATE).
+    CREATE INDEX tasks_after ON "${s}".tasks (id) WHERE ${AFTER_CANDIDATE};
+    ${runSlotOpsV3(s)}`,
 ];
 
 /** A client of the pool, or the pool itself: what runs a query. */

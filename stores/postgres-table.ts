@@ -2,7 +2,7 @@
  * Internal to `PostgresStore` (stores/postgres.ts), not a public API: what the store reads and writes in its schema.
  * The dispatch path costs one round trip per step and never one per task: leasing a wake-up's due tasks is one
  * `UPDATE … FOR UPDATE SKIP LOCKED … RETURNING`, releasing them one statement, a tick's run-slot changes one call
- * of `run_slot_ops`. Each change of a task notifies the schema's channel with this instance's token, in the same
+ * of `run_slot_ops_v3`. Each change of a task notifies the schema's channel with this instance's token, in the same
  * statement or transaction, so other schedulers re-arm at once (a notification is delivered at commit).
  *
  * A row that cannot be read back is reported once and remembered by id and content (the database's md5 of its
@@ -13,13 +13,15 @@ import type pg from 'pg';
 import { ConflictingIdError, KairosError, SerializationError, TaskLookupError } from '../src/errors.js';
 import { deserializeTaskBody, parseTaskText, serializeTaskBody } from '../src/serialization.js';
 import {
+  type AfterTriggerEntry,
   compareTaskRecords,
+  type RunSlotAnswer,
   type StoreContext,
   type TaskChange,
   type TaskRecord,
   type TaskRelease,
 } from '../src/store.js';
-import type { Queryable } from './postgres-schema.js';
+import { AFTER_CANDIDATE, type Queryable } from './postgres-schema.js';
 import { BrokenRecords } from './support/broken-records.js';
 import type { SlotOp } from './support/slot-batch.js';
 
@@ -80,6 +82,8 @@ export class TaskTable {
   readonly #schema: string;
   readonly #tasks: string;
   readonly #slots: string;
+  readonly #slotTags: string;
+  readonly #tagLimits: string;
   /** `$n` parameters for the channel and the token, appended to a statement's own. */
   readonly #notifyValues: [string, string];
   /** How long a statement may take before it fails (client side: a silently dead connection is noticed). */
@@ -95,6 +99,8 @@ export class TaskTable {
     this.#schema = setup.schema;
     this.#tasks = `"${setup.schema}".tasks`;
     this.#slots = `"${setup.schema}".run_slots`;
+    this.#slotTags = `"${setup.schema}".run_slot_tags`;
+    this.#tagLimits = `"${setup.schema}".tag_limits`;
     this.#notifyValues = [setup.channel, setup.token];
     this.#queryTimeoutMs = setup.queryTimeoutMs;
   }
@@ -326,34 +332,99 @@ export class TaskTable {
     return ids.filter((id) => held.has(id));
   }
 
-  /** Ends every task lease and frees every run slot these owners hold; notifies if there were any. */
+  /**
+   * Ends every task lease and frees every run slot (and its tag rows) these owners hold; notifies if there were
+   * any (a freed slot may have counted toward a tag with a limit, which other schedulers wait for).
+   */
   async endLeasesOf(owners: readonly string[]): Promise<void> {
     await this.#query(
       this.#pool,
       `WITH ended AS (UPDATE ${this.#tasks} SET ${END_LEASE} WHERE lease_owner = ANY($1::text[]) RETURNING id),
-         freed AS (DELETE FROM ${this.#slots} WHERE owner = ANY($1::text[]) RETURNING run_id)
-       SELECT pg_notify($2, $3) WHERE EXISTS (SELECT 1 FROM ended) OR EXISTS (SELECT 1 FROM freed)`,
+         freed AS (DELETE FROM ${this.#slots} WHERE owner = ANY($1::text[]) RETURNING run_id),
+         untagged AS (DELETE FROM ${this.#slotTags} AS t USING freed WHERE t.run_id = freed.run_id RETURNING t.tag)
+       SELECT pg_notify($2, $3)
+       WHERE EXISTS (SELECT 1 FROM ended) OR EXISTS (SELECT 1 FROM freed) OR EXISTS (SELECT 1 FROM untagged)`,
       [owners, ...this.#notifyValues],
     );
   }
 
-  /** Claims and frees run slots in call order, in one round trip (see `run_slot_ops` in postgres-schema.ts). */
-  async slotOps(ops: readonly SlotOp[], now: number): Promise<boolean[]> {
-    const { rows } = await this.#query<{ results: boolean[] }>(this.#pool, {
-      name: `${this.#schema}.slots`,
-      text: `SELECT "${this.#schema}".run_slot_ops($1::jsonb, $2) AS results`,
-      values: [JSON.stringify(ops), now],
+  /**
+   * Claims and frees run slots in call order, in one round trip (see `run_slot_ops_v3` in postgres-schema.ts): a
+   * claim's answer is true, false (maxInstances reached) or the tag at its limit. Notifies (in the same call)
+   * when a freed slot counted toward a tag with a limit.
+   */
+  async slotOps(ops: readonly SlotOp[], now: number): Promise<RunSlotAnswer[]> {
+    const { rows } = await this.#query<{ results: RunSlotAnswer[] }>(this.#pool, {
+      name: `${this.#schema}.slots_v3`,
+      text: `SELECT "${this.#schema}".run_slot_ops_v3($1::jsonb, $2, $3, $4) AS results`,
+      values: [JSON.stringify(ops), now, ...this.#notifyValues],
     });
-    return (rows[0] as { results: boolean[] }).results;
+    return (rows[0] as { results: RunSlotAnswer[] }).results;
   }
 
-  /** Extends `owner`'s slots for these runs; one statement. */
+  /** Extends `owner`'s slots for these runs, and their tag rows; one statement. */
   async renew(owner: string, runIds: readonly string[], expiresAt: number): Promise<void> {
     await this.#query(
       this.#pool,
-      `UPDATE ${this.#slots} SET expires_at = $1 WHERE owner = $2 AND run_id = ANY($3::text[])`,
+      `WITH renewed AS (
+         UPDATE ${this.#slots} SET expires_at = $1 WHERE owner = $2 AND run_id = ANY($3::text[])
+         RETURNING run_id, tagged)
+       UPDATE ${this.#slotTags} AS t SET expires_at = $1 FROM renewed WHERE renewed.tagged AND t.run_id = renewed.run_id`,
       [expiresAt, owner, runIds],
     );
+  }
+
+  /** Every tag's concurrency limit; one statement. */
+  async limits(): Promise<Record<string, number>> {
+    const { rows } = await this.#query<{ tag: string; max_running: number }>(
+      this.#pool,
+      `SELECT tag, max_running FROM ${this.#tagLimits} ORDER BY tag`,
+    );
+    return Object.fromEntries(rows.map((row) => [row.tag, row.max_running]));
+  }
+
+  /**
+   * Sets (or, with null, removes) a tag's limit; notifies if that changed it, in the same statement (the other
+   * schedulers' runs waiting for the tag may start now, or must now wait).
+   */
+  async setLimit(tag: string, limit: number | null): Promise<void> {
+    if (limit === null)
+      await this.#query(
+        this.#pool,
+        `WITH removed AS (DELETE FROM ${this.#tagLimits} WHERE tag = $1 RETURNING tag)
+         SELECT pg_notify($2, $3) FROM removed`,
+        [tag, ...this.#notifyValues],
+      );
+    else
+      await this.#query(
+        this.#pool,
+        `WITH changed AS (
+           INSERT INTO ${this.#tagLimits} AS l (tag, max_running) VALUES ($1, $2)
+           ON CONFLICT (tag) DO UPDATE SET max_running = EXCLUDED.max_running
+             WHERE l.max_running <> EXCLUDED.max_running
+           RETURNING tag)
+         SELECT pg_notify($3, $4) FROM changed`,
+        [tag, limit, ...this.#notifyValues],
+      );
+  }
+
+  /**
+   * The tasks whose stored trigger is an after-trigger: one read of the `tasks_after` partial index (the rows whose
+   * data holds `"type":"after"`), each candidate's JSON then looked at here. A candidate that does not parse, or
+   * whose text matched elsewhere (in its args), is left out; a row that cannot be read back otherwise is not
+   * reported here (the due queries do that).
+   */
+  async afterTriggers(): Promise<AfterTriggerEntry[]> {
+    const { rows } = await this.#query<{ id: string; data: string }>(this.#pool, {
+      name: `${this.#schema}.after`,
+      text: `SELECT id, data FROM ${this.#tasks} WHERE ${AFTER_CANDIDATE} ORDER BY id`,
+    });
+    const entries: AfterTriggerEntry[] = [];
+    for (const row of rows) {
+      const tasks = afterTasksOf(row.data);
+      if (tasks !== null) entries.push({ id: row.id, tasks });
+    }
+    return entries;
   }
 
   /** The record a row holds, or null if it cannot be read back (reported once, remembered, never written). */
@@ -412,6 +483,25 @@ export class TaskTable {
       }
     });
   }
+}
+
+/**
+ * The upstream task ids of a task body whose trigger is an after-trigger, or null: not JSON, another trigger, or a
+ * spec without its list of tasks.
+ */
+function afterTasksOf(data: string): string[] | null {
+  let body: unknown;
+  try {
+    body = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  if (typeof body !== 'object' || body === null) return null;
+  const trigger = (body as { trigger?: unknown }).trigger;
+  if (typeof trigger !== 'object' || trigger === null) return null;
+  const { type, tasks } = trigger as { type?: unknown; tasks?: unknown };
+  if (type !== 'after' || !Array.isArray(tasks) || !tasks.every((id) => typeof id === 'string')) return null;
+  return tasks as string[];
 }
 
 /**

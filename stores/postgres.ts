@@ -6,7 +6,7 @@
  *   an advisory lock, with a version; a schema of another application or of a newer kairos is an error, untouched.
  * - Each due run is dispatched by exactly one scheduler: a wake-up leases its due tasks in one statement
  *   (`FOR UPDATE SKIP LOCKED`), so two schedulers never take the same task; run slots count `maxInstances`
- *   across the fleet. See postgres-table.ts for the statements, postgres-schema.ts for the objects.
+ *   and tag concurrency limits (stored in the schema, fleet-wide) across the fleet. See postgres-table.ts for the statements, postgres-schema.ts for the objects.
  * - Changes are notified (`NOTIFY` on the schema's channel) and each store instance listens on one connection of
  *   its own (postgres-listener.ts), so a task added on one machine wakes the others within milliseconds; a slow
  *   safety poll covers a lost notification.
@@ -23,6 +23,8 @@ import { KairosError, ValueError } from '../src/errors.js';
 import type { RunNowRequest, RunQuery, StoredRunRecord } from '../src/history.js';
 import type {
   AcquireOptions,
+  AfterTriggerEntry,
+  RunSlotAnswer,
   RunSlotClaim,
   SharedTaskStore,
   StoreContext,
@@ -106,6 +108,8 @@ const KEEP_ALIVE = { keepAlive: true, keepAliveInitialDelayMillis: 10_000 } as c
 const SESSION_OPTIONS = '-c default_transaction_isolation=read\\ committed';
 /** A difference between this machine's clock and the database's above this is logged at `start()`. */
 const SKEW_WARNING_MS = 1000;
+/** The largest limit a tag's `max_running` (an integer column) holds. */
+const MAX_STORED_LIMIT = 2_147_483_647;
 /** `application_name` of the store's own connections, so a DBA can tell them apart. */
 const APPLICATION_NAME = 'kairos';
 
@@ -380,22 +384,49 @@ export class PostgresStore implements SharedTaskStore {
     return open.table.release(owner, releases, notify);
   }
 
-  /** Batched with the other run-slot changes of the tick: one round trip for a burst. */
-  async claimRunSlot(claim: RunSlotClaim): Promise<boolean> {
+  /**
+   * Batched with the other run-slot changes of the tick: one round trip for a burst. The task's tags are checked
+   * against the stored limits in the same call (a claim without tags costs nothing more).
+   */
+  async claimRunSlot(claim: RunSlotClaim): Promise<RunSlotAnswer> {
     this.#state();
     this.#owners.add(claim.owner);
     return this.#slots.enqueue({ claim });
   }
 
+  /** One statement, which extends the slots' tag rows too. */
   async renewRunSlots(owner: string, runIds: readonly string[], expiresAt: number): Promise<void> {
     if (runIds.length === 0) return;
     return this.#state().table.renew(owner, runIds, expiresAt);
   }
 
-  /** Batched like `claimRunSlot`. */
+  /**
+   * Batched like `claimRunSlot`. Freeing a slot that counted toward a tag with a limit notifies the other
+   * instances (once per batch), so their runs waiting for the tag try again.
+   */
   async releaseRunSlot(runId: string): Promise<void> {
     this.#state();
     await this.#slots.enqueue({ runId });
+  }
+
+  /** One statement. */
+  async getConcurrencyLimits(): Promise<Record<string, number>> {
+    return this.#state().table.limits();
+  }
+
+  /**
+   * One statement, which notifies the other instances when it changed the limit. A limit above 2^31 - 1 is stored
+   * as that (no deployment runs more at once). A tag PostgreSQL cannot store as given is a `ValueError` naming it.
+   */
+  async setConcurrencyLimit(tag: string, limit: number | null): Promise<void> {
+    const table = this.#state().table;
+    checkKey(tag, 'tag');
+    return table.setLimit(tag, limit === null ? null : Math.min(limit, MAX_STORED_LIMIT));
+  }
+
+  /** One read of a partial index of the candidate rows, whatever the number of other tasks. */
+  async getAfterTriggers(): Promise<AfterTriggerEntry[]> {
+    return this.#state().table.afterTriggers();
   }
 
   /**

@@ -14,9 +14,13 @@ export const SQLITE_APPLICATION_ID = 0x6b616972;
 /**
  * The schema version (`PRAGMA user_version`) this release creates; older ones are migrated at `start()`. Version 2
  * added the run history (`kairos_runs`), the run-now requests (`kairos_run_requests`) and the revision the
- * watches read (`kairos_revision`, kept by triggers).
+ * watches read (`kairos_revision`, kept by triggers); version 3 the tag concurrency limits (`kairos_tag_limits`), the
+ * tags of run slots (`kairos_run_slot_tags`) and an index of the tasks with an after-trigger.
  */
-export const SQLITE_SCHEMA_VERSION = 2;
+export const SQLITE_SCHEMA_VERSION = 3;
+
+/** The rows of tasks that may have an after-trigger (the serialised spec names its type); the partial index's predicate. */
+const AFTER_TRIGGER_ROWS = `data LIKE '%"type":"after"%'`;
 
 /** A trigger body that counts one more change other processes' watches must hear of. */
 const COUNT_REVISION = 'BEGIN UPDATE kairos_revision SET revision = revision + 1; END';
@@ -73,6 +77,28 @@ const MIGRATIONS: ReadonlyArray<string> = [
    CREATE TRIGGER kairos_tasks_updated AFTER UPDATE ON kairos_tasks ${COUNT_REVISION};
    CREATE TRIGGER kairos_tasks_deleted AFTER DELETE ON kairos_tasks ${COUNT_REVISION};
    CREATE TRIGGER kairos_run_requests_inserted AFTER INSERT ON kairos_run_requests ${COUNT_REVISION};`,
+  // Version 3. A live run slot has a row per tag of its task here (also of tags without a limit, so that a limit
+  // set later counts the runs in progress). Setting a limit, and freeing a slot of a tag that has one, are changes
+  // the watches hear of: a run waiting for the tag tries again. Releases by a process of release 2, which knows
+  // nothing of tags, leave tag rows behind only for slots it never tagged: none. The after-trigger index is
+  // partial on a LIKE, which cannot fail on a row whose data is not JSON.
+  `CREATE TABLE kairos_tag_limits (
+     tag TEXT PRIMARY KEY NOT NULL,
+     max_running INTEGER NOT NULL
+   );
+   CREATE TABLE kairos_run_slot_tags (
+     run_id TEXT NOT NULL,
+     tag TEXT NOT NULL,
+     expires_at INTEGER NOT NULL,
+     PRIMARY KEY (run_id, tag)
+   ) WITHOUT ROWID;
+   CREATE INDEX kairos_run_slot_tags_tag ON kairos_run_slot_tags (tag, expires_at);
+   CREATE INDEX kairos_tasks_after ON kairos_tasks (id) WHERE ${AFTER_TRIGGER_ROWS};
+   CREATE TRIGGER kairos_tag_limits_inserted AFTER INSERT ON kairos_tag_limits ${COUNT_REVISION};
+   CREATE TRIGGER kairos_tag_limits_updated AFTER UPDATE ON kairos_tag_limits ${COUNT_REVISION};
+   CREATE TRIGGER kairos_tag_limits_deleted AFTER DELETE ON kairos_tag_limits ${COUNT_REVISION};
+   CREATE TRIGGER kairos_run_slot_tags_freed AFTER DELETE ON kairos_run_slot_tags
+     WHEN EXISTS (SELECT 1 FROM kairos_tag_limits WHERE tag = OLD.tag) ${COUNT_REVISION};`,
 ];
 
 /** A task row as the queries return it. */
@@ -118,6 +144,16 @@ export interface Statements {
   renewSlot: BetterSqlite3.Statement<[number, string, string]>;
   deleteSlot: BetterSqlite3.Statement<[string]>;
   revision: BetterSqlite3.Statement<[], number>;
+  pruneSlotTags: BetterSqlite3.Statement<[number]>;
+  tagLimit: BetterSqlite3.Statement<[string], number>;
+  countTagSlots: BetterSqlite3.Statement<[string, number], number>;
+  insertSlotTag: BetterSqlite3.Statement<[string, string, number]>;
+  renewSlotTags: BetterSqlite3.Statement<[number, string]>;
+  deleteSlotTags: BetterSqlite3.Statement<[string]>;
+  selectLimits: BetterSqlite3.Statement<[], { tag: string; max_running: number }>;
+  setLimit: BetterSqlite3.Statement<[string, number]>;
+  deleteLimit: BetterSqlite3.Statement<[string]>;
+  selectAfter: BetterSqlite3.Statement<[], { id: string; data: unknown }>;
 }
 
 /** WAL journal and durability settings; the busy timeout is set by the constructor option. */
@@ -240,5 +276,28 @@ export function prepareStatements(db: Database): Statements {
     renewSlot: db.prepare('UPDATE kairos_run_slots SET expires_at = ? WHERE run_id = ? AND owner = ?'),
     deleteSlot: db.prepare('DELETE FROM kairos_run_slots WHERE run_id = ?'),
     revision: db.prepare<[], number>('SELECT revision FROM kairos_revision').pluck(),
+    pruneSlotTags: db.prepare('DELETE FROM kairos_run_slot_tags WHERE expires_at <= ?'),
+    tagLimit: db.prepare<[string], number>('SELECT max_running FROM kairos_tag_limits WHERE tag = ?').pluck(),
+    countTagSlots: db
+      .prepare<[string, number], number>(
+        'SELECT count(*) FROM kairos_run_slot_tags WHERE tag = ? AND expires_at > ?',
+      )
+      .pluck(),
+    insertSlotTag: db.prepare(
+      'INSERT OR REPLACE INTO kairos_run_slot_tags (run_id, tag, expires_at) VALUES (?, ?, ?)',
+    ),
+    renewSlotTags: db.prepare('UPDATE kairos_run_slot_tags SET expires_at = ? WHERE run_id = ?'),
+    deleteSlotTags: db.prepare('DELETE FROM kairos_run_slot_tags WHERE run_id = ?'),
+    selectLimits: db.prepare<[], { tag: string; max_running: number }>(
+      'SELECT tag, max_running FROM kairos_tag_limits',
+    ),
+    setLimit: db.prepare(
+      `INSERT INTO kairos_tag_limits (tag, max_running) VALUES (?, ?)
+       ON CONFLICT (tag) DO UPDATE SET max_running = excluded.max_running WHERE max_running IS NOT excluded.max_running`,
+    ),
+    deleteLimit: db.prepare('DELETE FROM kairos_tag_limits WHERE tag = ?'),
+    selectAfter: db.prepare<[], { id: string; data: unknown }>(
+      `SELECT id, data FROM kairos_tasks INDEXED BY kairos_tasks_after WHERE ${AFTER_TRIGGER_ROWS}`,
+    ),
   };
 }

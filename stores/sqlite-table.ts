@@ -7,7 +7,9 @@
 import { ConflictingIdError, SerializationError, TaskLookupError } from '../src/errors.js';
 import { deserializeTaskBody, parseTaskText, serializeTaskBody } from '../src/serialization.js';
 import {
+  type AfterTriggerEntry,
   compareTaskRecords,
+  type RunSlotAnswer,
   type StoreContext,
   type TaskChange,
   type TaskRecord,
@@ -20,8 +22,12 @@ import {
   type TaskRow,
   type WakeupRow,
 } from './sqlite-schema.js';
+import { afterTriggerEntry } from './support/after-triggers.js';
 import { BrokenRecords } from './support/broken-records.js';
 import type { SlotOp } from './support/slot-batch.js';
+
+/** The tags of a claim that names none. */
+const NO_TAGS: readonly string[] = [];
 
 /** The tasks and run slots of one open database (made at each `start()`). */
 export class TaskTable {
@@ -31,10 +37,12 @@ export class TaskTable {
   readonly release: (owner: string, releases: readonly TaskRelease[]) => string[];
   /** Applies a change to one task (see `TaskStore.updateTask`); one transaction. */
   readonly update: (id: string, change: TaskChange) => TaskRecord;
-  /** Claims and frees run slots in call order, in one transaction; a claim's result is whether it got one. */
-  readonly slotOps: (ops: readonly SlotOp[], now: number) => boolean[];
+  /** Claims and frees run slots in call order, in one transaction; a claim's result is its `RunSlotAnswer`. */
+  readonly slotOps: (ops: readonly SlotOp[], now: number) => RunSlotAnswer[];
   /** Extends `owner`'s slots for these runs; one transaction. */
   readonly renew: (owner: string, runIds: readonly string[], expiresAt: number) => void;
+  /** Sets or (null) removes a tag's concurrency limit; one transaction. */
+  readonly setLimit: (tag: string, limit: number | null) => void;
   /** Removes a readable task and returns it; one transaction. */
   readonly remove: (id: string) => TaskRecord;
   /** Removes every readable task and returns their ids; one transaction. */
@@ -60,11 +68,18 @@ export class TaskTable {
     this.update = db.transaction(
       (id: string, change: TaskChange): TaskRecord => this.#update(id, change),
     ).immediate;
-    this.slotOps = db.transaction((ops: readonly SlotOp[], now: number): boolean[] =>
+    this.slotOps = db.transaction((ops: readonly SlotOp[], now: number): RunSlotAnswer[] =>
       this.#slotOps(ops, now),
     ).immediate;
     this.renew = db.transaction((owner: string, runIds: readonly string[], expiresAt: number): void => {
-      for (const runId of runIds) this.#statements.renewSlot.run(expiresAt, runId, owner);
+      for (const runId of runIds) {
+        if (this.#statements.renewSlot.run(expiresAt, runId, owner).changes > 0)
+          this.#statements.renewSlotTags.run(expiresAt, runId);
+      }
+    }).immediate;
+    this.setLimit = db.transaction((tag: string, limit: number | null): void => {
+      if (limit === null) this.#statements.deleteLimit.run(tag);
+      else this.#statements.setLimit.run(tag, limit);
     }).immediate;
     this.remove = db.transaction((id: string): TaskRecord => this.#remove(id)).immediate;
     this.removeAll = db.transaction((): string[] => this.#removeAll()).immediate;
@@ -155,13 +170,44 @@ export class TaskTable {
     return updated;
   }
 
-  #slotOps(ops: readonly SlotOp[], now: number): boolean[] {
+  /** Every tag's concurrency limit. */
+  limits(): Record<string, number> {
+    const limits: Record<string, number> = {};
+    for (const { tag, max_running } of this.#statements.selectLimits.iterate()) limits[tag] = max_running;
+    return limits;
+  }
+
+  /** The tasks whose trigger is an after-trigger, through the partial index (rows that do not parse are left out). */
+  afterTriggers(): AfterTriggerEntry[] {
+    const entries: AfterTriggerEntry[] = [];
+    for (const row of this.#statements.selectAfter.iterate()) {
+      const entry = afterTriggerEntry(row.id, row.data);
+      if (entry !== null) entries.push(entry);
+    }
+    return entries;
+  }
+
+  #slotOps(ops: readonly SlotOp[], now: number): RunSlotAnswer[] {
     const statements = this.#statements;
-    if (ops.some((op) => op.claim !== undefined)) statements.pruneSlots.run(now);
+    if (ops.some((op) => op.claim !== undefined)) {
+      statements.pruneSlots.run(now);
+      if (ops.some((op) => op.claim?.tags !== undefined && op.claim.tags.length > 0))
+        statements.pruneSlotTags.run(now);
+    }
     return ops.map(({ claim, runId }) => {
-      if (claim === undefined) return statements.deleteSlot.run(runId).changes > 0;
+      if (claim === undefined) {
+        const freed = statements.deleteSlot.run(runId).changes > 0;
+        if (freed) statements.deleteSlotTags.run(runId);
+        return freed;
+      }
       if ((statements.countSlots.get(claim.taskId, now) ?? 0) >= claim.maxInstances) return false;
+      const tags = claim.tags ?? NO_TAGS;
+      for (const tag of tags) {
+        const limit = statements.tagLimit.get(tag);
+        if (limit !== undefined && (statements.countTagSlots.get(tag, now) ?? 0) >= limit) return tag;
+      }
       statements.insertSlot.run(claim.runId, claim.taskId, claim.owner, claim.expiresAt);
+      for (const tag of tags) statements.insertSlotTag.run(claim.runId, tag, claim.expiresAt);
       return true;
     });
   }

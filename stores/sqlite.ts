@@ -37,6 +37,8 @@ import type { RunNowRequest, RunQuery, StoredRunRecord } from '../src/history.js
 import { serializeTaskBody } from '../src/serialization.js';
 import type {
   AcquireOptions,
+  AfterTriggerEntry,
+  RunSlotAnswer,
   RunSlotClaim,
   SharedTaskStore,
   StoreContext,
@@ -246,7 +248,7 @@ export class SQLiteStore implements SharedTaskStore {
   }
 
   /** Batched with the other run-slot changes of the tick: one transaction for a burst. */
-  async claimRunSlot(claim: RunSlotClaim): Promise<boolean> {
+  async claimRunSlot(claim: RunSlotClaim): Promise<RunSlotAnswer> {
     this.#state();
     return this.#slots.enqueue({ claim });
   }
@@ -261,6 +263,23 @@ export class SQLiteStore implements SharedTaskStore {
   async releaseRunSlot(runId: string): Promise<void> {
     this.#state();
     await this.#slots.enqueue({ runId });
+  }
+
+  async getConcurrencyLimits(): Promise<Record<string, number>> {
+    const open = this.#state();
+    return this.#read(open, () => open.table.limits());
+  }
+
+  /** Other processes' watches hear of it (through the revision). */
+  async setConcurrencyLimit(tag: string, limit: number | null): Promise<void> {
+    const open = this.#state();
+    return this.#write(open, () => open.table.setLimit(tag, limit));
+  }
+
+  /** Through a partial index on the rows whose data names an after-trigger. */
+  async getAfterTriggers(): Promise<AfterTriggerEntry[]> {
+    const open = this.#state();
+    return this.#read(open, () => open.table.afterTriggers());
   }
 
   /** One transaction for the batch: inserts, then trims each task it names. */

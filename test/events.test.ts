@@ -22,7 +22,7 @@ describe('EventHub subscriptions', () => {
     const cases: Array<[string, () => void]> = [
       ['Scheduler.on', () => events.on('bogus:event' as SchedulerEventName, () => {})],
       ['Scheduler.once', () => events.on('task:Added' as SchedulerEventName, () => {}, true)],
-      ['Scheduler.off', () => events.off('task:waiting' as SchedulerEventName, () => {})],
+      ['Scheduler.off', () => events.off('task:wait' as SchedulerEventName, () => {})],
       ['Scheduler.on', () => events.on(42 as unknown as SchedulerEventName, () => {})],
     ];
     for (const [method, subscribe] of cases) {
@@ -54,7 +54,8 @@ describe('EventHub subscriptions', () => {
     events.emit('store:error', payload);
     expect(seen).toEqual([['store:error', payload]]);
     expect(SCHEDULER_EVENT_NAMES).toContain('store:error');
-    expect(SCHEDULER_EVENT_NAMES).not.toContain('task:waiting');
+    expect(SCHEDULER_EVENT_NAMES).toContain('task:waiting');
+    expect(SCHEDULER_EVENT_NAMES).not.toContain('task:wait');
     expect(new Set(SCHEDULER_EVENT_NAMES).size).toBe(SCHEDULER_EVENT_NAMES.length);
     expect(isSchedulerEventName('task:executed')).toBe(true);
     expect(isSchedulerEventName('toString')).toBe(false);

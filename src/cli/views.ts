@@ -5,6 +5,7 @@
 import type { StoredRunRecord } from '../history.js';
 import type { TaskRecord } from '../store.js';
 import { systemTimezone } from '../time.js';
+import { AFTER_IDLE } from '../triggers/after.js';
 import type { TriggerSpec } from '../triggers/trigger.js';
 import { outcomePaint, type Palette } from './colour.js';
 import { formatDuration } from './durations.js';
@@ -59,8 +60,10 @@ export function taskJson(record: TaskRecord, zone: string): Record<string, unkno
     coalesce: record.coalesce,
     misfireGraceTime: record.misfireGraceTime,
     maxInstances: record.maxInstances,
-    nextRunTime: isoUtc(record.nextRunTime),
-    nextRunTimeLocal: record.nextRunTime === null ? null : isoLocal(record.nextRunTime, zone),
+    nextRunTime: awaitsUpstream(record) ? null : isoUtc(record.nextRunTime),
+    nextRunTimeLocal:
+      record.nextRunTime === null || awaitsUpstream(record) ? null : isoLocal(record.nextRunTime, zone),
+    awaitsUpstream: awaitsUpstream(record),
     zone,
     paused: isPaused(record),
     retries: record.retries,
@@ -70,9 +73,15 @@ export function taskJson(record: TaskRecord, zone: string): Record<string, unkno
   };
 }
 
+/** True for a task with an after-trigger that waits for runs of its upstream tasks (it has no time of its own). */
+export function awaitsUpstream(record: TaskRecord): boolean {
+  return record.nextRunTime === AFTER_IDLE;
+}
+
 /** A task's next run time, on two lines: in `zone` (with offset) and in UTC; or why it has none. */
 export function nextRunText(record: TaskRecord, zone: string, precision: Precision): string {
   if (record.nextRunTime === null) return isPaused(record) ? '-' : 'at shutdown';
+  if (awaitsUpstream(record)) return 'after upstream';
   return `${formatLocal(record.nextRunTime, zone, precision)}\n${formatUtc(record.nextRunTime, precision)}`;
 }
 

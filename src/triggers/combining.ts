@@ -14,7 +14,15 @@ function checkChildren(kind: string, triggers: ReadonlyArray<Trigger | TriggerSp
   if (!Array.isArray(triggers) || triggers.length === 0) {
     throw new ValueError(`${kind}: expected a non-empty array of triggers, got ${describeValue(triggers)}`);
   }
-  return triggers.map((child, index) => toTrigger(child, `${kind}: triggers[${index}]`));
+  return triggers.map((child, index) => {
+    const trigger = toTrigger(child, `${kind}: triggers[${index}]`);
+    if (trigger.toJSON().type === 'after') {
+      throw new ValueError(
+        `${kind}: triggers[${index}] is an after-trigger, which fires on other tasks' runs, not on the clock: it cannot be combined`,
+      );
+    }
+    return trigger;
+  });
 }
 
 /** What `AndTrigger` and `OrTrigger` share: their children, their spec, their definition and default zone. */

@@ -1,6 +1,7 @@
 /** Turning `TriggerSpec`s (plain JSON, as users write them and stores persist them) into triggers. */
 import { ValueError } from '../errors.js';
 import { describeValue } from '../validate.js';
+import { AfterTrigger } from './after.js';
 import { CalendarIntervalTrigger } from './calendar-interval.js';
 import { AndTrigger, OrTrigger } from './combining.js';
 import { CronTrigger } from './cron.js';
@@ -26,6 +27,8 @@ export function triggerFromSpec(spec: TriggerSpec): Trigger {
       return OrTrigger.fromJSON(spec);
     case 'shutdown':
       return ShutdownTrigger.fromJSON(spec);
+    case 'after':
+      return AfterTrigger.fromJSON(spec);
     default:
       throw new ValueError(
         `trigger: unknown trigger type ${describeValue((spec as { type?: unknown } | undefined)?.type)} in ${describeValue(spec)}`,

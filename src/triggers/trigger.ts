@@ -13,7 +13,8 @@ export type TriggerSpec =
   | CronTriggerSpec
   | CalendarIntervalTriggerSpec
   | CombiningTriggerSpec
-  | ShutdownTriggerSpec;
+  | ShutdownTriggerSpec
+  | AfterTriggerSpec;
 
 /** Spec of a `DateTrigger`. Instants are ISO 8601 strings in UTC. */
 export interface DateTriggerSpec {
@@ -48,6 +49,17 @@ export interface CalendarIntervalTriggerSpec extends CalendarInterval, Omit<Wind
 export interface CombiningTriggerSpec {
   type: 'and' | 'or';
   triggers: TriggerSpec[];
+}
+
+/**
+ * Spec of an `AfterTrigger`: the upstream task ids, the awaited outcome (default `'success'`) and a join's
+ * progress, the upstream tasks that had such a run since the task last fired (default none).
+ */
+export interface AfterTriggerSpec {
+  type: 'after';
+  tasks: string[];
+  outcome?: 'success' | 'failure' | 'any';
+  satisfied?: string[];
 }
 
 /** Spec of a `ShutdownTrigger`. */

@@ -4,7 +4,7 @@
  * cost a transaction (SQLite) or a round trip (PostgreSQL), so the changes made in one tick are applied together,
  * in call order, and each caller hears back once the batch has committed.
  */
-import type { RunSlotClaim } from '../../src/store.js';
+import type { RunSlotAnswer, RunSlotClaim } from '../../src/store.js';
 
 /** A run-slot change: a claim, or the release of a slot. */
 export type SlotOp = { claim: RunSlotClaim; runId?: undefined } | { claim?: undefined; runId: string };
@@ -12,15 +12,15 @@ export type SlotOp = { claim: RunSlotClaim; runId?: undefined } | { claim?: unde
 /** A queued change and its caller. */
 interface SlotEntry {
   op: SlotOp;
-  resolve: (claimed: boolean) => void;
+  resolve: (answer: RunSlotAnswer) => void;
   reject: (error: unknown) => void;
 }
 
 /**
- * Applies a batch of changes in call order, in one transaction; a claim's result is whether it got a slot, a
- * release's whether there was one. May answer synchronously (SQLite when the lock is free).
+ * Applies a batch of changes in call order, in one transaction; a claim's result is its `RunSlotAnswer`, a
+ * release's whether there was a slot. May answer synchronously (SQLite when the lock is free).
  */
-export type ApplySlotOps = (ops: readonly SlotOp[]) => boolean[] | Promise<boolean[]>;
+export type ApplySlotOps = (ops: readonly SlotOp[]) => RunSlotAnswer[] | Promise<RunSlotAnswer[]>;
 
 /** The queue of run-slot changes of one store instance. */
 export class SlotBatcher {
@@ -38,8 +38,8 @@ export class SlotBatcher {
    * Queues a change; the changes made in one tick run in call order in one batch. While a batch is applied, later
    * changes gather into the next batch, which runs after it: call order is kept.
    */
-  enqueue(op: SlotOp): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
+  enqueue(op: SlotOp): Promise<RunSlotAnswer> {
+    return new Promise<RunSlotAnswer>((resolve, reject) => {
       this.#queued.push({ op, resolve, reject });
       if (this.#pending) return;
       this.#pending = true;
@@ -50,7 +50,7 @@ export class SlotBatcher {
   /** Applies the queued changes; runs the next batch when this one has settled. */
   #flush(): void {
     const batch = this.#queued.splice(0);
-    let outcome: boolean[] | Promise<boolean[]>;
+    let outcome: RunSlotAnswer[] | Promise<RunSlotAnswer[]>;
     try {
       outcome = this.#apply(batch.map((entry) => entry.op));
     } catch (error) {
@@ -68,10 +68,10 @@ export class SlotBatcher {
   }
 
   /** Answers a batch's callers, then starts the batch that gathered meanwhile, if any. */
-  #settle(batch: readonly SlotEntry[], error: unknown, results: readonly boolean[] | null): void {
+  #settle(batch: readonly SlotEntry[], error: unknown, results: readonly RunSlotAnswer[] | null): void {
     for (const [index, entry] of batch.entries()) {
       if (results === null) entry.reject(error);
-      else entry.resolve(results[index] as boolean);
+      else entry.resolve(results[index] as RunSlotAnswer);
     }
     if (this.#queued.length > 0) queueMicrotask(() => this.#flush());
     else this.#pending = false;

@@ -258,7 +258,7 @@ describe.skipIf(inject('postgresUnreachable') !== null)('a PostgreSQL fleet of r
     });
     const adder = new Scheduler({
       stores: { default: store },
-      functions: { ping: () => {} },
+      functions: { ping: (_id: string) => {} },
       logger: silentLogger,
     });
     await adder.start({ paused: true });

@@ -294,8 +294,16 @@ describe.skipIf(inject('postgresUnreachable') !== null)('PostgresStore', () => {
       }));
       expect(objects).toEqual({
         versions: [{ version: POSTGRES_SCHEMA_VERSION }],
-        tables: ['run_requests', 'run_slots', 'runs', 'schema_version', 'tasks'],
-        functions: ['append_runs', 'run_slot_ops'],
+        tables: [
+          'run_requests',
+          'run_slot_tags',
+          'run_slots',
+          'runs',
+          'schema_version',
+          'tag_limits',
+          'tasks',
+        ],
+        functions: ['append_runs', 'run_slot_ops', 'run_slot_ops_v3'],
       });
 
       // Every instance works on it.

@@ -416,7 +416,7 @@ describe('bad input: a ValueError naming the bad value, for every option', () =>
 
   it('a persistent store refuses closures and non-JSON args with SerializationError naming the task', async () => {
     const persistent = Object.assign(new MemoryStore(), { persistent: true });
-    const named = () => {};
+    const named = (..._args: unknown[]) => {};
     const s = new Scheduler({
       logger: silentLogger,
       stores: { default: persistent as unknown as TaskStore },

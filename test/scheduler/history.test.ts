@@ -342,7 +342,7 @@ describe('run history in a persistent store', () => {
     const path = join(dir, 'big.db');
     const scheduler = new Scheduler({
       stores: { default: new SQLiteStore({ path }) },
-      functions: { job: () => {} },
+      functions: { job: (..._args: string[]) => {} },
       logger: silentLogger,
     });
     await scheduler.start();

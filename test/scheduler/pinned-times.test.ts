@@ -27,7 +27,7 @@ describe('a pinned next run time in the past', () => {
     misfireGraceTime: null,
     args,
   });
-  const record = () => void ran.push((currentRun()?.scheduledRunTime.getTime() as number) - S);
+  const record = (..._: unknown[]) => void ran.push((currentRun()?.scheduledRunTime.getTime() as number) - S);
 
   it('updateTask({ nextRunTime }) before a time that ran: that time does not run again', async () => {
     await scheduler.addTask(record, options());

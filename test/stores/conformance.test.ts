@@ -1,4 +1,5 @@
 // The TaskStore contract (src/store.ts), run against every store in test/stores/harness.ts.
+
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConflictingIdError, SerializationError, TaskLookupError, ValueError } from '../../src/errors.js';
 import { serializeTask } from '../../src/serialization.js';
@@ -10,6 +11,7 @@ import {
   type TaskRecord,
   type TaskStore,
 } from '../../src/store.js';
+import { AFTER_IDLE, AfterTrigger } from '../../src/triggers/after.js';
 import { CalendarIntervalTrigger } from '../../src/triggers/calendar-interval.js';
 import { AndTrigger, OrTrigger } from '../../src/triggers/combining.js';
 import { CronTrigger } from '../../src/triggers/cron.js';
@@ -72,6 +74,11 @@ function everyKindOfRecord(): TaskRecord[] {
       ]),
     }),
     makeRecord({ id: 'shutdown', trigger: new ShutdownTrigger(), nextRunTime: null }),
+    makeRecord({
+      id: 'after',
+      trigger: AfterTrigger.fromJSON({ type: 'after', tasks: ['a', 'b'], outcome: 'any', satisfied: ['b'] }),
+      nextRunTime: AFTER_IDLE,
+    }),
     makeRecord({
       id: 'options',
       name: 'Every option set',

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { SerializationError } from '../../src/errors.js';
 import { RUN_REQUEST_MAX_AGE_MS } from '../../src/history.js';
 import { FileStore } from '../../stores/file.js';
+import { FILE_STORE_VERSION } from '../../stores/file-document.js';
 import { rejection } from './file-fixtures.js';
 import { makeRecord, recordingContext, T0 } from './harness.js';
 import {
@@ -32,11 +33,18 @@ const fixture = useHistoryFixture(FILE_KIND);
 const readJson = () => readDocument(fixture.path);
 
 describe('FileStore migration of a version 1 document (kairos before run history)', () => {
-  it('reads it, and rewrites it at start as version 2 with a revision, no runs and no requests', async () => {
+  it('reads it, and rewrites it at start as the current version with a revision, no runs, requests or limits', async () => {
     await FILE_KIND.writeVersion1(fixture.path);
     const store = await fixture.started();
     const document = await readJson();
-    expect(document).toMatchObject({ version: 2, revision: 0, runs: [], runRequests: {} });
+    expect(document).toMatchObject({
+      version: FILE_STORE_VERSION,
+      revision: 0,
+      runs: [],
+      runRequests: {},
+      tagLimits: {},
+    });
+    expect(FILE_STORE_VERSION).toBe(3);
     expect(document.leases).toEqual({ old: { owner: 'A', expiresAt: T0 + 1e12, runTime: T0, held: false } });
     expect(document.runSlots).toEqual({ 'slot-1': { taskId: 'old', owner: 'A', expiresAt: T0 + 1e12 } });
     expect((await store.getTasks()).map((record) => record.id)).toEqual(['old']);
@@ -53,7 +61,7 @@ describe('FileStore migration of a version 1 document (kairos before run history
   ];
 
   it.each(refused)(
-    'a version 2 document with %s is refused at start and left untouched',
+    'a current document with %s is refused at start and left untouched',
     async (_name, change, message) => {
       await (await fixture.started()).close();
       const text = JSON.stringify({ ...(await readJson()), ...change });

@@ -149,6 +149,7 @@ describe('FileStore document', () => {
       runSlots: {},
       runs: [],
       runRequests: {},
+      tagLimits: {},
     });
   });
 

@@ -163,7 +163,7 @@ export interface HistoryKind<S extends FileStore | SQLiteStore = FileStore | SQL
   open(path: string): S;
   /** Writes the store as kairos 0.1 (version 1, before run history) left it: the task 'old' and a run slot. */
   writeVersion1(path: string): Promise<void>;
-  /** Checks that the store was migrated to version 2 once: its revision is still 0. */
+  /** Checks that the store was migrated to the current version once: its revision is still 0. */
   expectMigratedOnce(path: string): Promise<void>;
   /** The revision another process's watch reads. */
   revision(path: string): Promise<number>;
@@ -183,7 +183,7 @@ export const FILE_KIND: HistoryKind<FileStore> = {
     await writeFile(path, version1Document());
   },
   async expectMigratedOnce(path) {
-    expect(await readDocument(path)).toMatchObject({ version: 2, revision: 0 });
+    expect(await readDocument(path)).toMatchObject({ version: 3, revision: 0 });
   },
   revision: async (path) => (await readDocument(path)).revision as number,
   requestsToTake: [50, 100],
@@ -198,7 +198,7 @@ export const SQLITE_KIND: HistoryKind<SQLiteStore> = {
   },
   async expectMigratedOnce(path) {
     withDatabase(path, (db) => {
-      expect(db.pragma('user_version', { simple: true })).toBe(2);
+      expect(db.pragma('user_version', { simple: true })).toBe(3);
       expect(db.prepare('SELECT * FROM kairos_revision').all()).toEqual([{ id: 1, revision: 0 }]);
     });
   },

@@ -29,7 +29,7 @@ describe.skipIf(persistent.length === 0).each(persistent)('$name store shared by
   async function addTasks(startAt: number): Promise<void> {
     const scheduler = new Scheduler({
       stores: { default: backing.open() },
-      functions: { record: () => {} },
+      functions: { record: (_workMs: number) => {} },
       logger: silentLogger,
     });
     await scheduler.start({ paused: true });

@@ -41,13 +41,16 @@ describe('SQLiteStore migration of a version 1 database (kairos before run histo
     await store.requestRun(makeRequest('q-1', Date.now()));
     expect(await store.hasRunRequest('q-1')).toBe(true);
     withDatabase((db) => {
-      expect(db.pragma('user_version', { simple: true })).toBe(2);
+      expect(db.pragma('user_version', { simple: true })).toBe(3);
       expect(
         db.prepare("SELECT name FROM sqlite_schema WHERE name LIKE 'kairos_r%' ORDER BY name").pluck().all(),
       ).toEqual([
         'kairos_revision',
         'kairos_run_requests',
         'kairos_run_requests_inserted',
+        'kairos_run_slot_tags',
+        'kairos_run_slot_tags_freed',
+        'kairos_run_slot_tags_tag',
         'kairos_run_slots',
         'kairos_run_slots_task',
         'kairos_runs',

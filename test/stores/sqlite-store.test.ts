@@ -141,9 +141,11 @@ describe('SQLiteStore schema', () => {
         .pluck()
         .all();
       expect(indexes).toEqual([
+        'kairos_run_slot_tags_tag',
         'kairos_run_slots_task',
         'kairos_runs_ended',
         'kairos_runs_task',
+        'kairos_tasks_after',
         'kairos_tasks_due',
         'kairos_tasks_leased',
       ]);

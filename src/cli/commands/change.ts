@@ -11,7 +11,7 @@ import { systemTimezone } from '../../time.js';
 import type { Output } from '../output.js';
 import type { OpenStore } from '../store-open.js';
 import { formatLocal, formatUtc, isoUtc, precisionFor } from '../time-format.js';
-import { displayZone } from '../views.js';
+import { awaitsUpstream, displayZone } from '../views.js';
 import { findTask } from './tasks.js';
 
 /** What `validate and build` needs, as a scheduler with default options has it, at the moment of the change. */
@@ -61,11 +61,19 @@ export async function resumeCommand(open: OpenStore, id: string, out: Output): P
     return;
   }
   if (out.json) {
-    out.emitJson({ id, action: 'resumed', nextRunTime: isoUtc(after.nextRunTime) });
+    out.emitJson({
+      id,
+      action: 'resumed',
+      nextRunTime: awaitsUpstream(after) ? null : isoUtc(after.nextRunTime),
+    });
     return;
   }
   if (after.nextRunTime === null) {
     out.lines([`resumed task ${id}; it runs at shutdown`]);
+    return;
+  }
+  if (awaitsUpstream(after)) {
+    out.lines([`resumed task ${id}; it runs after its upstream tasks`]);
     return;
   }
   const zone = displayZone(after.trigger.toJSON(), undefined);

@@ -15,6 +15,7 @@ import { renderTable } from '../table.js';
 import { formatLocal, formatUtc, precisionFor } from '../time-format.js';
 import { triggerInWords } from '../trigger-words.js';
 import {
+  awaitsUpstream,
   displayZone,
   isPaused,
   lastRunJson,
@@ -115,7 +116,9 @@ export async function showCommand(
         ? isPaused(record)
           ? '- (paused)'
           : 'at shutdown'
-        : `${formatLocal(record.nextRunTime, zone, precision)}  (${formatUtc(record.nextRunTime, precision)})`,
+        : awaitsUpstream(record)
+          ? 'when its upstream tasks have run'
+          : `${formatLocal(record.nextRunTime, zone, precision)}  (${formatUtc(record.nextRunTime, precision)})`,
     ],
     ['paused', isPaused(record) ? 'yes' : 'no'],
     ['args', JSON.stringify(record.args)],
