@@ -5,7 +5,7 @@
  * Prints one line `@@RESULT <json>` on stdout (libraries may print their own lines around it).
  */
 import { kairosOptions, loadAdapter } from './adapters/adapter.js';
-import { installTimerProbe, s1, s2, s3, s4, s5, s6 } from './scenarios.js';
+import { installTimerProbe, s1, s1cron, s2, s3, s4, s5, s6 } from './scenarios.js';
 
 export const RESULT_MARK = '@@RESULT ';
 
@@ -20,6 +20,11 @@ async function main(): Promise<unknown> {
     const { s7 } = await import('./s7-sqlite.js');
     return s7(params, kairosOptions(library));
   }
+  if (scenario === 'S9') {
+    // kairos only: an SQLite file of cron tasks, read by fresh processes (bench/s9-sqlite.ts).
+    const { s9 } = await import('./s9-sqlite.js');
+    return s9(params);
+  }
   if (scenario === 'S8') {
     // A fleet of worker processes on one PostgreSQL database (bench/s8-postgres.ts); kairos, and croner done by hand.
     const { s8 } = await import('./s8-postgres.js');
@@ -31,6 +36,8 @@ async function main(): Promise<unknown> {
     switch (scenario) {
       case 'S1':
         return s1(adapter, params);
+      case 'S1-cron':
+        return s1cron(adapter, params);
       case 'S2':
         return s2(adapter, params);
       case 'S3':

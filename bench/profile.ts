@@ -2,7 +2,7 @@
  * Profiles one scenario of one library with V8's CPU profiler and prints where the time goes, by
  * TypeScript file:line (a development tool; `npm run bench` does not use it).
  *
- *   npx tsx bench/profile.ts <S1..S7> [params json] [--lib kairos] [--top 30] [--filter src/] [--whole]
+ *   npx tsx bench/profile.ts <S1..S9 or S1-cron> [params json] [--lib kairos] [--top 30] [--filter src/] [--whole]
  *
  * It prints the profiles of the scenario's measured windows (S1's add and remove loops, S2's burst, S3's
  * window: sampled every 100 µs), or with --whole (or for other scenarios) the whole process's.
@@ -27,7 +27,9 @@ const option = (name: string) => {
 const positional = args.filter((arg, i) => !arg.startsWith('--') && !(args[i - 1] ?? '').startsWith('--'));
 const scenario = positional[0];
 if (scenario === undefined) {
-  console.error('usage: profile.ts <S1..S7> [params json] [--lib kairos] [--top N] [--filter text]');
+  console.error(
+    'usage: profile.ts <S1..S9 or S1-cron> [params json] [--lib kairos] [--top N] [--filter text]',
+  );
   process.exit(1);
 }
 const library = option('--lib') ?? 'kairos';

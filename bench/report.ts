@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { isKairosVariant, KAIROS_VARIANTS, LIBRARIES, VARIANT_LABELS } from './adapters/adapter.js';
+import { cronExpression } from './lib/cron-expressions.js';
 import { median } from './lib/stats.js';
 
 type Result = Record<string, unknown>;
@@ -96,6 +97,14 @@ function metricsFor(scenario: string, params: Record<string, unknown>, data: Run
         metrics.push({ label: 'remove one by one (ms)', get: num('removeEachMs'), better: 'lower' });
       return metrics;
     }
+    case 'S1-cron':
+      return [
+        { label: 'add all (ms)', get: num('addMs'), better: 'lower' },
+        { label: 'add, µs per task', get: num('addUsPerTask'), better: 'lower' },
+        { label: 'heap, bytes per task', get: num('heapBytesPerTask'), better: 'lower' },
+        { label: 'RSS, bytes per task', get: num('rssBytesPerTask'), better: 'lower' },
+        { label: 'remove all (ms)', get: num('removeAllMs'), better: 'lower' },
+      ];
     case 'S2':
       return [
         {
@@ -157,17 +166,16 @@ function metricsFor(scenario: string, params: Record<string, unknown>, data: Run
         { label: 'fired (should be 0)', get: num('fired'), better: 'lower' },
       ];
     }
-    case 'S5':
-      return ((params.expressions as string[]) ?? []).map((expression) => ({
-        label: `\`${expression}\`, fire times per second`,
-        get: (result: Result) => {
-          const entry = (result.expressions as Record<string, { opsPerSec?: number }> | undefined)?.[
-            expression
-          ];
-          return entry?.opsPerSec;
-        },
-        better: 'higher' as const,
-      }));
+    case 'S5': {
+      const zones = s5Zones(params);
+      return zones.flatMap((zone) =>
+        ((params.expressions as string[]) ?? []).map((expression) => ({
+          label: `${zones.length > 1 ? `${zone}: ` : ''}\`${expression}\`, fire times per second`,
+          get: (result: Result) => s5Entry(result, zone, expression)?.opsPerSec,
+          better: 'higher' as const,
+        })),
+      );
+    }
     case 'S6':
       return [
         {
@@ -255,10 +263,68 @@ function metricsFor(scenario: string, params: Record<string, unknown>, data: Run
         { label: 'steady: duplicate runs', get: num('steadyDuplicates'), better: 'lower' },
       ];
     }
+    case 'S9': {
+      const due = Number(params.due);
+      return [
+        {
+          label: `start() → first due task submitted (ms)`,
+          get: num('firstSubmittedMs'),
+          better: 'lower',
+          target: { text: '≤ 100 ms', met: (k) => k <= 100 },
+        },
+        {
+          label: `start() → ${fmt(due)}th due task submitted (ms)`,
+          get: num('lastSubmittedMs'),
+          better: 'lower',
+        },
+        { label: 'start() resolved (ms)', get: num('startMs'), better: 'lower' },
+        {
+          label: 'process start → first due task submitted (ms; Node and module loading included)',
+          get: num('firstSubmittedSinceProcessStartMs'),
+          better: 'lower',
+        },
+        { label: `due tasks submitted (of ${fmt(due)})`, get: num('submitted'), better: 'higher' },
+        { label: 'tasks submitted that were not due', get: num('submittedNotDue'), better: 'lower' },
+        { label: 'store alone: store.start(), opening the file (ms)', get: num('openMs'), better: 'lower' },
+        {
+          label: `store alone: acquireDueTasks hands out the ${fmt(due)} due tasks, cold (ms)`,
+          get: num('acquireMs'),
+          better: 'lower',
+          target: { text: '≤ 50 ms', met: (k) => k <= 50 },
+        },
+        { label: 'store alone: the same again, warm (ms)', get: num('acquireWarmMs'), better: 'lower' },
+        {
+          label: 'setup, not measured: writing the file, µs per task',
+          get: num('populateUsPerTask'),
+          better: 'none',
+        },
+      ];
+    }
     default:
       return [];
   }
 }
+
+/** The zones of an S5 case (one, `timezone`, in runs made before S5 had several). */
+function s5Zones(params: Record<string, unknown>): string[] {
+  if (Array.isArray(params.timezones)) return params.timezones as string[];
+  return typeof params.timezone === 'string' ? [params.timezone] : [];
+}
+
+/** One (zone, expression) of an S5 result (`zones`, or `expressions` in runs made before S5 had several zones). */
+function s5Entry(
+  result: Result,
+  zone: string,
+  expression: string,
+): { opsPerSec?: number; first?: number[] } | undefined {
+  type Entries = Record<string, { opsPerSec?: number; first?: number[] }>;
+  const zones = result.zones as Record<string, Entries> | undefined;
+  if (zones !== undefined) return zones[zone]?.[expression];
+  return result.timezone === zone ? (result.expressions as Entries | undefined)?.[expression] : undefined;
+}
+
+/** Cases of kairos alone: no peer columns, no "kairos ÷ best peer". */
+const KAIROS_ONLY = new Set(['S7', 'S9']);
 
 /**
  * What run history costs on a metric: kairos' median (history on) against kairos-nohistory's, as the extra time
@@ -325,7 +391,7 @@ export function renderReport(data: RunData): string {
     if (Object.keys(byLibrary).length === 0) continue;
     const variants = KAIROS_VARIANTS.filter((variant) => testCase.libraries.includes(variant));
     const shownLibraries = (
-      testCase.scenario === 'S7'
+      KAIROS_ONLY.has(testCase.scenario)
         ? ['kairos']
         : testCase.scenario === 'S8'
           ? ['kairos', 'croner']
@@ -348,7 +414,7 @@ export function renderReport(data: RunData): string {
     const header = [
       'metric',
       ...shownLibraries.map((library) => (isKairosVariant(library) ? VARIANT_LABELS[library] : library)),
-      ...(testCase.scenario === 'S7' ? [] : ['kairos ÷ best peer']),
+      ...(KAIROS_ONLY.has(testCase.scenario) ? [] : ['kairos ÷ best peer']),
       ...(historyOff ? ['cost of history (on vs off)'] : []),
       'target',
       'met',
@@ -408,7 +474,7 @@ export function renderReport(data: RunData): string {
         if (metric.target.text.includes('best peer') && !Number.isFinite(best)) met = null;
       }
       const row = [metric.label, ...cells];
-      if (testCase.scenario !== 'S7') row.push(ratio);
+      if (!KAIROS_ONLY.has(testCase.scenario)) row.push(ratio);
       if (historyOff) row.push(historyCost(metric, kairos, medians.get('kairos-nohistory')));
       row.push(metric.target?.text ?? '', met === null ? '' : met ? '✓' : '✗');
       lines.push(`| ${row.join(' | ')} |`);
@@ -461,6 +527,23 @@ function versions(data: RunData): string {
   return [...LIBRARIES].map((library) => `${library} ${seen.get(library) ?? '?'}`).join(', ');
 }
 
+/** Where two sequences differ (as far as both go): how often and first where; null if they agree. */
+function compareSequences(
+  reference: readonly number[],
+  other: readonly number[],
+): { differ: number; at: number; length: number } | null {
+  const length = Math.min(reference.length, other.length);
+  let differ = 0;
+  let at = -1;
+  for (let i = 0; i < length; i++) {
+    if (reference[i] !== other[i] && !(Number.isNaN(reference[i]) && Number.isNaN(other[i]))) {
+      differ++;
+      if (at < 0) at = i;
+    }
+  }
+  return differ === 0 ? null : { differ, at, length };
+}
+
 /** Per-case footnotes: how a library was driven where it differs, S5 agreement, S6 details. */
 function caseNotes(
   testCase: RunData['cases'][number],
@@ -485,12 +568,20 @@ function caseNotes(
       );
     }
   }
-  if (testCase.scenario === 'S4' || testCase.scenario === 'S6') {
-    const toad = byLibrary['toad-scheduler']?.find((r) => typeof r.how === 'string');
-    if (toad)
+  if (['S1', 'S2', 'S4', 'S6'].includes(testCase.scenario)) {
+    const toad = byLibrary['toad-scheduler']?.find(
+      (r) => typeof r.onceHow === 'string' || typeof r.how === 'string',
+    );
+    if (toad !== undefined && typeof toad.onceHow !== 'string' && toad.how === 'interval job') {
+      // A run made before toad-scheduler had its one-shot: an interval job, not stopped after its first run.
       out.push(
-        `toad-scheduler has no one-shot task: it runs an ${String(toad.how)} whose first run is at that time.`,
+        'toad-scheduler has no one-shot task: it runs an interval job whose first run is at that time.',
       );
+    } else if (toad !== undefined) {
+      out.push(
+        `toad-scheduler has no one-shot task: its one-shot is the one its users build, ${String(toad.onceHow ?? toad.how)}.`,
+      );
+    }
   }
   if (testCase.scenario === 'S6') {
     for (const [library, results] of Object.entries(byLibrary)) {
@@ -507,42 +598,79 @@ function caseNotes(
   }
   if (testCase.scenario === 'S5') {
     const expressions = (testCase.params.expressions as string[]) ?? [];
-    const sequence = (library: string, expression: string): number[] | undefined => {
-      const entry = (
-        byLibrary[library]?.[0]?.expressions as Record<string, { first?: number[] }> | undefined
-      )?.[expression];
-      return entry?.first;
-    };
+    const zones = s5Zones(testCase.params);
+    const first = byLibrary.kairos?.[0];
+    const budget = Number(testCase.params.budgetMs);
     const hows = Object.entries(byLibrary)
       .map(([library, results]) => [library, results.find((r) => typeof r.how === 'string')?.how] as const)
       .filter(([, how]) => how !== undefined)
       .map(([library, how]) => `${library}: ${how}`);
-    out.push(`Stepping from 2026-01-01 00:00 New York to 2030 and round again. APIs: ${hows.join('; ')}.`);
-    for (const expression of expressions) {
-      const reference = sequence('kairos', expression);
-      if (reference === undefined) continue;
-      for (const peer of PEERS) {
-        const other = sequence(peer, expression);
-        if (other === undefined) continue;
-        const length = Math.min(reference.length, other.length);
-        let differ = 0;
-        let firstDiff = -1;
-        for (let i = 0; i < length; i++) {
-          if (reference[i] !== other[i]) {
-            differ++;
-            if (firstDiff < 0) firstDiff = i;
-          }
-        }
-        if (differ > 0) {
-          const at = firstDiff;
+    out.push(
+      `Stepping from 2026-01-01 00:00 on the wall clock of ${zones.length > 1 ? 'each zone' : zones[0]} to 2030 and ` +
+        `round again${Number.isFinite(budget) ? `, for ${fmt(budget)} ms per ${zones.length > 1 ? '(zone, expression)' : 'expression'}` : ''}. ` +
+        `APIs: ${hows.join('; ')}.`,
+    );
+    for (const zone of zones) {
+      for (const expression of expressions) {
+        const reference = first === undefined ? undefined : s5Entry(first, zone, expression)?.first;
+        if (reference === undefined) continue;
+        for (const peer of PEERS) {
+          const result = byLibrary[peer]?.[0];
+          const other = result === undefined ? undefined : s5Entry(result, zone, expression)?.first;
+          if (other === undefined) continue;
+          const diff = compareSequences(reference, other);
+          if (diff === null) continue;
           const show = (value: number | undefined) =>
             value === undefined ? 'none' : new Date(value).toISOString().slice(0, 16);
           out.push(
-            `\`${expression}\`: ${peer} differs from kairos in ${differ} of the first ${length} ` +
-              `fire times compared; first at #${at + 1}: kairos ${show(reference[at])}Z, ${peer} ${show(other[at])}Z.`,
+            `${zones.length > 1 ? `${zone}, ` : ''}\`${expression}\`: ${peer} differs from kairos in ${diff.differ} of the first ${diff.length} ` +
+              `fire times compared; first at #${diff.at + 1}: kairos ${show(reference[diff.at])}Z, ${peer} ${show(other[diff.at])}Z.`,
           );
         }
       }
+    }
+  }
+  if (testCase.scenario === 'S1-cron') {
+    const how = Object.entries(byLibrary)
+      .map(
+        ([library, results]) =>
+          [library, results.find((r) => typeof r.removeAllHow === 'string')?.removeAllHow] as const,
+      )
+      .filter(([, value]) => value !== undefined)
+      .map(([library, value]) => `${library}: ${value}`);
+    if (how.length > 0) out.push(`Remove all: ${how.join('; ')}.`);
+    const nextRuns = (library: string) => {
+      const value = byLibrary[library]?.find((r) => Array.isArray(r.nextRuns))?.nextRuns as
+        | Array<number | null>
+        | undefined;
+      return value?.map((at) => at ?? Number.NaN);
+    };
+    const reference = nextRuns('kairos');
+    for (const peer of PEERS) {
+      const other = nextRuns(peer);
+      if (reference === undefined || other === undefined) continue;
+      const diff = compareSequences(reference, other);
+      if (diff === null) continue;
+      const show = (value: number | undefined) =>
+        value === undefined || !Number.isFinite(value)
+          ? 'none'
+          : `${new Date(value).toISOString().slice(0, 16)}Z`;
+      out.push(
+        `Next run time of the first ${diff.length} tasks: ${peer} differs from kairos for ${diff.differ}; first task ` +
+          `${diff.at} (\`${String(cronExpression(diff.at))}\`): kairos ${show(reference[diff.at])}, ${peer} ${show(other[diff.at])}.`,
+      );
+    }
+  }
+  if (testCase.scenario === 'S9') {
+    const r = byLibrary.kairos?.[0];
+    const repeats = Array.isArray(r?.repeats) ? (r.repeats as Result[]) : [];
+    if (repeats.length > 1) {
+      const each = (key: string) => repeats.map((repeat) => fmt(num(key)(repeat) ?? Number.NaN)).join(' / ');
+      out.push(
+        `Medians of ${repeats.length} measurements, each a fresh process on a fresh copy of the file. Each one: ` +
+          `start() → first ${each('firstSubmittedMs')} ms, → ${fmt(Number(r?.due))}th ${each('lastSubmittedMs')} ms; ` +
+          `acquireDueTasks cold ${each('acquireMs')} ms, warm ${each('acquireWarmMs')} ms.`,
+      );
     }
   }
   if (testCase.scenario === 'S8') {
@@ -597,9 +725,6 @@ const EXPLANATION = `## Where kairos loses, and what bounds it
   set by the first seconds of a fresh process (cold code, as in S2, and a scavenge landing in a burst of
   1,000 runs: 10–25 ms), where toad-scheduler's per-task \`setInterval\` callbacks cost less to warm up. p99 ≤ 2 ms
   with 1,000 runs due in the same millisecond would need each run to start in under 2 µs from cold.
-- **S5 cron stepping (no target).** kairos is about as fast as croner on \`*/15 * * * *\` (0.9–1.1× across runs) and slower on
-  sparse expressions: almost all the time is inside cron-parser's \`next()\` (luxon date arithmetic); kairos' own DST mapping is
-  about 2 %. A native matcher over the UTC-encoded wall time would remove it.
 - **S7 SQLite burst (no target).** The run slots claimed and freed in one tick go through one transaction
   (they used to cost two write transactions per run); what is left per run is the slot rows themselves and
   the task lease rows of each batch of 2,048.
@@ -609,17 +734,28 @@ const EXPLANATION = `## Where kairos loses, and what bounds it
 - **S1 schedule cost.** One child adds *n* one-shot tasks due an hour ahead (each 1 ms after the previous one,
   so none fires), with each library's one-shot API (kairos \`addTask(fn, { trigger: new DateTrigger(at), id })\`, awaited
   one by one; node-schedule \`scheduleJob(date, fn)\`; croner \`new Cron(date, fn)\`; cron \`CronJob.from({ cronTime: date,
-  start: true })\`). *µs per task* is the wall time of the loop divided by *n*; *bytes per task* is the growth of the
+  start: true })\`; toad-scheduler, which has no one-shot task, the one its users build: a \`SimpleIntervalJob\` whose
+  interval is the delay until the due time and whose task stops it after its first run with
+  \`scheduler.removeById(id)\`). *µs per task* is the wall time of the loop divided by *n*; *bytes per task* is the growth of the
   V8 heap (\`heapUsed\`) and of the resident set after two forced GCs (\`--expose-gc\`), divided by *n*: the memory a
   pending task costs. *Remove all* empties the scheduler in the library's own way (footnote); *one by one* removes
-  each task by its handle or id. toad-scheduler has no one-shot task: N/A.
+  each task by its handle or id (toad-scheduler: \`removeById\`, which stops the job's timer and unregisters it,
+  but leaves it in its engine's list of jobs, which toad-scheduler 4 never shortens).
+- **S1-cron schedule cost of cron tasks.** As S1, with *n* cron tasks in America/New_York, each with its own
+  expression: no two alike (\`m h * M d\`, \`m h D * *\` and \`m h D M *\` in turn, minute and hour counting up:
+  bench/lib/cron-expressions.ts), so that no library can share one parsed pattern between tasks. Each library's
+  own cron jobs: kairos \`addTask(fn, { trigger: new CronTrigger(expr, { timezone }), id })\` on its MemoryStore;
+  node-schedule \`scheduleJob({ rule: expr, tz }, fn)\`; croner \`new Cron(expr, { timezone }, fn)\`; cron
+  \`CronJob.from({ cronTime: expr, onTick, start: true, timeZone })\`. toad-scheduler's cron jobs are croner's: N/A.
+  The footnote lists where a peer's next run time of the first tasks differs from kairos'.
 - **S2 burst.** *n* one-shot tasks are all due at one instant, set just far enough ahead to add them all (a pilot
   of *n*/10 adds, then removed, sizes the lead). Lateness is the
   moment the task function is called (a sub-millisecond clock on \`Date.now()\`'s timeline) minus that instant;
   *last fire* is the lateness of the last of the *n*: how long the burst takes to drain. *Fired early* counts calls
   made while \`Date.now()\` was still before the due instant (must be 0). *CPU time* is the process's
   (\`process.cpuUsage()\`, all threads) from ~300 ms before the instant to the last fire, ÷ *n*: less
-  sensitive than lateness to other work on the machine. kairos runs it twice: with run history on (the
+  sensitive than lateness to other work on the machine. toad-scheduler's one-shot is the self-stopping interval
+  job of S1. kairos runs it twice: with run history on (the
   default: each run's record buffered and appended to the memory store in batches) and off (\`history: false\`).
 - **S3 steady precision.** *n* tasks each fire every second (kairos \`IntervalTrigger({ seconds: 1 })\` on whole
   seconds; node-schedule, croner and cron a \`* * * * * *\` cron job; toad-scheduler \`SimpleIntervalJob({ seconds: 1 })\`,
@@ -633,8 +769,12 @@ const EXPLANATION = `## Where kairos loses, and what bounds it
   that polls shows both; one that sleeps on one timer until the earliest task shows neither. The baseline is the same
   child process with no scheduler loaded.
 - **S5 next fire time.** Each library's own cron engine computes the fire time after the previous one, again and
-  again, for a few expressions in America/New_York (across DST changes); the figure is fire times computed per
-  second, single-threaded. The footnotes list where a peer's fire times differ from kairos' (DST rules differ:
+  again, for a few expressions in three zones: America/New_York (one-hour DST changes at 02:00),
+  Australia/Lord_Howe (half-hour DST changes at 02:00) and Asia/Tokyo (no DST), from 2026-01-01 00:00 on each
+  zone's wall clock; the figure is fire times computed per second, single-threaded, over 100 ms of stepping per
+  (zone, expression) (300 ms when S5 had New York alone), after an untimed warm-up of every pair (its first 200 fire
+  times, compared below, and a quarter of the budget of stepping), so that the first pairs timed do not pay for
+  the JIT of all; the clock is read after batches of steps (doubling while a batch takes under 1 ms), not per step. The footnotes list where a peer's fire times differ from kairos' (DST rules differ:
   kairos shifts a time skipped by spring-forward by the gap and fires once on fall-back, as documented).
 - **S6 long delay.** One task 30 days ahead (beyond setTimeout's 2^31−1 ms ≈ 24.8 days). No fake clock: the child
   watches for ~2 s that nothing fires, that no \`TimeoutOverflowWarning\` is emitted, that the library never asks
@@ -667,6 +807,20 @@ const EXPLANATION = `## Where kairos loses, and what bounds it
   task added in one process is unknown to the others, so it has no wake-up delay to measure. The notes give the
   CPU used by the processes, by their PostgreSQL backends and by the whole machine: on a small machine the database
   and the fleet share the cores.
+
+- **S9 SQLite cold start** ("S8-sqlite" in issue #18; kairos only, one run of the case). Not measured: a paused
+  scheduler writes *n* cron tasks (distinct expressions, as S1-cron's, in America/New_York) to a \`SQLiteStore\`
+  file in the OS temp dir; 1,000 of them (every *n*/1,000-th) get a next run time a minute in the past and no
+  misfire grace time, so that they are due when the next scheduler starts. The file is copied, and each copy is
+  opened by a fresh \`node\` process (bench/s9-worker.ts, modules loaded before the clock starts):
+  *store alone*: \`store.start()\` (opening the file: better-sqlite3 is loaded then), and one
+  \`acquireDueTasks({ limit: 1000 })\`: the due rows read through the index and leased, each task's
+  \`CronTrigger\` rebuilt from its stored JSON (cold; then the same tasks handed back due and handed out again,
+  warm). *start()*: a scheduler over the other copy, with history on (the default); the time from calling
+  \`scheduler.start()\` to the first \`task:submitted\` of a due task (the first dispatch) and to the 1,000th, and
+  to \`start()\` resolving. *Process start* counts from the process's own start instead (Node and the module
+  loading included). The OS page cache holds the file (just written): a first start after a reboot reads it
+  from disk too. Medians of 3 such pairs of processes (1 with \`--quick\`, which stores 10,000 tasks).
 
 ## How it runs
 

@@ -1,10 +1,12 @@
 /**
- * The scenarios S1–S6, each a function of one adapter; S7 (SQLite, kairos only) is in s7-sqlite.ts.
+ * The scenarios S1–S6 and S1-cron, each a function of one adapter; S7 and S9 (SQLite, kairos only) are in
+ * s7-sqlite.ts and s9-sqlite.ts, S8 (PostgreSQL) in s8-postgres.ts.
  * Every scenario returns a plain JSON object; the runner takes medians and writes the table.
  */
 import { getHeapStatistics } from 'node:v8';
 import type { Adapter, Fire } from './adapters/adapter.js';
 import { calibrate, sleep, sleepUntil, wallNow } from './lib/clock.js';
+import { cronExpression, DISTINCT_CRON_EXPRESSIONS } from './lib/cron-expressions.js';
 import { slope, summary } from './lib/stats.js';
 import { startWindow, stopWindow } from './lib/window-profiler.js';
 
@@ -29,11 +31,14 @@ async function addOnce(adapter: Adapter, key: number, at: number, fire: Fire): P
   if (result !== undefined) await result;
 }
 
-/** A one-shot task at `at`, or for libraries without one-shot tasks an interval whose first run is then. */
+/**
+ * A one-shot task at `at` (for toad-scheduler the one its users build: `onceHow`), or for a library with neither an
+ * interval whose first run is then. Returns how.
+ */
 async function addFarAhead(adapter: Adapter, key: number, at: number, fire: Fire): Promise<string> {
   if (adapter.once !== undefined) {
     await addOnce(adapter, key, at, fire);
-    return 'one-shot';
+    return adapter.onceHow ?? 'one-shot';
   }
   if (adapter.intervalFromNow !== undefined) {
     const result = adapter.intervalFromNow(key, at - Date.now(), fire);
@@ -83,6 +88,7 @@ export async function s1(adapter: Adapter, { n, removeEach }: S1Params) {
     removeAllMs,
     removeAllHow: adapter.removeAllHow,
   };
+  if (adapter.onceHow !== undefined) result.onceHow = adapter.onceHow;
   if (removeEach) {
     const base2 = Date.now() + 3_600_000;
     for (let key = 0; key < n; key++) await addOnce(adapter, n + key, base2 + key, noop);
@@ -97,6 +103,60 @@ export async function s1(adapter: Adapter, { n, removeEach }: S1Params) {
   }
   await adapter.shutdown();
   return result;
+}
+
+export interface S1CronParams {
+  n: number;
+  timezone: string;
+  /** The next run times of this many tasks (the first ones) go into the result, to compare libraries. */
+  sample: number;
+}
+
+/**
+ * S1-cron, schedule cost of cron tasks: add n cron tasks with distinct expressions (lib/cron-expressions.ts) in
+ * `timezone`, each with the library's own cron jobs; time and memory as S1's; then remove them all.
+ */
+export async function s1cron(adapter: Adapter, { n, timezone, sample }: S1CronParams) {
+  if (adapter.cron === undefined) return { na: 'no cron engine of its own' };
+  if (n > DISTINCT_CRON_EXPRESSIONS)
+    throw new Error(`at most ${DISTINCT_CRON_EXPRESSIONS} distinct expressions`);
+  await adapter.start();
+  const expressions = Array.from({ length: n }, (_, i) => cronExpression(i));
+  const before = memory();
+  await startWindow();
+  let started = performance.now();
+  const heapLimit = getHeapStatistics().heap_size_limit;
+  for (let key = 0; key < n; key++) {
+    const added = adapter.cron(key, expressions[key] as string, timezone, noop);
+    if (added !== undefined) await added;
+    if (key % 1000 === 999 && getHeapStatistics().used_heap_size > 0.8 * heapLimit) {
+      const mib = Math.round(heapLimit / 2 ** 20);
+      throw new Error(`out of memory: the V8 heap passed 80% of its ${mib} MiB limit after ${key + 1} tasks`);
+    }
+  }
+  const addMs = performance.now() - started;
+  await stopWindow('S1-cron-add');
+  const after = memory();
+  const nextRuns: Array<number | null> = [];
+  for (let key = 0; key < Math.min(sample, n); key++) nextRuns.push((await adapter.nextRun(key)) ?? null);
+  await startWindow();
+  started = performance.now();
+  await adapter.removeAll();
+  const removeAllMs = performance.now() - started;
+  await stopWindow('S1-cron-removeAll');
+  await adapter.shutdown();
+  return {
+    n,
+    timezone,
+    addMs,
+    addUsPerTask: (addMs * 1000) / n,
+    heapBytesPerTask: (after.heap - before.heap) / n,
+    rssBytesPerTask: (after.rss - before.rss) / n,
+    removeAllMs,
+    removeAllHow: adapter.removeAllHow,
+    /** The library's next run time of tasks 0, 1, … (epoch ms; null if it does not tell). */
+    nextRuns,
+  };
 }
 
 export interface S2Params {
@@ -172,6 +232,7 @@ export async function s2(adapter: Adapter, { n, leadMs, timeoutMs }: S2Params) {
     leadMs: lead,
     /** CPU time (user + system, µs) from ~300 ms before the due instant to the last fire, per task. */
     cpuUsPerTask: fired >= n ? (cpu.user + cpu.system) / n : Number.NaN,
+    onceHow: adapter.onceHow,
   };
 }
 
@@ -347,49 +408,129 @@ export async function s4(adapter: Adapter, { n, holdMs }: S4Params, probe: Timer
 
 export interface S5Params {
   expressions: string[];
-  timezone: string;
+  /** The zones, each measured in turn (older runs: `timezone`, one zone). */
+  timezones?: string[];
+  timezone?: string;
+  /** Stepping time per (zone, expression). */
   budgetMs: number;
   /** How many of the first fire times to return for the cross-library comparison. */
   sample: number;
 }
 
-/** S5, next-fire-time computation: steps per second through each expression's fire times in a zone. */
-export async function s5(adapter: Adapter, { expressions, timezone, budgetMs, sample }: S5Params) {
+type S5Entry = { opsPerSec: number; steps: number; first: number[] } | { error: string };
+
+/** Epoch ms of midnight starting `year-month-day` (month 1–12) on the wall clock of `timezone`. */
+export function zoneMidnight(timezone: string, year: number, month: number, day: number): number {
+  const format = new Intl.DateTimeFormat('en-US', {
+    timeZone: timezone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+  });
+  const wall = (at: number) => {
+    const parts = Object.fromEntries(format.formatToParts(at).map((part) => [part.type, part.value]));
+    const fields = [parts.year, parts.month, parts.day, parts.hour, parts.minute, parts.second].map(Number);
+    const [y, mo, d, h, mi, s] = fields as [number, number, number, number, number, number];
+    return Date.UTC(y, mo - 1, d, h, mi, s);
+  };
+  const target = Date.UTC(year, month - 1, day);
+  let at = target;
+  // Two corrections: the offset at the first guess may differ from the offset at midnight.
+  for (let i = 0; i < 2; i++) at += target - wall(at);
+  return at;
+}
+
+/**
+ * S5, next-fire-time computation: steps per second through each expression's fire times, in each zone: from
+ * 2026-01-01 00:00 on the zone's wall clock to 2030, and round again. First, for every (zone, expression), its
+ * first `sample` fire times (for the comparison between libraries) and a quarter of the budget of stepping,
+ * untimed: the library's code is warm in every zone before any is timed (otherwise the first pairs measured
+ * pay for the JIT of all). Then each pair is timed for `budgetMs`, reading the clock after batches of steps
+ * that double while they take under 1 ms (a clock read per step would cost as much as a fast step).
+ */
+export async function s5(adapter: Adapter, { expressions, timezones, timezone, budgetMs, sample }: S5Params) {
   if (adapter.cronStepper === undefined) return { na: 'no cron engine of its own' };
-  const from = Date.UTC(2026, 0, 1, 5, 0, 0); // 2026-01-01 00:00 in New York
-  const until = Date.UTC(2030, 0, 1, 5, 0, 0); // the cron package refuses dates > 8 years from now
-  const results: Record<string, { opsPerSec: number; steps: number; first: number[] } | { error: string }> =
-    {};
-  for (const expression of expressions) {
-    try {
-      const step = await adapter.cronStepper(expression, timezone);
-      const first: number[] = [];
-      let previous = from;
-      const sampling = performance.now();
-      for (let i = 0; i < sample && performance.now() - sampling < Math.max(budgetMs, 300); i++) {
-        const next = step(previous);
-        if (next === null || next > until) break;
-        first.push(next);
-        previous = next;
-      }
-      previous = from;
-      let steps = 0;
-      await startWindow();
-      const started = performance.now();
-      let elapsed = 0;
-      while (elapsed < budgetMs) {
+  const cronStepper = adapter.cronStepper.bind(adapter);
+  const zones = timezones ?? [timezone ?? 'America/New_York'];
+  const byZone: Record<string, Record<string, S5Entry>> = {};
+  const pairs: Array<{
+    zone: string;
+    expression: string;
+    step: (previous: number) => number | null;
+    from: number;
+    until: number;
+    first: number[];
+  }> = [];
+  const failed = (zone: string, expression: string, error: unknown) => {
+    (byZone[zone] as Record<string, S5Entry>)[expression] = {
+      error: String((error as Error).message ?? error).split('\n')[0] as string,
+    };
+  };
+  /** Steps `pair` from its start for `ms`, round again at the end; returns the steps and the time taken. */
+  const run = (pair: (typeof pairs)[number], ms: number) => {
+    const { step, from, until } = pair;
+    let previous = from;
+    let steps = 0;
+    let batch = 1;
+    const started = performance.now();
+    let elapsed = 0;
+    while (elapsed < ms) {
+      for (let i = 0; i < batch; i++) {
         const next = step(previous);
         previous = next === null || next > until ? from : next;
-        steps++;
-        elapsed = performance.now() - started;
       }
-      await stopWindow(`S5-${expressions.indexOf(expression) + 1}`);
-      results[expression] = { opsPerSec: (steps * 1000) / elapsed, steps, first };
-    } catch (error) {
-      results[expression] = { error: String((error as Error).message ?? error).split('\n')[0] as string };
+      steps += batch;
+      const now = performance.now() - started;
+      if (now - elapsed < 1 && batch < 4096) batch *= 2;
+      elapsed = now;
+    }
+    return { steps, elapsed };
+  };
+  for (const zone of zones) {
+    byZone[zone] = {};
+    const from = zoneMidnight(zone, 2026, 1, 1);
+    const until = zoneMidnight(zone, 2030, 1, 1); // the cron package refuses dates > 8 years from now
+    for (const expression of expressions) {
+      try {
+        const step = await cronStepper(expression, zone);
+        const first: number[] = [];
+        let previous = from;
+        const sampling = performance.now();
+        for (let i = 0; i < sample && performance.now() - sampling < Math.max(budgetMs, 300); i++) {
+          const next = step(previous);
+          if (next === null || next > until) break;
+          first.push(next);
+          previous = next;
+        }
+        const pair = { zone, expression, step, from, until, first };
+        run(pair, budgetMs / 4);
+        pairs.push(pair);
+      } catch (error) {
+        failed(zone, expression, error);
+      }
     }
   }
-  return { timezone, how: adapter.cronHow, expressions: results };
+  let window = 0;
+  for (const pair of pairs) {
+    window++;
+    try {
+      await startWindow();
+      const { steps, elapsed } = run(pair, budgetMs);
+      await stopWindow(`S5-${window}`);
+      (byZone[pair.zone] as Record<string, S5Entry>)[pair.expression] = {
+        opsPerSec: (steps * 1000) / elapsed,
+        steps,
+        first: pair.first,
+      };
+    } catch (error) {
+      failed(pair.zone, pair.expression, error);
+    }
+  }
+  return { timezones: zones, how: adapter.cronHow, zones: byZone };
 }
 
 export interface S6Params {

@@ -41,9 +41,19 @@ export interface Adapter {
   start(): Promise<void>;
   /**
    * Schedules `fire` once at epoch ms `at`, under the caller's numeric `key`. Absent when the library has
-   * no one-shot task (toad-scheduler).
+   * no way to run a task once.
    */
   once?(key: number, at: number, fire: Fire): void | Promise<void>;
+  /**
+   * How `once` is done when the library has no one-shot task of its own and its users build one (toad-scheduler:
+   * an interval job that stops itself after its first run), for the report; absent for a real one-shot API.
+   */
+  readonly onceHow?: string;
+  /**
+   * For S1-cron: schedules `fire` on cron `expression` in `timezone` with the library's own cron jobs, under
+   * `key` (`nextRun` and `remove` take it). Absent when the library has no cron engine of its own.
+   */
+  cron?(key: number, expression: string, timezone: string, fire: Fire): void | Promise<void>;
   /**
    * Schedules `fire` every second. Returns the origin of the grid it fires on (epoch ms): 0 when it fires on
    * whole seconds, or the instant its interval started (toad-scheduler's setInterval).

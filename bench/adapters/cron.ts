@@ -1,4 +1,4 @@
-/** cron (kelektiv): `CronJob.from({ cronTime: date | pattern, onTick, start: true })`, `job.stop()`. */
+/** cron (kelektiv): `CronJob.from({ cronTime: date | pattern, onTick, start: true, timeZone? })`, `job.stop()`. */
 import { CronJob, CronTime } from 'cron';
 import { type Adapter, packageVersion } from './adapter.js';
 
@@ -12,6 +12,9 @@ export async function create(): Promise<Adapter> {
     async start() {},
     once(key, at, fire) {
       jobs.set(key, CronJob.from({ cronTime: new Date(at), onTick: fire, start: true }));
+    },
+    cron(key, expression, timezone, fire) {
+      jobs.set(key, CronJob.from({ cronTime: expression, onTick: fire, start: true, timeZone: timezone }));
     },
     everySecond(key, fire) {
       jobs.set(key, CronJob.from({ cronTime: '* * * * * *', onTick: fire, start: true }));

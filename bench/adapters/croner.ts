@@ -1,4 +1,4 @@
-/** croner: `new Cron(date | pattern, fn)`, `job.stop()`, `job.nextRun()`. */
+/** croner: `new Cron(date | pattern, { timezone }?, fn)`, `job.stop()`, `job.nextRun()`. */
 import { Cron } from 'croner';
 import { type Adapter, packageVersion } from './adapter.js';
 
@@ -12,6 +12,9 @@ export async function create(): Promise<Adapter> {
     async start() {},
     once(key, at, fire) {
       jobs.set(key, new Cron(new Date(at), fire));
+    },
+    cron(key, expression, timezone, fire) {
+      jobs.set(key, new Cron(expression, { timezone }, fire));
     },
     everySecond(key, fire) {
       jobs.set(key, new Cron('* * * * * *', fire));

@@ -1,5 +1,6 @@
 /**
- * kairos: `scheduler.addTask(fn, { trigger, id })`, `removeTask`, `removeAllTasks`. Imports the modules it
+ * kairos: `scheduler.addTask(fn, { trigger, id })` (a `DateTrigger`, `IntervalTrigger` or `CronTrigger`, on the
+ * default MemoryStore), `removeTask`, `removeAllTasks`. Imports the modules it
  * uses directly from src/ (the same code `kairos` exports), with a silent pino logger. Run history is on (the
  * default) unless the variant turns it off.
  */
@@ -7,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Scheduler, type SchedulerOptions } from '../../src/scheduler.js';
+import { CronTrigger } from '../../src/triggers/cron.js';
 import { DateTrigger } from '../../src/triggers/date.js';
 import { IntervalTrigger } from '../../src/triggers/interval.js';
 import type { Adapter } from './adapter.js';
@@ -44,6 +46,9 @@ export async function create(
     async once(key, at, fire) {
       await scheduler.addTask(fire, { trigger: new DateTrigger(at), id: id(key) });
     },
+    async cron(key, expression, timezone, fire) {
+      await scheduler.addTask(fire, { trigger: new CronTrigger(expression, { timezone }), id: id(key) });
+    },
     async everySecond(key, fire) {
       // A one-second grid on whole seconds; a startAt already past starts at the next grid point.
       const startAt = Math.ceil(Date.now() / 1000) * 1000;
@@ -66,7 +71,6 @@ export async function create(
       if (scheduler.running) await scheduler.shutdown({ wait: false });
     },
     async cronStepper(expression, timezone) {
-      const { CronTrigger } = await import('../../src/triggers/cron.js');
       const trigger = new CronTrigger(expression, { timezone });
       return (previous) => {
         const at = new Date(previous);

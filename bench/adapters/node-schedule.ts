@@ -1,4 +1,4 @@
-/** node-schedule: `scheduleJob(date | cron, fn)`, `job.cancel()`, `gracefulShutdown()`. */
+/** node-schedule: `scheduleJob(date | cron | { rule, tz }, fn)`, `job.cancel()`, `gracefulShutdown()`. */
 import { createRequire } from 'node:module';
 import schedule from 'node-schedule';
 import { type Adapter, packageVersion } from './adapter.js';
@@ -14,6 +14,9 @@ export async function create(): Promise<Adapter> {
     async start() {},
     once(key, at, fire) {
       jobs.set(key, schedule.scheduleJob(new Date(at), fire));
+    },
+    cron(key, expression, timezone, fire) {
+      jobs.set(key, schedule.scheduleJob({ rule: expression, tz: timezone }, fire));
     },
     everySecond(key, fire) {
       jobs.set(key, schedule.scheduleJob('* * * * * *', fire));
