@@ -24,6 +24,13 @@ import { describeValue } from './validate.js';
 
 /** Due tasks acquired per store query: a burst of up to this many starts all its runs before any release. */
 const ACQUIRE_BATCH = 2048;
+/**
+ * The first query of a wake-up of a persistent store asks for this many, and each next one for four times more (up
+ * to `ACQUIRE_BATCH`): a persistent store rebuilds every task it hands out from its stored form (cron expressions
+ * parsed, on a cold start), so that the first runs of a large due backlog start after a few dozen of them, not
+ * after thousands. A MemoryStore hands out built tasks: it gets full batches at once.
+ */
+const FIRST_PERSISTENT_BATCH = 64;
 /** How long a task whose function cannot be resolved stays parked before it is tried again. */
 const UNRESOLVED_HOLD_MS = 60_000;
 
@@ -176,19 +183,21 @@ export class DispatchLoop {
    */
   async #dispatchStore(alias: string, store: TaskStore, wokeAt: number): Promise<number> {
     let acquired = 0;
+    let limit = store.persistent ? FIRST_PERSISTENT_BATCH : ACQUIRE_BATCH;
     for (;;) {
       const now = Date.now();
       const due = await store.acquireDueTasks({
         owner: this.#context.schedulerId,
         now,
         leaseMs: this.#context.leaseTimeMs,
-        limit: ACQUIRE_BATCH,
+        limit,
       });
       if (due.length === 0) return acquired;
       acquired += due.length;
       if (isSharedStore(store)) await this.#dispatchShared(alias, store, due, now, wokeAt);
       else await this.#dispatchLocal(alias, store, due, now, wokeAt);
-      if (due.length < ACQUIRE_BATCH) return acquired;
+      if (due.length < limit) return acquired;
+      limit = Math.min(limit * 4, ACQUIRE_BATCH);
     }
   }
 
