@@ -24,6 +24,8 @@ interface StoreIndex {
   upstreamOf: Map<string, readonly string[]>;
   /** The tasks waiting for each upstream task. */
   dependentsOf: Map<string, Set<string>>;
+  /** The tasks on a cycle of after-triggers found in the store as read (this scheduler never writes one). */
+  cyclic: Set<string>;
 }
 
 /** What the after-trigger index needs from its scheduler. */
@@ -41,6 +43,8 @@ export class AfterRuns {
   readonly #stores = new Map<string, StoreIndex>();
   /** How many tasks with an after-trigger the index holds, over every store (none: a run costs nothing here). */
   #dependents = 0;
+  /** Tasks on a cycle already reported, by store alias and id. */
+  readonly #reportedCycles = new Set<string>();
   /** Stores whose index is being read again, and those to read once more after. */
   readonly #refreshing = new Set<string>();
   readonly #refreshAgain = new Set<string>();
@@ -84,6 +88,7 @@ export class AfterRuns {
     const index = this.#index(alias);
     this.#unlink(index, taskId);
     if (trigger instanceof AfterTrigger) this.#link(index, taskId, trigger.tasks);
+    if (index.cyclic.size > 0) this.#findCycles(alias, index);
   }
 
   /**
@@ -92,28 +97,43 @@ export class AfterRuns {
    */
   checkCycle(alias: string, taskId: string, trigger: Trigger): void {
     if (!(trigger instanceof AfterTrigger)) return;
+    const cycle = this.#cycleThrough(alias, taskId, trigger.tasks);
+    if (cycle !== null) throw cycleError(taskId, cycle);
+  }
+
+  /**
+   * After this scheduler wrote an after-trigger to a shared store: reads the store's index again (with what other
+   * processes wrote meanwhile) and throws the `ValueError` of a cycle through the task, if there is one now. Of two
+   * processes that each wrote half of a cycle at once, the second to read sees both halves.
+   */
+  async checkCycleInStore(alias: string, store: TaskStore, taskId: string): Promise<void> {
+    await this.load(alias, store);
+    const upstream = this.#stores.get(alias)?.upstreamOf.get(taskId);
+    if (upstream === undefined) return;
+    const cycle = this.#cycleThrough(alias, taskId, upstream);
+    if (cycle !== null) throw cycleError(taskId, cycle);
+  }
+
+  /** The path of a cycle through `taskId` if it waited for `upstream`, or null. */
+  #cycleThrough(alias: string, taskId: string, upstream: readonly string[]): string[] | null {
     const index = this.#stores.get(alias);
     const upstreamOf = (id: string): readonly string[] =>
-      id === taskId ? trigger.tasks : (index?.upstreamOf.get(id) ?? []);
+      id === taskId ? upstream : (index?.upstreamOf.get(id) ?? []);
     // Depth first from the task along "waits for": a path back to it is the cycle.
     const path: string[] = [taskId];
     const visited = new Set<string>();
     const search = (id: string): boolean => {
-      for (const upstream of upstreamOf(id)) {
-        if (upstream === taskId) return true;
-        if (visited.has(upstream)) continue;
-        visited.add(upstream);
-        path.push(upstream);
-        if (search(upstream)) return true;
+      for (const next of upstreamOf(id)) {
+        if (next === taskId) return true;
+        if (visited.has(next)) continue;
+        visited.add(next);
+        path.push(next);
+        if (search(next)) return true;
         path.pop();
       }
       return false;
     };
-    if (search(taskId)) {
-      throw new ValueError(
-        `task '${taskId}': its after-trigger makes a cycle: ${[...path, taskId].map((id) => `'${id}'`).join(' waits for ')}`,
-      );
-    }
+    return search(taskId) ? path : null;
   }
 
   /**
@@ -122,10 +142,16 @@ export class AfterRuns {
    */
   onRunEnded(alias: string, record: TaskRecord): ((succeeded: boolean) => void) | null {
     if (this.#dependents === 0) return null;
-    const dependents = this.#stores.get(alias)?.dependentsOf.get(record.id);
-    if (dependents === undefined || dependents.size === 0) return null;
+    const index = this.#stores.get(alias);
+    const dependents = index?.dependentsOf.get(record.id);
+    if (index === undefined || dependents === undefined || dependents.size === 0) return null;
     return (succeeded) => {
-      for (const dependent of [...dependents]) void this.#satisfy(alias, dependent, record.id, succeeded);
+      for (const dependent of [...dependents]) {
+        // A cycle another process wrote (or one a store held already) would fire its tasks for ever: its tasks
+        // are not fired (reported once).
+        if (index.cyclic.has(dependent)) this.#reportCyclic(alias, dependent);
+        else void this.#satisfy(alias, dependent, record.id, succeeded);
+      }
     };
   }
 
@@ -166,15 +192,16 @@ export class AfterRuns {
 
   #replace(alias: string, entries: readonly AfterTriggerEntry[]): void {
     this.dropStore(alias);
-    const index: StoreIndex = { upstreamOf: new Map(), dependentsOf: new Map() };
+    const index: StoreIndex = { upstreamOf: new Map(), dependentsOf: new Map(), cyclic: new Set() };
     for (const entry of entries) this.#link(index, entry.id, entry.tasks);
     this.#stores.set(alias, index);
+    this.#findCycles(alias, index);
   }
 
   #index(alias: string): StoreIndex {
     let index = this.#stores.get(alias);
     if (index === undefined) {
-      index = { upstreamOf: new Map(), dependentsOf: new Map() };
+      index = { upstreamOf: new Map(), dependentsOf: new Map(), cyclic: new Set() };
       this.#stores.set(alias, index);
     }
     return index;
@@ -193,7 +220,27 @@ export class AfterRuns {
     }
   }
 
+  /** Marks the tasks of a store's index that are on a cycle (another process wrote it: this one never does). */
+  #findCycles(alias: string, index: StoreIndex): void {
+    index.cyclic.clear();
+    for (const [id, upstream] of index.upstreamOf) {
+      if (this.#cycleThrough(alias, id, upstream) !== null) index.cyclic.add(id);
+    }
+  }
+
+  /** Reports, once per task, a task that is not fired because it is on a cycle. */
+  #reportCyclic(alias: string, taskId: string): void {
+    const key = `${alias}\u0000${taskId}`;
+    if (this.#reportedCycles.has(key)) return;
+    this.#reportedCycles.add(key);
+    const error = new ValueError(
+      `task '${taskId}': its after-trigger is on a cycle of after-triggers in store '${alias}'; it is not fired until the cycle is broken`,
+    );
+    this.#context.reports.taskError(alias, taskId, new Date(), error, error.message);
+  }
+
   #unlink(index: StoreIndex, taskId: string): void {
+    index.cyclic.delete(taskId);
     const upstream = index.upstreamOf.get(taskId);
     if (upstream === undefined) return;
     index.upstreamOf.delete(taskId);
@@ -204,4 +251,11 @@ export class AfterRuns {
       if (dependents?.size === 0) index.dependentsOf.delete(id);
     }
   }
+}
+
+/** The error of a cycle of after-triggers through `taskId` (`path` starts at it). */
+function cycleError(taskId: string, path: readonly string[]): ValueError {
+  return new ValueError(
+    `task '${taskId}': its after-trigger makes a cycle: ${[...path, taskId].map((id) => `'${id}'`).join(' waits for ')}`,
+  );
 }

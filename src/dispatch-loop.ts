@@ -31,6 +31,8 @@ const ACQUIRE_BATCH = 2048;
  * after thousands. A MemoryStore hands out built tasks: it gets full batches at once.
  */
 const FIRST_PERSISTENT_BATCH = 64;
+/** A store's wake-ups that follow each other at once yield to the event loop every this many. */
+const YIELD_EVERY_ROUNDS = 16;
 /** How long a task whose function cannot be resolved stays parked before it is tried again. */
 const UNRESOLVED_HOLD_MS = 60_000;
 
@@ -154,7 +156,11 @@ export class DispatchLoop {
   }
 
   async #runLane(lane: StoreLane): Promise<void> {
+    let rounds = 0;
     do {
+      // Wake-ups that go on at once (more was due) yield to the event loop now and then, so that timers and I/O
+      // are never starved, whatever keeps making tasks due.
+      if (++rounds % YIELD_EVERY_ROUNDS === 0) await new Promise((resolve) => setImmediate(resolve));
       lane.again = false;
       await lane.exclusive(async () => {
         if (!this.#context.active() || !this.#mayDispatch(lane.alias) || this.#lanes.get(lane.alias) !== lane)

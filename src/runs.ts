@@ -221,9 +221,22 @@ export class RunTracker {
     this.#context.events.emit('task:waiting', { taskId: record.id, store: alias, scheduledRunTime, tag });
   }
 
-  /** Tries again the runs waiting in these stores (every store's if omitted): a slot may have freed. */
-  retryWaiting(aliases?: Iterable<string>): void {
-    if (this.#waiting.size > 0) this.#waiting.retry(aliases);
+  /**
+   * Tries again the runs waiting in these stores (every store's if omitted), those waiting for one of `tags` (all
+   * if omitted): a slot may have freed.
+   */
+  retryWaiting(aliases?: Iterable<string>, tags?: ReadonlySet<string>): void {
+    if (this.#waiting.size > 0) this.#waiting.retry(aliases, tags);
+  }
+
+  /**
+   * A task of a store only this scheduler uses was changed: its waiting runs take the new version; those of a task
+   * now paused will not run (reported missed).
+   */
+  updateWaiting(alias: string, record: TaskRecord): void {
+    if (this.#waiting.size === 0) return;
+    for (const run of this.#waiting.update(alias, record))
+      this.#waitExpired(run, 'it was paused while it waited');
   }
 
   /** Forgets the waiting runs of a removed task (or of a removed store); they will not run. */
@@ -231,24 +244,62 @@ export class RunTracker {
     if (this.#waiting.size > 0) this.#waiting.drop(alias, taskId);
   }
 
-  /** At shutdown: every waiting run is reported missed (it did not run, and will not). */
-  abandonWaiting(): void {
-    for (const run of this.#waiting.clear()) this.#waitExpired(run);
+  /** The store is removed: its waiting runs will not run (reported missed). */
+  abandonWaitingOf(alias: string): void {
+    if (this.#waiting.size === 0) return;
+    for (const run of this.#waiting.drop(alias))
+      this.#waitExpired(run, 'its store was removed while it waited');
   }
 
-  /** Tries to start a waiting run (see `WaitingRunsContext.tryStart`). */
+  /** At shutdown: every waiting run is reported missed (it did not run, and will not). */
+  abandonWaiting(): void {
+    for (const run of this.#waiting.clear())
+      this.#waitExpired(run, 'the scheduler shut down while it waited');
+  }
+
+  /**
+   * Tries to start a waiting run (see `WaitingRunsContext.tryStart`). In a shared store the task is read again
+   * first, since another process may have changed it: a task removed (whose trigger had times left: a one-shot's
+   * record is gone once its run was dispatched) or paused meanwhile does not run; a changed one runs as it is now.
+   */
   #tryWaiting(run: WaitingRun): RunSlotAnswer | null | Promise<RunSlotAnswer | null> {
     const { alias, store, record, scheduledRunTime, origin } = run;
-    if (!isSharedStore(store)) {
-      if (this.#localRuns.running(alias, record.id) >= record.maxInstances) {
-        this.skip(alias, record, scheduledRunTime, origin);
-        return false;
-      }
-      const tag = this.#context.tagLimits.blockedBy(record.tags);
-      if (tag !== undefined) return tag;
-      this.start(alias, store, record, scheduledRunTime, null, origin);
-      return true;
+    if (isSharedStore(store)) {
+      return store.getTask(record.id).then(
+        (current) => {
+          if (current === undefined) {
+            if (record.trigger.getNextFireTime(scheduledRunTime, new Date()) === null)
+              return this.#claimWaiting(run);
+            this.#waitExpired(run, 'its task was removed while it waited');
+            return false;
+          }
+          if (current.nextRunTime === null) {
+            this.#waitExpired(run, 'its task was paused while it waited');
+            return false;
+          }
+          run.record = current;
+          return this.#claimWaiting(run);
+        },
+        (error: unknown) => {
+          this.#context.reports.log('error', { err: error, store: alias }, 'reading a waiting task failed');
+          return null;
+        },
+      );
     }
+    if (this.#localRuns.running(alias, record.id) >= record.maxInstances) {
+      this.skip(alias, record, scheduledRunTime, origin);
+      return false;
+    }
+    const tag = this.#context.tagLimits.blockedBy(record.tags);
+    if (tag !== undefined) return tag;
+    this.start(alias, store, record, scheduledRunTime, null, origin);
+    return true;
+  }
+
+  /** Claims a slot for a waiting run of a shared store and starts it, or tells what it waits for now. */
+  #claimWaiting(run: WaitingRun): Promise<RunSlotAnswer | null> {
+    const { alias, record, scheduledRunTime, origin } = run;
+    const store = run.store as SharedTaskStore;
     return this.claim(alias, store, record, scheduledRunTime, true).then((claimed) => {
       if (claimed === null) return null;
       if (claimed.waitingFor !== null) return claimed.waitingFor;
@@ -257,14 +308,17 @@ export class RunTracker {
     });
   }
 
-  /** A waiting run's lateness passed its misfire grace: it is missed (event and history). */
-  #waitExpired(run: WaitingRun): void {
+  /**
+   * A waiting run will not run: its lateness passed its misfire grace (or `why`: its task was removed or paused
+   * meanwhile, the scheduler shut down). It is reported missed (event and history).
+   */
+  #waitExpired(run: WaitingRun, why = `it waited for tag '${run.tag}' past its misfire grace time`): void {
     const { alias, record, scheduledRunTime } = run;
     this.#context.history?.recordNotRun(alias, this.newRunId(), record, scheduledRunTime, 'missed', 1);
     this.#context.reports.log(
       'warn',
       { taskId: record.id, store: alias, scheduledRunTime, tag: run.tag },
-      `task '${record.id}' missed: it waited for tag '${run.tag}' past its misfire grace time`,
+      `task '${record.id}' missed: ${why}`,
     );
     this.#context.events.emit('task:missed', {
       taskId: record.id,
@@ -526,11 +580,11 @@ export class RunTracker {
     if (slotId === null) {
       this.#localRuns.release(alias, record.id);
       if (record.tags.length > 0 && this.#context.tagLimits.release(record.tags))
-        this.retryWaiting(this.#waiting.localAliases());
+        this.retryWaiting(this.#waiting.localAliases(), new Set(record.tags));
     } else if (isSharedStore(store)) {
       await this.free(store, slotId);
       // Its tags' places are free in the store: this scheduler's waiting runs try (other schedulers hear of it).
-      if (record.tags.length > 0) this.retryWaiting([alias]);
+      if (record.tags.length > 0) this.retryWaiting([alias], new Set(record.tags));
     }
     if (lifecycle?.finished) await this.#context.lifecycleEnded(alias, store, record.id, lifecycle);
   }

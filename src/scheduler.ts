@@ -387,7 +387,7 @@ export class Scheduler<const F extends FunctionRegistry = FunctionRegistry> impl
     options: TypedTaskOptions<TaskArgs<F, Fn>>,
   ): Promise<Task>;
   async addTask(fn: TaskFunction | string, options: TaskOptions): Promise<Task> {
-    await this.#startup;
+    if (this.#state === 'starting') await this.#startup;
     const alias = parseStoreAlias(options?.store);
     const context = this.#buildContext(this.#tasks.lane(alias).store);
     const record = buildTaskRecord(fn, options, context);
@@ -513,14 +513,14 @@ export class Scheduler<const F extends FunctionRegistry = FunctionRegistry> impl
   /** Removes a task; an unknown id is a `TaskLookupError`. Ends a lifecycle task (its `finally` runs). */
   async removeTask(id: string, options: StoreSelector = {}): Promise<void> {
     const alias = parseSelector(options, 'removeTask');
-    await this.#startup;
+    if (this.#state === 'starting') await this.#startup;
     await this.#tasks.remove(id, alias);
   }
 
   /** Removes every task (of one store, or of all). */
   async removeAllTasks(options: StoreSelector = {}): Promise<void> {
     const alias = parseSelector(options, 'removeAllTasks');
-    await this.#startup;
+    if (this.#state === 'starting') await this.#startup;
     await this.#tasks.removeAll(alias);
   }
 
@@ -553,7 +553,7 @@ export class Scheduler<const F extends FunctionRegistry = FunctionRegistry> impl
       if (this.#state === 'running') await this.#history?.flushStore(alias);
       this.#history?.discard(alias);
       this.#loop.remove(alias);
-      this.#runs.forgetWaiting(alias);
+      this.#runs.abandonWaitingOf(alias);
       this.#after.dropStore(alias);
       this.#tasks.pending.takeStore(alias);
       if (this.#state === 'running') await lane.store.close();
@@ -659,7 +659,7 @@ export class Scheduler<const F extends FunctionRegistry = FunctionRegistry> impl
     pinsNextRunTime?: boolean,
     toStore?: string,
   ): Promise<Task> {
-    await this.#startup;
+    if (this.#state === 'starting') await this.#startup;
     return this.#snapshot(await this.#tasks.modify(id, alias, change, pinsNextRunTime, toStore));
   }
 
@@ -696,6 +696,7 @@ export class Scheduler<const F extends FunctionRegistry = FunctionRegistry> impl
   async #writeConcurrencyLimits(store: TaskStore): Promise<void> {
     if (!isSharedStore(store)) return;
     for (const [tag, limit] of this.#tagLimits.entries()) await store.setConcurrencyLimit(tag, limit);
+    for (const tag of this.#tagLimits.removed()) await store.setConcurrencyLimit(tag, null);
   }
 
   #watchStore(lane: StoreLane): void {

@@ -23,12 +23,13 @@ export function checkConcurrencyLimit(tag: unknown, limit: unknown, what: string
 export function parseConcurrencyLimits(input: unknown): Map<string, number> {
   const limits = new Map<string, number>();
   if (input === undefined) return limits;
-  if (!isPlainObject(input)) {
+  const prototype = isPlainObject(input) ? Object.getPrototypeOf(input) : undefined;
+  if (prototype !== Object.prototype && prototype !== null) {
     throw new ValueError(
       `Scheduler: concurrencyLimits must be an object of tag limits like { db: 10 }, got ${describeValue(input)}`,
     );
   }
-  for (const [tag, limit] of Object.entries(input)) {
+  for (const [tag, limit] of Object.entries(input as Record<string, unknown>)) {
     const checked = checkConcurrencyLimit(tag, limit, 'Scheduler: concurrencyLimits');
     if (checked === null) {
       throw new ValueError(
@@ -43,6 +44,8 @@ export function parseConcurrencyLimits(input: unknown): Map<string, number> {
 /** The limits and the runs in progress per tag, for the stores only this scheduler uses. */
 export class LocalTagLimits {
   readonly #limits: Map<string, number>;
+  /** Tags whose limit `set` removed: a shared store that still has one is told at start. */
+  readonly #removed = new Set<string>();
   /** Runs in progress per tag (every tag of a run, limited or not: a limit set later counts them). */
   readonly #running = new Map<string, number>();
 
@@ -52,8 +55,18 @@ export class LocalTagLimits {
 
   /** Sets (null: removes) a tag's limit. */
   set(tag: string, limit: number | null): void {
-    if (limit === null) this.#limits.delete(tag);
-    else this.#limits.set(tag, limit);
+    if (limit === null) {
+      this.#limits.delete(tag);
+      this.#removed.add(tag);
+    } else {
+      this.#limits.set(tag, limit);
+      this.#removed.delete(tag);
+    }
+  }
+
+  /** The tags whose limit was removed with `set(tag, null)` (and not set again since). */
+  removed(): IterableIterator<string> {
+    return this.#removed.values();
   }
 
   /** The limits, as the scheduler option gives them. */

@@ -27,6 +27,7 @@ import type { StoreLane } from './store-lane.js';
 import type { TaskBuildContext } from './task.js';
 import type { StoredChange } from './task-changes.js';
 import type { SetupFailure, TaskLockKeeper } from './task-lock.js';
+import { AfterTrigger } from './triggers/after.js';
 
 /** A task as found: its record, the alias of its store, and whether it is pending (not in the store yet). */
 export interface FoundTask {
@@ -143,6 +144,8 @@ export class TaskRegistry {
       throw error;
     }
     await lifecycles.close(replaced);
+    if (lane.store.shared && stored.trigger instanceof AfterTrigger)
+      await this.#checkStoredCycle(lane, record.id, null);
     if (keeper !== undefined) await this.#startKeeper(alias, record.id, keeper);
     if (shared) await this.#context.shared.ensure(lane, stored);
     return { record: stored, alias, pending: false };
@@ -267,8 +270,10 @@ export class TaskRegistry {
       return this.#move(id, found, this.lane(toStore), change);
     const { lane } = found;
     const context = buildContext(lane.store);
+    let before: TaskRecord | undefined;
     const updated = await lane.exclusive(() =>
       lane.store.updateTask(id, (current, state) => {
+        before = current;
         const next = change(current, state, context);
         if (next !== current) checkExecutor(next.executor);
         if (next.trigger !== current.trigger) this.#context.after.checkCycle(lane.alias, id, next.trigger);
@@ -277,6 +282,14 @@ export class TaskRegistry {
     );
     this.shutdownTasks.note(lane.alias, updated);
     this.#context.after.noteTask(lane.alias, id, updated.trigger);
+    if (!lane.store.shared) this.#context.runs.updateWaiting(lane.alias, updated);
+    if (
+      lane.store.shared &&
+      updated.trigger instanceof AfterTrigger &&
+      before !== undefined &&
+      before.trigger !== updated.trigger
+    )
+      await this.#checkStoredCycle(lane, id, before);
     events.emit('task:modified', { taskId: id, store: lane.alias });
     loop.wakeNoLaterThan(lane, updated.nextRunTime);
     return { record: updated, alias: lane.alias, pending: false };
@@ -298,10 +311,10 @@ export class TaskRegistry {
     const detached = await lane.exclusive(async () => {
       await lane.store.removeTask(id);
       this.#forget(lane.alias, id);
-      events.emit('task:removed', { taskId: id, store: lane.alias });
+      if (events.has('task:removed')) events.emit('task:removed', { taskId: id, store: lane.alias });
       return lifecycles.detach(lane.alias, id);
     });
-    await lifecycles.close(detached);
+    if (detached !== undefined) await lifecycles.close(detached);
   }
 
   /** Removes every task (of one store, or of all), pending ones too. */
@@ -391,7 +404,9 @@ export class TaskRegistry {
     const { buildContext, checkExecutor, events, lifecycles, loop, runs } = this.#context;
     const source = found.lane;
     const context = buildContext(target.store);
-    checkExecutor(change(found.record, { leasedRunTime: null }, context).executor);
+    const moved = change(found.record, { leasedRunTime: null }, context);
+    checkExecutor(moved.executor);
+    this.#context.after.checkCycle(target.alias, id, moved.trigger);
     this.#checkLockedMove(source.alias, id, target.alias, target.store);
     if (runs.isRunning(source.alias, id)) {
       throw new ValueError(
@@ -414,6 +429,35 @@ export class TaskRegistry {
     events.emit('task:modified', { taskId: id, store: target.alias });
     loop.wakeNoLaterThan(target, updated.nextRunTime);
     return { record: updated, alias: target.alias, pending: false };
+  }
+
+  /**
+   * After an after-trigger was written to a shared store: if the store now holds a cycle through the task (another
+   * process wrote the other half at the same time), the write is undone (the task removed, or given back its
+   * `previous` version) and the cycle's `ValueError` thrown.
+   */
+  async #checkStoredCycle(lane: StoreLane, id: string, previous: TaskRecord | null): Promise<void> {
+    const { after, reports } = this.#context;
+    try {
+      await after.checkCycleInStore(lane.alias, lane.store, id);
+    } catch (error) {
+      const undo =
+        previous === null
+          ? lane.exclusive(() => this.removeStored(lane.alias, lane.store, id))
+          : lane
+              .exclusive(() => lane.store.updateTask(id, () => previous))
+              .then((restored) => {
+                after.noteTask(lane.alias, id, restored.trigger);
+              });
+      await undo.catch((undoError: unknown) =>
+        reports.log(
+          'error',
+          { err: undoError, taskId: id, store: lane.alias },
+          `undoing task '${id}' failed`,
+        ),
+      );
+      throw error;
+    }
   }
 
   /**

@@ -5,7 +5,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AfterTrigger, IntervalTrigger, Scheduler, ValueError } from '../../src/index.js';
+import {
+  AFTER_IDLE,
+  AfterTrigger,
+  IntervalTrigger,
+  MemoryStore,
+  Scheduler,
+  ValueError,
+} from '../../src/index.js';
 import { SQLiteStore } from '../../stores/sqlite.js';
 import { silentLogger } from '../support/events.js';
 import { T0, useFakeClock } from '../support/fake-clock.js';
@@ -202,6 +209,104 @@ describe('after-triggers in a persistent store (real time)', () => {
       expect(ups - downs).toBeLessThanOrEqual(1);
     } finally {
       await second.shutdown();
+    }
+  });
+});
+
+describe('after-triggers: hostile cases', () => {
+  const clock = useFakeClock();
+
+  it('moving a task to another store checks for a cycle there', async () => {
+    const scheduler = await clock.started({
+      stores: { default: new MemoryStore(), other: new MemoryStore() },
+    });
+    await scheduler.addTask(() => {}, { id: 'a', trigger: new AfterTrigger('b'), store: 'other' });
+    await scheduler.addTask(() => {}, { id: 'b', trigger: new AfterTrigger('a') });
+    await expect(scheduler.updateTask('b', { store: 'other' })).rejects.toThrow(/makes a cycle/);
+    expect((await scheduler.getTask('b'))?.store).toBe('default');
+  });
+});
+
+describe('after-triggers in a shared store: hostile cases (real time)', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kairos-after-hostile-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('two schedulers writing the halves of a cycle at once: one of them is refused, and its write undone', async () => {
+    const path = join(dir, 'tasks.db');
+    const make = () =>
+      new Scheduler({
+        stores: { default: new SQLiteStore({ path }) },
+        logger: silentLogger,
+        functions: { job: () => {} },
+      });
+    const [first, second] = [make(), make()];
+    await first.start();
+    await second.start();
+    try {
+      const outcomes = await Promise.allSettled([
+        first.addTask('job', { id: 'a', trigger: new AfterTrigger('b') }),
+        second.addTask('job', { id: 'b', trigger: new AfterTrigger('a') }),
+      ]);
+      const refused = outcomes.filter((outcome) => outcome.status === 'rejected');
+      expect(refused.length).toBeGreaterThanOrEqual(1);
+      for (const outcome of refused) expect(String(outcome.reason)).toMatch(/makes a cycle/);
+      const stored = (await first.getTasks()).map((task) => task.id);
+      expect(stored.length).toBe(2 - refused.length);
+    } finally {
+      await first.shutdown();
+      await second.shutdown();
+    }
+  });
+
+  it('a cycle already in a store (written behind the scheduler) is reported and never fired; the process lives', async () => {
+    const path = join(dir, 'tasks.db');
+    const store = new SQLiteStore({ path });
+    await store.start({ logger: silentLogger, alias: 'setup', reportBrokenRecord: () => {} });
+    for (const [id, upstream] of [
+      ['a', 'b'],
+      ['b', 'a'],
+    ] as const) {
+      await store.addTask({
+        id,
+        name: id,
+        fn: 'job',
+        trigger: new AfterTrigger(upstream),
+        args: [],
+        executor: 'default',
+        coalesce: true,
+        misfireGraceTime: 1000,
+        maxInstances: 1,
+        nextRunTime: AFTER_IDLE,
+        retries: null,
+        timeout: null,
+        tags: [],
+        hooks: null,
+        middleware: [],
+      });
+    }
+    await store.close();
+    let runs = 0;
+    const scheduler = new Scheduler({
+      stores: { default: new SQLiteStore({ path }) },
+      logger: silentLogger,
+      functions: { job: () => void runs++ },
+    });
+    const errors: string[] = [];
+    scheduler.on('task:error', (event) => void errors.push(String(event.error)));
+    await scheduler.start();
+    try {
+      await scheduler.runTaskNow('a');
+      const ticked = await new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 300));
+      expect(ticked).toBe(true);
+      expect(runs).toBe(1);
+      expect(errors).toEqual([expect.stringMatching(/task 'b': its after-trigger is on a cycle/)]);
+    } finally {
+      await scheduler.shutdown();
     }
   });
 });

@@ -261,3 +261,136 @@ describe('tag concurrency limits in a shared store (real time)', () => {
     }
   });
 });
+
+describe('tag concurrency limits: hostile cases (fake timers)', () => {
+  const clock = useFakeClock();
+
+  it('a waiting run takes its task as changed since: new args and tags; a paused task does not run', async () => {
+    const scheduler = await clock.started({ concurrencyLimits: { db: 1 } });
+    const missed = clock.record(scheduler, 'task:missed');
+    const db = gate();
+    const seen: unknown[] = [];
+    await scheduler.addTask(db.body, { id: 'long', trigger: new DateTrigger(T0 + 10), tags: ['db'] });
+    const every = {
+      trigger: new IntervalTrigger({ hours: 1 }, { startAt: T0 + 10 }),
+      misfireGraceTime: null,
+    };
+    await scheduler.addTask((arg: string) => void seen.push(arg), {
+      id: 'changed',
+      ...every,
+      tags: ['db'],
+      args: ['old'],
+    });
+    await scheduler.addTask(() => void seen.push('paused'), { id: 'paused', ...every, tags: ['db'] });
+    await clock.advance(20);
+    await scheduler.updateTask('changed', { args: ['new'], tags: [] });
+    await scheduler.pauseTask('paused');
+    // Its tags removed, the changed task's run needs no slot any more: it runs at once.
+    await clock.advance(1);
+    expect(seen).toEqual(['new']);
+    db.releaseAll();
+    await clock.advance(10);
+    expect(seen).toEqual(['new']);
+    expect(missed.map(([, event]) => event.taskId)).toEqual(['paused']);
+  });
+
+  it('a run past its grace while the scheduler is paused is reported missed on time, and never starts', async () => {
+    const scheduler = await clock.started({ concurrencyLimits: { db: 0 } });
+    const missed = clock.record(scheduler, 'task:missed');
+    let runs = 0;
+    await scheduler.addTask(() => void runs++, {
+      id: 'late',
+      trigger: new DateTrigger(T0 + 10),
+      tags: ['db'],
+      misfireGraceTime: 100,
+    });
+    await clock.advance(20);
+    scheduler.pause();
+    await clock.advance(200);
+    expect(missed.map(([, event]) => event.taskId)).toEqual(['late']);
+    await scheduler.setConcurrencyLimit('db', 5);
+    scheduler.resume();
+    await clock.advance(10);
+    expect(runs).toBe(0);
+  });
+
+  it('removeStore reports its waiting runs missed; a Map as concurrencyLimits is refused', async () => {
+    expect(() => clock.scheduler({ concurrencyLimits: new Map([['db', 1]]) as never })).toThrow(ValueError);
+    const scheduler = await clock.started({ concurrencyLimits: { db: 0 } });
+    const missed = clock.record(scheduler, 'task:missed');
+    await scheduler.addTask(() => {}, {
+      id: 'w',
+      trigger: new DateTrigger(T0 + 10),
+      tags: ['db'],
+      misfireGraceTime: null,
+    });
+    await clock.advance(20);
+    await scheduler.removeStore('default');
+    expect(missed.map(([, event]) => event.taskId)).toEqual(['w']);
+  });
+});
+
+describe('tag concurrency limits: hostile cases in a shared store (real time)', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kairos-tags-hostile-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a limit removed before start() is removed from the store', async () => {
+    const path = join(dir, 'tasks.db');
+    const first = new Scheduler({
+      stores: { default: new SQLiteStore({ path }) },
+      logger: silentLogger,
+      concurrencyLimits: { db: 1, mail: 2 },
+    });
+    await first.start();
+    await first.shutdown();
+    const second = new Scheduler({ stores: { default: new SQLiteStore({ path }) }, logger: silentLogger });
+    await second.setConcurrencyLimit('db', null);
+    await second.start();
+    try {
+      const store = new SQLiteStore({ path });
+      await store.start({ logger: silentLogger, alias: 'probe', reportBrokenRecord: () => {} });
+      expect(await store.getConcurrencyLimits()).toEqual({ mail: 2 });
+      await store.close();
+    } finally {
+      await second.shutdown();
+    }
+  });
+
+  it('a waiting run whose task another process removed does not run', async () => {
+    const path = join(dir, 'tasks.db');
+    let runs = 0;
+    const scheduler = new Scheduler({
+      stores: { default: new SQLiteStore({ path }) },
+      logger: silentLogger,
+      concurrencyLimits: { db: 0 },
+      functions: { count: () => void runs++ },
+    });
+    const missed: string[] = [];
+    scheduler.on('task:missed', (event) => void missed.push(event.taskId));
+    const waited = new Promise((resolve) => scheduler.once('task:waiting', resolve));
+    await scheduler.start();
+    try {
+      await scheduler.addTask('count', {
+        id: 'gone',
+        trigger: new IntervalTrigger({ hours: 1 }, { startAt: Date.now() + 50 }),
+        tags: ['db'],
+        misfireGraceTime: null,
+      });
+      await waited;
+      const other = new SQLiteStore({ path });
+      await other.start({ logger: silentLogger, alias: 'other', reportBrokenRecord: () => {} });
+      await other.removeTask('gone');
+      await other.setConcurrencyLimit('db', 1);
+      await other.close();
+      await expect.poll(() => missed, { timeout: 3000 }).toEqual(['gone']);
+      expect(runs).toBe(0);
+    } finally {
+      await scheduler.shutdown();
+    }
+  });
+});
