@@ -111,10 +111,10 @@ function patternOf(
     if (typeof value === 'string') lastWeekdayMask |= 1 << (Number.parseInt(value.charAt(0), 10) % 7);
   }
   return Object.freeze({
-    seconds: new ValueSet(numbers(fields.second.values), 59),
-    minutes: new ValueSet(numbers(fields.minute.values), 59),
-    hours: new ValueSet(numbers(fields.hour.values), 23),
-    months: new ValueSet(
+    seconds: ValueSet.of(numbers(fields.second.values), 59),
+    minutes: ValueSet.of(numbers(fields.minute.values), 59),
+    hours: ValueSet.of(numbers(fields.hour.values), 23),
+    months: ValueSet.of(
       numbers(fields.month.values).map((month) => month - 1),
       11,
     ),
