@@ -4,7 +4,9 @@
  * other field as is. Reading validates the whole shape: any problem is a `SerializationError` naming the task id
  * and what is wrong, so that a store can report the record and keep it untouched.
  */
+
 import { SerializationError } from './errors.js';
+import { LruCache } from './lru-cache.js';
 import { HOOK_KINDS, type RetryPolicy, type TaskHooks, type TaskRecord } from './store.js';
 import { tagListProblem } from './tags.js';
 
@@ -148,8 +150,8 @@ export function parseTaskText(text: string, id: string): unknown {
 
 /** How many rebuilt triggers `rebuildTrigger` keeps (a cron trigger takes about 3 KB). */
 const TRIGGER_CACHE_SIZE = 4096;
-/** Rebuilt triggers by spec text, least recently used first. */
-const triggerCache = new Map<string, Trigger>();
+/** Rebuilt triggers by spec text. */
+const triggerCache = new LruCache<string, Trigger>(TRIGGER_CACHE_SIZE);
 
 /**
  * `triggerFromSpec`, remembering the last few thousand results: triggers are immutable, and a store reads
@@ -157,15 +159,11 @@ const triggerCache = new Map<string, Trigger>();
  */
 function rebuildTrigger(spec: TriggerSpec): Trigger {
   const key = JSON.stringify(spec);
-  const cached = triggerCache.get(key);
-  if (cached !== undefined) {
-    triggerCache.delete(key);
-    triggerCache.set(key, cached);
-    return cached;
+  let trigger = triggerCache.get(key);
+  if (trigger === undefined) {
+    trigger = triggerFromSpec(spec);
+    triggerCache.set(key, trigger);
   }
-  const trigger = triggerFromSpec(spec);
-  triggerCache.set(key, trigger);
-  if (triggerCache.size > TRIGGER_CACHE_SIZE) triggerCache.delete(triggerCache.keys().next().value as string);
   return trigger;
 }
 

@@ -160,7 +160,10 @@ export class WaitingRuns {
       }
     } finally {
       this.#trying.delete(alias);
-      this.#arm();
+      // Runs only left the queues, so an armed timer fires no later than needed (at worst early, for a try that
+      // finds nothing): re-armed only when it is not, so that each freed slot costs no pass over every run.
+      if (this.#size === 0) this.#armAt(Number.POSITIVE_INFINITY);
+      else if (this.#timer === undefined) this.#arm();
     }
   }
 

@@ -22,6 +22,7 @@ import {
   type TaskRelease,
 } from '../src/store.js';
 import { AFTER_CANDIDATE, type Queryable } from './postgres-schema.js';
+import { afterTriggerEntry } from './support/after-triggers.js';
 import { BrokenRecords } from './support/broken-records.js';
 import type { SlotOp } from './support/slot-batch.js';
 
@@ -421,8 +422,8 @@ export class TaskTable {
     });
     const entries: AfterTriggerEntry[] = [];
     for (const row of rows) {
-      const tasks = afterTasksOf(row.data);
-      if (tasks !== null) entries.push({ id: row.id, tasks });
+      const entry = afterTriggerEntry(row.id, row.data);
+      if (entry !== null) entries.push(entry);
     }
     return entries;
   }
@@ -483,25 +484,6 @@ export class TaskTable {
       }
     });
   }
-}
-
-/**
- * The upstream task ids of a task body whose trigger is an after-trigger, or null: not JSON, another trigger, or a
- * spec without its list of tasks.
- */
-function afterTasksOf(data: string): string[] | null {
-  let body: unknown;
-  try {
-    body = JSON.parse(data);
-  } catch {
-    return null;
-  }
-  if (typeof body !== 'object' || body === null) return null;
-  const trigger = (body as { trigger?: unknown }).trigger;
-  if (typeof trigger !== 'object' || trigger === null) return null;
-  const { type, tasks } = trigger as { type?: unknown; tasks?: unknown };
-  if (type !== 'after' || !Array.isArray(tasks) || !tasks.every((id) => typeof id === 'string')) return null;
-  return tasks as string[];
 }
 
 /**

@@ -6,12 +6,12 @@
  * field (`./cron-years.ts`), the `W` day (`nW`, `LW`), lowercase `l`, weekday ranges that end on
  * Sunday as 7 (`MON-SUN`, `fri-sun`), and lists whose items overlap (`8-18/2,12`, `0,7`), which
  * cron-parser refuses as duplicates and Vixie cron accepts. Parsed expressions are cached by their
- * text (`./cron-cache.ts`), so triggers sharing an expression share one pattern.
+ * text (`../lru-cache.ts`), so triggers sharing an expression share one pattern.
  */
 import { type CronExpression, CronExpressionParser, type CronFieldCollection } from 'cron-parser';
 import { ValueError } from '../errors.js';
+import { LruCache } from '../lru-cache.js';
 import { describeValue } from '../validate.js';
-import { LruCache } from './cron-cache.js';
 import type { NearestWeekday } from './cron-days.js';
 import { type CronPattern, nextMatch } from './cron-engine.js';
 import { ValueSet } from './cron-values.js';

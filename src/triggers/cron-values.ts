@@ -5,7 +5,7 @@
  * scheduler hold a few dozen of them however many expressions they use.
  */
 import { ValueError } from '../errors.js';
-import { LruCache } from './cron-cache.js';
+import { LruCache } from '../lru-cache.js';
 
 /** The largest value a field may hold: the masks have 64 bits. */
 const MAX_VALUE = 63;

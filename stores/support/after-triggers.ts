@@ -6,7 +6,8 @@ import type { AfterTriggerEntry } from '../../src/store.js';
 
 /**
  * The entry of a stored task body (its JSON text, or the parsed object) whose trigger is an after-trigger; null
- * for any other body, and for one that does not parse (the store reports those where it reads tasks).
+ * for any other body, one that does not parse, or a spec whose task list is not one of ids (the store reports
+ * unreadable tasks where it reads them).
  */
 export function afterTriggerEntry(id: string, data: unknown): AfterTriggerEntry | null {
   let body: unknown = data;
@@ -18,7 +19,8 @@ export function afterTriggerEntry(id: string, data: unknown): AfterTriggerEntry 
     }
   }
   const trigger = (body as { trigger?: { type?: unknown; tasks?: unknown } } | null)?.trigger;
-  if (trigger?.type !== 'after' || !Array.isArray(trigger.tasks)) return null;
-  const tasks = trigger.tasks.filter((task): task is string => typeof task === 'string');
-  return { id, tasks };
+  const tasks = trigger?.tasks;
+  if (trigger?.type !== 'after' || !Array.isArray(tasks) || !tasks.every((task) => typeof task === 'string'))
+    return null;
+  return { id, tasks: tasks as string[] };
 }

@@ -1,6 +1,6 @@
-/** The parsed-expression cache of CronTrigger (src/triggers/cron-cache.ts, src/triggers/cron-parse.ts). */
+/** The parsed-expression cache of CronTrigger (src/lru-cache.ts, src/triggers/cron-parse.ts). */
 import { describe, expect, it } from 'vitest';
-import { LruCache } from '../../src/triggers/cron-cache.js';
+import { LruCache } from '../../src/lru-cache.js';
 import { parseCronExpression } from '../../src/triggers/cron-parse.js';
 
 describe('LruCache', () => {
