@@ -85,6 +85,8 @@ export class AfterRuns {
 
   /** Notes this scheduler's own change of a task: its trigger now (null: the task is gone). */
   noteTask(alias: string, taskId: string, trigger: Trigger | null): void {
+    // No task waits for another (the usual case): nothing to unlink, and nothing to link unless this one does.
+    if (this.#dependents === 0 && !(trigger instanceof AfterTrigger)) return;
     const index = this.#index(alias);
     this.#unlink(index, taskId);
     if (trigger instanceof AfterTrigger) this.#link(index, taskId, trigger.tasks);

@@ -59,6 +59,8 @@ export class DispatchLoop {
   readonly #context: DispatchLoopContext;
   /** Stores by alias, each with its queue of work and next wake-up. */
   readonly #lanes = new Map<string, StoreLane>();
+  /** The lanes in the order added, as an array made anew on each change (readers may keep iterating the old one). */
+  #laneList: readonly StoreLane[] = [];
   readonly #timer = new WakeupTimer(() => this.#onTimer());
   /** Tasks whose function could not be resolved and was reported (by store, id and function). */
   readonly #unresolved = new Set<string>();
@@ -71,12 +73,14 @@ export class DispatchLoop {
   add(alias: string, store: TaskStore): StoreLane {
     const lane = new StoreLane(alias, store);
     this.#lanes.set(alias, lane);
+    this.#laneList = [...this.#lanes.values()];
     return lane;
   }
 
   /** Removes a store's lane; the timer re-arms without it. */
   remove(alias: string): void {
     this.#lanes.delete(alias);
+    this.#laneList = [...this.#lanes.values()];
     this.rearm();
   }
 
@@ -86,8 +90,8 @@ export class DispatchLoop {
   }
 
   /** Every lane, in the order added. */
-  lanes(): IterableIterator<StoreLane> {
-    return this.#lanes.values();
+  lanes(): readonly StoreLane[] {
+    return this.#laneList;
   }
 
   /** Stops the timer (pause, shutdown). */

@@ -208,10 +208,25 @@ export class LifecycleRegistry {
     }
   }
 
+  /**
+   * True if adding this task sets up no lifecycle and replaces none: its function is not a generator function
+   * found without importing (`setUp` would make none), and no lifecycle or lock keeper is registered for its id.
+   */
+  isPlain(alias: string, record: TaskRecord): boolean {
+    if (this.get(alias, record.id) !== undefined || this.keeperOf(alias, record.id) !== undefined)
+      return false;
+    return this.#generatorOf(record) === undefined;
+  }
+
+  /** True if the task has a live lifecycle or a lock keeper here (removing it closes one). */
+  has(alias: string, id: string): boolean {
+    return this.get(alias, id) !== undefined || this.keeperOf(alias, id) !== undefined;
+  }
+
   /** Creates and sets up the generator of a lifecycle task (null for plain tasks); a failed setup rejects. */
   async setUp(alias: string, record: TaskRecord): Promise<LifecycleTask | null> {
-    const fn = this.#resolver.resolveSync(record.fn);
-    if (fn === undefined || !isGeneratorFunction(fn)) return null;
+    const fn = this.#generatorOf(record);
+    if (fn === undefined) return null;
     const lifecycle = new LifecycleTask(fn, record.args);
     try {
       await lifecycle.setup();
@@ -241,6 +256,12 @@ export class LifecycleRegistry {
     const replaced = this.detach(alias, id);
     if (lifecycle !== null) this.set(alias, id, lifecycle);
     return replaced;
+  }
+
+  /** The task's function if it is a generator function found without importing (a lifecycle task's). */
+  #generatorOf(record: TaskRecord): TaskFunction | undefined {
+    const fn = this.#resolver.resolveSync(record.fn);
+    return fn !== undefined && isGeneratorFunction(fn) ? fn : undefined;
   }
 
   /**

@@ -258,7 +258,8 @@ export function parseGetTasksOptions(options: GetTasksOptions): { store?: string
 }
 
 /** Validates a `{ store? }` selector; returns the alias given, if any. */
-export function parseSelector(options: StoreSelector, what: string): string | undefined {
+export function parseSelector(options: StoreSelector | undefined, what: string): string | undefined {
+  if (options === undefined) return undefined;
   checkOptions(options as unknown, SELECTOR_KEYS, what);
   if (options.store !== undefined && typeof options.store !== 'string') {
     throw new ValueError(

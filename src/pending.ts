@@ -24,6 +24,11 @@ export interface PendingTask {
 export class PendingTasks {
   readonly #byKey = new Map<string, PendingTask>();
 
+  /** How many tasks are pending. */
+  get size(): number {
+    return this.#byKey.size;
+  }
+
   /** True if a task with this id is pending for this store. */
   has(alias: string, id: string): boolean {
     return this.#byKey.has(taskKey(alias, id));

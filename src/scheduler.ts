@@ -91,6 +91,9 @@ export type {
 
 type State = 'stopped' | 'starting' | 'running' | 'stopping';
 
+/** The promise of a change done at once (resolved, shared: awaiting it allocates no promise of its own). */
+const SETTLED: Promise<void> = Promise.resolve();
+
 /**
  * Schedules tasks: keeps them in stores, sleeps on one timer until the earliest next run, and hands due runs
  * to executors, honouring coalesce, misfire grace time and max instances. `F` is the type of its `functions`,
@@ -393,6 +396,10 @@ export class Scheduler<const F extends FunctionRegistry = FunctionRegistry> impl
     const record = buildTaskRecord(fn, options, context);
     this.#getExecutor(record.executor);
     const lock = parseTaskLock(options.lock, record, context);
+    if (this.#state === 'running' && lock === null && options.replaceExisting !== true) {
+      const added = this.#tasks.addNow(alias, record);
+      if (added !== undefined) return this.#snapshot(added);
+    }
     const found = await this.#tasks.add(alias, record, {
       replaceExisting: options.replaceExisting === true,
       explicitNextRunTime: options.nextRunTime !== undefined,
@@ -403,7 +410,7 @@ export class Scheduler<const F extends FunctionRegistry = FunctionRegistry> impl
   }
 
   /** The task with this id, or undefined. */
-  async getTask(id: string, options: StoreSelector = {}): Promise<Task | undefined> {
+  async getTask(id: string, options?: StoreSelector): Promise<Task | undefined> {
     const found = await this.#tasks.find(id, parseSelector(options, 'getTask'));
     return found === undefined ? undefined : this.#snapshot(found);
   }
@@ -420,7 +427,7 @@ export class Scheduler<const F extends FunctionRegistry = FunctionRegistry> impl
    * Changes any option of a task but its id, as one atomic change in its store that writes only what it names;
    * a new trigger recomputes the next run time from now.
    */
-  async updateTask(id: string, changes: TaskChanges, options: StoreSelector = {}): Promise<Task> {
+  async updateTask(id: string, changes: TaskChanges, options?: StoreSelector): Promise<Task> {
     const { store: toStore, ...rest } = checkTaskChanges(id, changes);
     const change = updateChange(id, rest, this.#lifecycles);
     const pins = rest.nextRunTime !== undefined ? true : undefined;
@@ -429,16 +436,12 @@ export class Scheduler<const F extends FunctionRegistry = FunctionRegistry> impl
   }
 
   /** Gives a task a new trigger and recomputes its next run time from now (this also resumes it). */
-  async rescheduleTask(
-    id: string,
-    trigger: Trigger | TriggerSpec,
-    options: StoreSelector = {},
-  ): Promise<Task> {
+  async rescheduleTask(id: string, trigger: Trigger | TriggerSpec, options?: StoreSelector): Promise<Task> {
     return this.#modify(id, parseSelector(options, 'rescheduleTask'), rescheduleChange(id, trigger), false);
   }
 
   /** Pauses a task: its next run time becomes null. */
-  async pauseTask(id: string, options: StoreSelector = {}): Promise<Task> {
+  async pauseTask(id: string, options?: StoreSelector): Promise<Task> {
     return this.#modify(id, parseSelector(options, 'pauseTask'), pauseChange, true);
   }
 
@@ -446,7 +449,7 @@ export class Scheduler<const F extends FunctionRegistry = FunctionRegistry> impl
    * Resumes a paused task, with its next run time recomputed from now. A task whose trigger has no fire
    * time left is removed (the returned snapshot shows it with no next run time).
    */
-  async resumeTask(id: string, options: StoreSelector = {}): Promise<Task> {
+  async resumeTask(id: string, options?: StoreSelector): Promise<Task> {
     const resumed = await this.#modify(id, parseSelector(options, 'resumeTask'), resumeChange(id), false);
     // Still paused: its trigger has no fire time left.
     if (resumed.paused) await this.removeTask(id, { store: resumed.store });
@@ -454,7 +457,7 @@ export class Scheduler<const F extends FunctionRegistry = FunctionRegistry> impl
   }
 
   /** Submits one run now, outside the schedule and honouring `maxInstances`; the schedule is unchanged. */
-  async runTaskNow(id: string, options: StoreSelector = {}): Promise<void> {
+  async runTaskNow(id: string, options?: StoreSelector): Promise<void> {
     const alias = parseSelector(options, 'runTaskNow');
     if (this.#state !== 'running') throw new SchedulerNotRunningError();
     const found = await this.#tasks.find(id, alias);
@@ -510,15 +513,28 @@ export class Scheduler<const F extends FunctionRegistry = FunctionRegistry> impl
     throw new RunLookupError(runId);
   }
 
-  /** Removes a task; an unknown id is a `TaskLookupError`. Ends a lifecycle task (its `finally` runs). */
-  async removeTask(id: string, options: StoreSelector = {}): Promise<void> {
-    const alias = parseSelector(options, 'removeTask');
+  /**
+   * Removes a task; an unknown id is a `TaskLookupError`. Ends a lifecycle task (its `finally` runs). Not an
+   * async function: a plain task removed at once (`TaskRegistry.removeNow`) resolves with one shared settled
+   * promise, so that removing many tasks one by one allocates nothing per task.
+   */
+  removeTask(id: string, options?: StoreSelector): Promise<void> {
+    try {
+      const alias = parseSelector(options, 'removeTask');
+      if (this.#state === 'running' && this.#tasks.removeNow(id, alias)) return SETTLED;
+      return this.#removeTask(id, alias);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async #removeTask(id: string, alias: string | undefined): Promise<void> {
     if (this.#state === 'starting') await this.#startup;
     await this.#tasks.remove(id, alias);
   }
 
   /** Removes every task (of one store, or of all). */
-  async removeAllTasks(options: StoreSelector = {}): Promise<void> {
+  async removeAllTasks(options?: StoreSelector): Promise<void> {
     const alias = parseSelector(options, 'removeAllTasks');
     if (this.#state === 'starting') await this.#startup;
     await this.#tasks.removeAll(alias);

@@ -25,6 +25,12 @@ export class StoreLane {
   #backoffMs = FIRST_FAILURE_BACKOFF_MS;
   /** Tail of the queue of work on this store. */
   #queue: Promise<unknown> = Promise.resolve();
+  /** Work queued or running on this store that has not settled yet. */
+  #unsettled = 0;
+  /** Counts one piece of work settled (bound once: it ends every `exclusive`). */
+  readonly #settled = (): void => {
+    this.#unsettled--;
+  };
 
   constructor(alias: string, store: TaskStore) {
     this.alias = alias;
@@ -33,9 +39,18 @@ export class StoreLane {
 
   /** Runs `work` after all work queued earlier on this store. */
   exclusive<T>(work: () => Promise<T>): Promise<T> {
+    this.#unsettled++;
     const result = this.#queue.then(work);
-    this.#queue = result.catch(() => {});
+    this.#queue = result.then(this.#settled, this.#settled);
     return result;
+  }
+
+  /**
+   * True while no work is queued or running on this store: a change made now, synchronously, is ordered after
+   * everything asked of the store before (the fast path of `ImmediateTaskStore`).
+   */
+  get quiet(): boolean {
+    return this.#unsettled === 0;
   }
 
   /** Settles once the work queued so far has settled. */

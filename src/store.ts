@@ -325,6 +325,26 @@ export interface SharedTaskStore extends TaskStoreBase, RunSlots, StoredConcurre
 /** A place tasks live: local or shared. */
 export type TaskStore = LocalTaskStore | SharedTaskStore;
 
+/**
+ * Optional, for a local store (not shared) whose tasks live in this process's memory (the MemoryStore): the same add, remove
+ * and read as `addTask`, `removeTask` and `getTask`, done before the call returns. The scheduler uses them only
+ * while nothing else is queued on the store's lane, so the change is the one the async method would make, made
+ * without a promise round trip (an add or remove of a plain task then costs a few map operations).
+ */
+export interface ImmediateTaskStore {
+  /** `addTask`, done at once; an existing id is a `ConflictingIdError` (thrown). */
+  addTaskNow(record: TaskRecord): void;
+  /** `removeTask`, done at once: the removed task, or undefined (nothing removed) for an unknown id. */
+  removeTaskNow(id: string): TaskRecord | undefined;
+  /** `getTask`, done at once. */
+  getTaskNow(id: string): TaskRecord | undefined;
+}
+
+/** True for a store that can add, remove and read tasks at once (`ImmediateTaskStore`). */
+export function isImmediateStore(store: TaskStore): store is LocalTaskStore & ImmediateTaskStore {
+  return !store.shared && typeof (store as Partial<ImmediateTaskStore>).removeTaskNow === 'function';
+}
+
 /** True for a shared store (which then has run slots: the scheduler checks that when it is given one). */
 export function isSharedStore(store: TaskStore): store is SharedTaskStore {
   return store.shared;

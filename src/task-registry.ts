@@ -22,7 +22,7 @@ import type { Reports } from './reports.js';
 import type { RunTracker } from './runs.js';
 import type { SharedLifecycles } from './shared-lifecycles.js';
 import { ShutdownTasks } from './shutdown-tasks.js';
-import { compareTaskRecords, type TaskRecord, type TaskStore } from './store.js';
+import { compareTaskRecords, isImmediateStore, type TaskRecord, type TaskStore } from './store.js';
 import type { StoreLane } from './store-lane.js';
 import type { TaskBuildContext } from './task.js';
 import type { StoredChange } from './task-changes.js';
@@ -149,6 +149,47 @@ export class TaskRegistry {
     if (keeper !== undefined) await this.#startKeeper(alias, record.id, keeper);
     if (shared) await this.#context.shared.ensure(lane, stored);
     return { record: stored, alias, pending: false };
+  }
+
+  /**
+   * `add` done synchronously, when it can be: a running scheduler, a plain task (no lifecycle, no lock, not a
+   * declaration) and a store that adds at once (`ImmediateTaskStore`) with nothing queued on its lane, so the add
+   * is ordered after everything asked of the store before, as `add`'s would be. Returns the task as stored, or
+   * undefined (nothing done) when `add` must do it. Throws what `add` rejects with (a duplicate id, a cycle).
+   */
+  addNow(alias: string, record: TaskRecord): FoundTask | undefined {
+    const { lifecycles, loop, events, after } = this.#context;
+    const lane = this.lane(alias);
+    const { store } = lane;
+    if (!lane.quiet || !isImmediateStore(store) || !lifecycles.isPlain(alias, record)) return undefined;
+    after.checkCycle(alias, record.id, record.trigger);
+    store.addTaskNow(record);
+    this.shutdownTasks.note(alias, record);
+    after.noteTask(alias, record.id, record.trigger);
+    events.emit('task:added', { taskId: record.id, store: alias });
+    loop.wakeNoLaterThan(lane, record.nextRunTime);
+    return { record, alias, pending: false };
+  }
+
+  /**
+   * `remove` done synchronously, when it can be: a running scheduler, no pending tasks, stores that remove at once
+   * with nothing queued on their lanes, and a task without a lifecycle. Returns false (nothing done) when `remove`
+   * must do it; an unknown id is a `TaskLookupError` (thrown).
+   */
+  removeNow(id: string, alias: string | undefined): boolean {
+    const { events, lifecycles, loop } = this.#context;
+    if (this.pending.size !== 0 || !this.#context.storesOpen()) return false;
+    const lanes = alias === undefined ? loop.lanes() : [this.lane(alias)];
+    for (let index = 0; index < lanes.length; index++) {
+      const lane = lanes[index] as StoreLane;
+      const { store } = lane;
+      if (!lane.quiet || !isImmediateStore(store) || lifecycles.has(lane.alias, id)) return false;
+      if (store.removeTaskNow(id) === undefined) continue;
+      this.#forget(lane.alias, id);
+      if (events.has('task:removed')) events.emit('task:removed', { taskId: id, store: lane.alias });
+      return true;
+    }
+    throw new TaskLookupError(id, alias);
   }
 
   /**

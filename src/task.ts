@@ -278,10 +278,10 @@ export function buildTaskRecord(fn: unknown, options: TaskOptions, context: Task
     hooks: null,
     middleware: [],
   };
-  const withOptions = applyTaskChanges(record, options, context, typeof fn === 'string');
-  const first = firstRunTime(withOptions.trigger, context.now, id);
-  if (options.nextRunTime === undefined) withOptions.nextRunTime = first;
-  return withOptions;
+  applyChangesTo(record, options, context, typeof fn === 'string');
+  const first = firstRunTime(record.trigger, context.now, id);
+  if (options.nextRunTime === undefined) record.nextRunTime = first;
+  return record;
 }
 
 /** Validates the changes of `updateTask` (the object and its keys) before anything is looked up. */
@@ -300,15 +300,26 @@ export function checkTaskChanges(id: string, changes: unknown): TaskChanges {
   return changes as TaskChanges;
 }
 
-/** Returns `record` with `changes` applied and validated (used by `addTask` and `updateTask`). */
+/** Returns `record` with `changes` applied and validated (used by `updateTask`). */
 export function applyTaskChanges(
   record: TaskRecord,
   changes: TaskChanges,
   context: TaskBuildContext,
   fnByName?: boolean,
 ): TaskRecord {
-  const id = record.id;
   const next = copyTaskRecord(record);
+  applyChangesTo(next, changes, context, fnByName);
+  return next;
+}
+
+/** Applies `changes` to `next`, a record not yet handed out (`addTask` builds one, `updateTask` copies one). */
+function applyChangesTo(
+  next: TaskRecord,
+  changes: TaskChanges,
+  context: TaskBuildContext,
+  fnByName: boolean | undefined,
+): void {
+  const id = next.id;
   if (changes.fn !== undefined)
     next.fn = context.resolver.toStoredFunction(changes.fn, id, context.persistent);
   if (changes.name !== undefined) next.name = parseNonEmptyString(changes.name, `task '${id}': name`);
@@ -330,7 +341,8 @@ export function applyTaskChanges(
   if (changes.retries !== undefined) next.retries = parseRetries(changes.retries, `task '${id}': retries`);
   if (changes.timeout !== undefined) next.timeout = parseTimeout(changes.timeout, `task '${id}': timeout`);
   if (changes.tags !== undefined) next.tags = parseTags(changes.tags, `task '${id}': tags`);
-  if (HOOK_KINDS.some((kind) => changes[kind] !== undefined)) next.hooks = applyHooks(next, changes, context);
+  if (changes.onSuccess !== undefined || changes.onFailure !== undefined || changes.onRetry !== undefined)
+    next.hooks = applyHooks(next, changes, context);
   if (changes.middleware !== undefined) {
     const list: unknown = changes.middleware;
     if (!Array.isArray(list))
@@ -348,7 +360,6 @@ export function applyTaskChanges(
   const byName =
     changes.fn !== undefined ? typeof changes.fn === 'string' : (fnByName ?? typeof next.fn === 'string');
   checkRecord(next, context, byName);
-  return next;
 }
 
 /** The record's hooks with the hooks `changes` names set (or, when null, removed); null when none are left. */
@@ -488,6 +499,14 @@ export interface TaskActions {
   runTaskNow(id: string, options?: { store?: string }): Promise<void>;
 }
 
+/** Shared by every snapshot with an empty list (most have no args, tags or middleware). */
+const NO_ITEMS: readonly never[] = Object.freeze([]);
+
+/** A frozen copy of a record's list, for a snapshot. */
+function frozenCopy<T>(items: readonly T[]): readonly T[] {
+  return items.length === 0 ? NO_ITEMS : Object.freeze([...items]);
+}
+
 /** A snapshot of a task as it was when read; the shortcuts act on the live task through the scheduler. */
 export class Task {
   readonly id: string;
@@ -528,7 +547,7 @@ export class Task {
     this.name = record.name;
     this.fn = record.fn;
     this.trigger = record.trigger;
-    this.args = Object.freeze([...record.args]);
+    this.args = frozenCopy(record.args);
     this.store = store;
     this.executor = record.executor;
     this.coalesce = record.coalesce;
@@ -540,9 +559,9 @@ export class Task {
     this.pending = pending;
     this.retries = record.retries === null ? null : Object.freeze({ ...record.retries });
     this.timeout = record.timeout;
-    this.tags = Object.freeze([...record.tags]);
+    this.tags = frozenCopy(record.tags);
     this.hooks = record.hooks === null ? null : Object.freeze({ ...record.hooks });
-    this.middleware = Object.freeze([...record.middleware]);
+    this.middleware = frozenCopy(record.middleware);
     this.#actions = actions;
   }
 

@@ -1,11 +1,12 @@
 import { ConflictingIdError, TaskLookupError, ValueError } from '../src/errors.js';
-import { MinHeap } from '../src/heap.js';
+import { type HeapPosition, MinHeap } from '../src/heap.js';
 import { compareNewestFirst, matchesRunQuery, type RunQuery, type StoredRunRecord } from '../src/history.js';
 import {
   type AcquireOptions,
   type AfterTriggerEntry,
   compareTaskRecords,
   copyTaskRecord,
+  type ImmediateTaskStore,
   type LocalTaskStore,
   type StoreContext,
   type TaskChange,
@@ -17,20 +18,9 @@ import { checkOptions } from '../src/validate.js';
 
 const NO_OPTIONS: ReadonlySet<string> = new Set();
 
-/** Stale heap entries tolerated beyond twice the number of tasks before the heap is rebuilt. */
-const COMPACT_SLACK = 1024;
-
-/** A heap entry: valid only while `generation` matches the task's current one (lazy deletion). */
-interface HeapEntry {
-  id: string;
-  generation: number;
-}
-
-/** A stored task with its bookkeeping. */
-interface StoredTask {
+/** A stored task with its bookkeeping; in the due heap (at `heapIndex`) while scheduled and unleased. */
+interface StoredTask extends HeapPosition {
   record: TaskRecord;
-  /** Bumped whenever `record.nextRunTime` changes, so older heap entries become stale. */
-  generation: number;
   /**
    * The owner and expiry of a task lease, if leased, with the next run time it was acquired with (a release
    * yields if that changed meanwhile); `held` for a parked task (`holdUntil`).
@@ -49,17 +39,15 @@ interface SequencedRun {
  * Keeps tasks in process memory: fast, holds any function (closures, lifecycle generators), gone at exit.
  * Due tasks come off a min-heap on next run time, so a wake-up costs O(due · log n), never a scan.
  */
-export class MemoryStore implements LocalTaskStore {
+export class MemoryStore implements LocalTaskStore, ImmediateTaskStore {
   readonly persistent = false;
   readonly shared = false;
   /** Tasks by id. */
   #tasks = new Map<string, StoredTask>();
-  /** Unleased scheduled tasks by next run time; may hold stale entries (see `HeapEntry`). */
-  #due = new MinHeap<HeapEntry>();
+  /** Unleased scheduled tasks by next run time (exactly those: a change or removal takes a task out). */
+  #due = new MinHeap<StoredTask>();
   /** Ids of tasks under a task lease (out of the heap until released). */
   #leased = new Set<string>();
-  /** Source of generations: never reused, so a heap entry of a removed task can never match a new one. */
-  #lastGeneration = 0;
 
   /** Run history: each task's records, oldest first, with the order they were appended in. */
   #runs = new Map<string, SequencedRun[]>();
@@ -98,6 +86,11 @@ export class MemoryStore implements LocalTaskStore {
   }
 
   async addTask(record: TaskRecord): Promise<void> {
+    this.addTaskNow(record);
+  }
+
+  /** `addTask` without a promise (the scheduler's fast path while nothing else is queued on this store). */
+  addTaskNow(record: TaskRecord): void {
     if (this.#tasks.has(record.id)) throw new ConflictingIdError(record.id, this.#alias);
     this.#put(record, undefined);
   }
@@ -119,11 +112,18 @@ export class MemoryStore implements LocalTaskStore {
   }
 
   async removeTask(id: string): Promise<TaskRecord> {
+    const removed = this.removeTaskNow(id);
+    if (removed === undefined) throw new TaskLookupError(id);
+    return removed;
+  }
+
+  /** `removeTask` without a promise: the removed task, or undefined for an unknown id. */
+  removeTaskNow(id: string): TaskRecord | undefined {
     const existing = this.#tasks.get(id);
-    if (existing === undefined) throw new TaskLookupError(id);
+    if (existing === undefined) return undefined;
     this.#tasks.delete(id);
-    this.#leased.delete(id);
-    this.#compactIfStale();
+    if (existing.lease !== null) this.#leased.delete(id);
+    this.#due.remove(existing);
     return existing.record;
   }
 
@@ -136,6 +136,11 @@ export class MemoryStore implements LocalTaskStore {
   }
 
   async getTask(id: string): Promise<TaskRecord | undefined> {
+    return this.#tasks.get(id)?.record;
+  }
+
+  /** `getTask` without a promise. */
+  getTaskNow(id: string): TaskRecord | undefined {
     return this.#tasks.get(id)?.record;
   }
 
@@ -200,7 +205,7 @@ export class MemoryStore implements LocalTaskStore {
   }
 
   async earliestWakeup(_owner: string): Promise<number | null> {
-    let earliest = this.#peekValid();
+    let earliest = this.#due.peekKey() ?? null;
     for (const id of this.#leased) {
       const stored = this.#tasks.get(id);
       if (stored?.lease == null || stored.record.nextRunTime === null) continue;
@@ -224,12 +229,11 @@ export class MemoryStore implements LocalTaskStore {
       }
     }
     while (acquired.length < limit) {
-      const time = this.#peekValid();
-      if (time === null || time > now) break;
-      const entry = this.#due.pop() as HeapEntry;
-      const stored = this.#tasks.get(entry.id) as StoredTask;
+      const time = this.#due.peekKey();
+      if (time === undefined || time > now) break;
+      const stored = this.#due.pop() as StoredTask;
       stored.lease = { owner, expiresAt: now + leaseMs, runTime: stored.record.nextRunTime, held: false };
-      this.#leased.add(entry.id);
+      this.#leased.add(stored.record.id);
       acquired.push(stored.record);
     }
     return acquired;
@@ -263,45 +267,19 @@ export class MemoryStore implements LocalTaskStore {
     return released;
   }
 
-  /** Stores `record`, keeping a lease that is in force, and files it in the heap if it is scheduled and unleased. */
-  #put(record: TaskRecord, existing: StoredTask | undefined): void {
-    const stored: StoredTask = {
-      record,
-      generation: ++this.#lastGeneration,
-      lease: existing?.lease ?? null,
-    };
-    this.#tasks.set(record.id, stored);
-    if (record.nextRunTime !== null && stored.lease === null) {
-      this.#due.push(record.nextRunTime, { id: record.id, generation: stored.generation });
-      this.#compactIfStale();
-    }
-  }
-
   /**
-   * Rebuilds the heap once stale entries (of removed, changed or leased tasks) outnumber the tasks, so that
-   * adding and removing tasks for ever keeps memory bounded by the tasks that exist. Amortised O(1) per change.
+   * Stores `record` (a new task, or a new version of `existing`, keeping a lease that is in force), and files it
+   * in the due heap if it is scheduled and unleased.
    */
-  #compactIfStale(): void {
-    if (this.#due.size <= 2 * this.#tasks.size + COMPACT_SLACK) return;
-    this.#due.clear();
-    for (const stored of this.#tasks.values()) {
-      const { record } = stored;
-      if (record.nextRunTime !== null && stored.lease === null) {
-        this.#due.push(record.nextRunTime, { id: record.id, generation: stored.generation });
-      }
+  #put(record: TaskRecord, existing: StoredTask | undefined): void {
+    let stored = existing;
+    if (stored === undefined) {
+      stored = { record, lease: null, heapIndex: -1 };
+      this.#tasks.set(record.id, stored);
+    } else {
+      stored.record = record;
+      this.#due.remove(stored);
     }
-  }
-
-  /** The smallest next run time among valid heap entries, dropping stale ones on the way. */
-  #peekValid(): number | null {
-    for (;;) {
-      const entry = this.#due.peek();
-      if (entry === undefined) return null;
-      const stored = this.#tasks.get(entry.id);
-      if (stored !== undefined && stored.generation === entry.generation && stored.lease === null) {
-        return this.#due.peekKey() as number;
-      }
-      this.#due.pop();
-    }
+    if (record.nextRunTime !== null && stored.lease === null) this.#due.push(record.nextRunTime, stored);
   }
 }

@@ -41,9 +41,9 @@ export interface Adapter {
   start(): Promise<void>;
   /**
    * Schedules `fire` once at epoch ms `at`, under the caller's numeric `key`. Absent when the library has
-   * no way to run a task once.
+   * no way to run a task once. Returns what the library's own call returns: a promise (kairos) is awaited.
    */
-  once?(key: number, at: number, fire: Fire): void | Promise<void>;
+  once?(key: number, at: number, fire: Fire): unknown;
   /**
    * How `once` is done when the library has no one-shot task of its own and its users build one (toad-scheduler:
    * an interval job that stops itself after its first run), for the report; absent for a real one-shot API.

@@ -43,8 +43,9 @@ export async function create(
     async start() {
       await scheduler.start();
     },
-    async once(key, at, fire) {
-      await scheduler.addTask(fire, { trigger: new DateTrigger(at), id: id(key) });
+    // As its users call it: `await scheduler.addTask(…)` (the returned promise is awaited by the scenario).
+    once(key, at, fire) {
+      return scheduler.addTask(fire, { trigger: new DateTrigger(at), id: id(key) });
     },
     async cron(key, expression, timezone, fire) {
       await scheduler.addTask(fire, { trigger: new CronTrigger(expression, { timezone }), id: id(key) });
@@ -61,8 +62,8 @@ export async function create(
     async nextRun(key) {
       return (await scheduler.getTask(id(key)))?.nextRunTime?.getTime();
     },
-    async remove(key) {
-      await scheduler.removeTask(id(key));
+    remove(key) {
+      return scheduler.removeTask(id(key));
     },
     async removeAll() {
       await scheduler.removeAllTasks();
