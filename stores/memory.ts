@@ -160,7 +160,8 @@ export class MemoryStore implements LocalTaskStore, ImmediateTaskStore {
 
   async appendRuns(records: readonly StoredRunRecord[], perTask: number): Promise<void> {
     const touched = new Set<SequencedRun[]>();
-    for (const record of records) {
+    for (let index = 0; index < records.length; index++) {
+      const record = records[index] as StoredRunRecord;
       if (this.#runIds.has(record.runId)) continue;
       let runs = this.#runs.get(record.taskId);
       if (runs === undefined) {
@@ -241,7 +242,9 @@ export class MemoryStore implements LocalTaskStore, ImmediateTaskStore {
 
   async releaseTasks(owner: string, releases: readonly TaskRelease[]): Promise<string[]> {
     const released: string[] = [];
-    for (const release of releases) {
+    // An indexed loop: a burst's releases run before V8 optimises this (a `for…of` costs ~0.5 µs an item until then).
+    for (let index = 0; index < releases.length; index++) {
+      const release = releases[index] as TaskRelease;
       const stored = this.#tasks.get(release.id);
       const lease = stored?.lease;
       if (stored === undefined || lease == null || lease.owner !== owner) continue;
