@@ -1,5 +1,7 @@
 /** The parsed-expression cache of CronTrigger (src/lru-cache.ts, src/triggers/cron-parse.ts). */
-import { describe, expect, it } from 'vitest';
+import { CronExpressionParser } from 'cron-parser';
+import { describe, expect, it, vi } from 'vitest';
+import { ValueError } from '../../src/errors.js';
 import { LruCache } from '../../src/lru-cache.js';
 import { parseCronExpression } from '../../src/triggers/cron-parse.js';
 
@@ -40,5 +42,31 @@ describe('parseCronExpression', () => {
     expect(parseCronExpression('0 ? * * *').everyHour).toBe(true);
     expect(parseCronExpression('0 0-23 * * *').everyHour).toBe(false);
     expect(parseCronExpression('@daily').everyHour).toBe(false);
+  });
+});
+
+describe('parsing fields once', () => {
+  it('asks cron-parser once per distinct field, however many expressions share it', () => {
+    const parse = vi.spyOn(CronExpressionParser, 'parse');
+    try {
+      // 24 × 60 expressions that no earlier test parsed (a year field of their own), of 24 + 60 distinct fields.
+      for (let hour = 0; hour < 24; hour++) {
+        for (let minute = 0; minute < 60; minute++) parseCronExpression(`0 ${minute} ${hour} * * 1-5 2091`);
+      }
+      expect(parse.mock.calls.length).toBeLessThanOrEqual(24 + 60 + 4);
+    } finally {
+      parse.mockRestore();
+    }
+  });
+
+  it('still checks the fields together: a day no month of the expression has is refused', () => {
+    // Each field parsed (and cached) in an expression where it is fine...
+    parseCronExpression('0 0 30 * *');
+    parseCronExpression('0 0 1 2 *');
+    // ...and together refused, as cron-parser refuses them.
+    expect(() => parseCronExpression('0 0 30 2 *')).toThrow(ValueError);
+    expect(() => parseCronExpression('0 0 30 2 *')).toThrow(/Invalid explicit day of month/);
+    // The day of week rescues it (the OR rule): fine.
+    expect(parseCronExpression('0 0 30 2 1').pattern.days.weekdayMask).toBe(1 << 1);
   });
 });
