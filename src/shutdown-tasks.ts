@@ -15,8 +15,11 @@ export class ShutdownTasks {
 
   /** Keeps the set in step with a task the scheduler wrote (it fires at shutdown or it does not). */
   note(alias: string, record: TaskRecord): void {
+    const shutdown = record.trigger instanceof ShutdownTrigger;
+    // No key is built on every add while no task has a shutdown trigger (the usual case).
+    if (!shutdown && this.#keys.size === 0) return;
     const key = `${alias}\u0000${record.id}`;
-    if (record.trigger instanceof ShutdownTrigger) this.#keys.add(key);
+    if (shutdown) this.#keys.add(key);
     else this.#keys.delete(key);
   }
 

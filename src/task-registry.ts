@@ -166,7 +166,7 @@ export class TaskRegistry {
     store.addTaskNow(record);
     this.shutdownTasks.note(alias, record);
     after.noteTask(alias, record.id, record.trigger);
-    events.emit('task:added', { taskId: record.id, store: alias });
+    if (events.has('task:added')) events.emit('task:added', { taskId: record.id, store: alias });
     loop.wakeNoLaterThan(lane, record.nextRunTime);
     return { record, alias, pending: false };
   }
