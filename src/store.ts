@@ -340,9 +340,15 @@ export interface ImmediateTaskStore {
   getTaskNow(id: string): TaskRecord | undefined;
 }
 
-/** True for a store that can add, remove and read tasks at once (`ImmediateTaskStore`). */
+/** True for a local store that can add, remove and read tasks at once (all three `ImmediateTaskStore` methods). */
 export function isImmediateStore(store: TaskStore): store is LocalTaskStore & ImmediateTaskStore {
-  return !store.shared && typeof (store as Partial<ImmediateTaskStore>).removeTaskNow === 'function';
+  if (store.shared) return false;
+  const immediate = store as Partial<ImmediateTaskStore>;
+  return (
+    typeof immediate.addTaskNow === 'function' &&
+    typeof immediate.removeTaskNow === 'function' &&
+    typeof immediate.getTaskNow === 'function'
+  );
 }
 
 /** True for a shared store (which then has run slots: the scheduler checks that when it is given one). */

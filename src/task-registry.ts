@@ -36,6 +36,17 @@ export interface FoundTask {
   pending: boolean;
 }
 
+/** How `TaskRegistry.add` adds a task. */
+export interface AddOptions {
+  /** A declaration: a stored task with the same definition is kept as it is. */
+  replaceExisting: boolean;
+  /** The user gave `nextRunTime` (else it is computed at start for a pending task). */
+  explicitNextRunTime: boolean;
+  /** The scheduler runs (else the task is pending). */
+  running: boolean;
+  lock: Lock | null;
+}
+
 /** What the registry needs from its scheduler. */
 export interface TaskRegistryContext {
   loop: DispatchLoop;
@@ -65,8 +76,25 @@ export class TaskRegistry {
   /** Shutdown-triggered tasks this scheduler wrote. */
   readonly shutdownTasks = new ShutdownTasks();
 
+  /**
+   * Changes in progress through the queued path (`add`, `modify`, `remove`, `removeAll`), counted from the call:
+   * some wait (a look-up, a setup) before they queue on their store's lane, and an add or removal done at once
+   * (`addNow`, `removeNow`) must not overtake one called before it.
+   */
+  #changes = 0;
+
   constructor(context: TaskRegistryContext) {
     this.#context = context;
+  }
+
+  /** Runs a change through the queued path, counted in `#changes` while it is in progress. */
+  async #counted<T>(change: () => Promise<T>): Promise<T> {
+    this.#changes++;
+    try {
+      return await change();
+    } finally {
+      this.#changes--;
+    }
   }
 
   /** The lane of a store alias; an unknown one is a `StoreLookupError`. */
@@ -95,16 +123,11 @@ export class TaskRegistry {
    * declared task was kept, the new lock is dropped and the kept task goes on as it was (the lock is not part of a
    * task's definition).
    */
-  async add(
-    alias: string,
-    record: TaskRecord,
-    options: {
-      replaceExisting: boolean;
-      explicitNextRunTime: boolean;
-      running: boolean;
-      lock: Lock | null;
-    },
-  ): Promise<FoundTask> {
+  add(alias: string, record: TaskRecord, options: AddOptions): Promise<FoundTask> {
+    return this.#counted(() => this.#add(alias, record, options));
+  }
+
+  async #add(alias: string, record: TaskRecord, options: AddOptions): Promise<FoundTask> {
     const { replaceExisting, explicitNextRunTime, lock } = options;
     const { lifecycles, loop, events } = this.#context;
     if (!options.running) {
@@ -153,15 +176,16 @@ export class TaskRegistry {
 
   /**
    * `add` done synchronously, when it can be: a running scheduler, a plain task (no lifecycle, no lock, not a
-   * declaration) and a store that adds at once (`ImmediateTaskStore`) with nothing queued on its lane, so the add
-   * is ordered after everything asked of the store before, as `add`'s would be. Returns the task as stored, or
+   * declaration), no change in progress through the queued path, and a store that adds at once
+   * (`ImmediateTaskStore`) with nothing queued on its lane, so the add is ordered after everything asked before. Returns the task as stored, or
    * undefined (nothing done) when `add` must do it. Throws what `add` rejects with (a duplicate id, a cycle).
    */
   addNow(alias: string, record: TaskRecord): FoundTask | undefined {
     const { lifecycles, loop, events, after } = this.#context;
     const lane = this.lane(alias);
     const { store } = lane;
-    if (!lane.quiet || !isImmediateStore(store) || !lifecycles.isPlain(alias, record)) return undefined;
+    if (this.#changes !== 0 || !lane.quiet || !isImmediateStore(store) || !lifecycles.isPlain(alias, record))
+      return undefined;
     after.checkCycle(alias, record.id, record.trigger);
     store.addTaskNow(record);
     this.shutdownTasks.note(alias, record);
@@ -172,13 +196,14 @@ export class TaskRegistry {
   }
 
   /**
-   * `remove` done synchronously, when it can be: a running scheduler, no pending tasks, stores that remove at once
-   * with nothing queued on their lanes, and a task without a lifecycle. Returns false (nothing done) when `remove`
+   * `remove` done synchronously, when it can be: a running scheduler, no pending tasks, no change in progress
+   * through the queued path, stores that remove at once with nothing queued on their lanes, and a task without
+   * a lifecycle. Returns false (nothing done) when `remove`
    * must do it; an unknown id is a `TaskLookupError` (thrown).
    */
   removeNow(id: string, alias: string | undefined): boolean {
     const { events, lifecycles, loop } = this.#context;
-    if (this.pending.size !== 0 || !this.#context.storesOpen()) return false;
+    if (this.#changes !== 0 || this.pending.size !== 0 || !this.#context.storesOpen()) return false;
     const lanes = alias === undefined ? loop.lanes() : [this.lane(alias)];
     for (let index = 0; index < lanes.length; index++) {
       const lane = lanes[index] as StoreLane;
@@ -283,12 +308,22 @@ export class TaskRegistry {
    * moving it to `toStore`). `pinsNextRunTime` says whether the change fixes a pending task's first run time
    * (true), lets it be computed at start (false), or leaves that as it was (undefined).
    */
-  async modify(
+  modify(
     id: string,
     alias: string | undefined,
     change: StoredChange,
     pinsNextRunTime?: boolean,
     toStore?: string,
+  ): Promise<FoundTask> {
+    return this.#counted(() => this.#modify(id, alias, change, pinsNextRunTime, toStore));
+  }
+
+  async #modify(
+    id: string,
+    alias: string | undefined,
+    change: StoredChange,
+    pinsNextRunTime: boolean | undefined,
+    toStore: string | undefined,
   ): Promise<FoundTask> {
     const { buildContext, checkExecutor, events, loop } = this.#context;
     const pending = this.pending.find(id, alias);
@@ -337,7 +372,11 @@ export class TaskRegistry {
   }
 
   /** Removes a task; an unknown id is a `TaskLookupError`. A lifecycle task's cleanup runs outside the queue. */
-  async remove(id: string, alias: string | undefined): Promise<void> {
+  remove(id: string, alias: string | undefined): Promise<void> {
+    return this.#counted(() => this.#remove(id, alias));
+  }
+
+  async #remove(id: string, alias: string | undefined): Promise<void> {
     const { events, lifecycles } = this.#context;
     const pending = this.pending.find(id, alias);
     if (pending !== undefined) {
@@ -359,7 +398,11 @@ export class TaskRegistry {
   }
 
   /** Removes every task (of one store, or of all), pending ones too. */
-  async removeAll(alias: string | undefined): Promise<void> {
+  removeAll(alias: string | undefined): Promise<void> {
+    return this.#counted(() => this.#removeAll(alias));
+  }
+
+  async #removeAll(alias: string | undefined): Promise<void> {
     this.#checkOpen();
     const { events, lifecycles, storesOpen } = this.#context;
     const detached: Array<DetachedLifecycle | undefined> = [];

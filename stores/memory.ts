@@ -86,11 +86,15 @@ export class MemoryStore implements LocalTaskStore, ImmediateTaskStore {
   }
 
   async addTask(record: TaskRecord): Promise<void> {
-    this.addTaskNow(record);
+    this.#add(record);
   }
 
   /** `addTask` without a promise (the scheduler's fast path while nothing else is queued on this store). */
   addTaskNow(record: TaskRecord): void {
+    this.#add(record);
+  }
+
+  #add(record: TaskRecord): void {
     if (this.#tasks.has(record.id)) throw new ConflictingIdError(record.id, this.#alias);
     this.#put(record, undefined);
   }
@@ -112,13 +116,17 @@ export class MemoryStore implements LocalTaskStore, ImmediateTaskStore {
   }
 
   async removeTask(id: string): Promise<TaskRecord> {
-    const removed = this.removeTaskNow(id);
+    const removed = this.#remove(id);
     if (removed === undefined) throw new TaskLookupError(id);
     return removed;
   }
 
   /** `removeTask` without a promise: the removed task, or undefined for an unknown id. */
   removeTaskNow(id: string): TaskRecord | undefined {
+    return this.#remove(id);
+  }
+
+  #remove(id: string): TaskRecord | undefined {
     const existing = this.#tasks.get(id);
     if (existing === undefined) return undefined;
     this.#tasks.delete(id);

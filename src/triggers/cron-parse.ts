@@ -202,6 +202,9 @@ function parseStandardFields(
   expression: string,
 ): CronFieldCollection {
   try {
+    const text = PARSER_FIELD_NAMES.map((name) => fields[name]).join(' ');
+    // A long expression is read whole, so that cron-parser's checks of a whole expression (its length) apply.
+    if (text.length > WHOLE_PARSE_LENGTH) return parseWhole(text, fields);
     return new CronFieldCollection({
       second: parsedField('second', fields.second) as CronFieldCollection['second'],
       minute: parsedField('minute', fields.minute) as CronFieldCollection['minute'],
@@ -218,6 +221,19 @@ function parseStandardFields(
     throw new ValueError(`CronTrigger: bad ${part} ${describeValue(expression)}: ${reason}`, {
       cause: error,
     });
+  }
+}
+
+/** Expressions longer than this are parsed whole rather than field by field (typical ones are under 40). */
+const WHOLE_PARSE_LENGTH = 256;
+
+/** The six fields parsed together by cron-parser; a list whose items overlap is merged first. */
+function parseWhole(text: string, fields: ExpressionFields): CronFieldCollection {
+  try {
+    return cronParse(text);
+  } catch (error) {
+    if (!isDuplicateError(error)) throw error;
+    return cronParse(PARSER_FIELD_NAMES.map((name) => mergeListItems(name, fields[name])).join(' '));
   }
 }
 

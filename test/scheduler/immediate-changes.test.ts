@@ -1,6 +1,6 @@
 // Adds and removes done at once on a MemoryStore (`ImmediateTaskStore`, `TaskRegistry.addNow/removeNow`): the
 // same change as through the store's queue, in the same order, with the same errors, only without promise hops.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   ConflictingIdError,
   DateTrigger,
@@ -43,20 +43,27 @@ class GatedStore extends MemoryStore {
 
 describe('adds and removes done at once', () => {
   const clock = useFakeClock();
+  afterEach(() => vi.restoreAllMocks());
 
   it('behave as the queued ones: the task, its events, and errors as rejections (never thrown)', async () => {
     const scheduler = await clock.started();
+    // Past the wake-up of start: nothing is queued on the store now, so the changes below are done at once.
+    await clock.advance(10);
+    const addsAtOnce = vi.spyOn(MemoryStore.prototype, 'addTaskNow');
+    const removesAtOnce = vi.spyOn(MemoryStore.prototype, 'removeTaskNow');
     const seen = clock.record(scheduler, 'task:added', 'task:removed');
     const task = await scheduler.addTask(noop, { id: 'a', trigger: new IntervalTrigger({ seconds: 5 }) });
     expect(task).toMatchObject({ id: 'a', store: 'default', pending: false, args: [], tags: [] });
-    expect(task.nextRunTime?.getTime()).toBe(T0 + 5000);
-    expect((await scheduler.getTask('a'))?.nextRunTime?.getTime()).toBe(T0 + 5000);
+    expect(task.nextRunTime?.getTime()).toBe(T0 + 10 + 5000);
+    expect((await scheduler.getTask('a'))?.nextRunTime?.getTime()).toBe(T0 + 10 + 5000);
     await expect(
       scheduler.addTask(noop, { id: 'a', trigger: new IntervalTrigger({ seconds: 5 }) }),
     ).rejects.toBeInstanceOf(ConflictingIdError);
     await scheduler.removeTask('a');
     expect(await scheduler.getTask('a')).toBeUndefined();
     expect(seen.map(([name]) => name)).toEqual(['task:added', 'task:removed']);
+    expect(addsAtOnce).toHaveBeenCalledTimes(2);
+    expect(removesAtOnce).toHaveBeenCalledTimes(1);
 
     // Bad input: each call returns a rejected promise and throws nothing.
     const calls = [
@@ -114,6 +121,53 @@ describe('adds and removes done at once', () => {
     await Promise.all([removed, added]);
     expect(order.sort()).toEqual(['added', 'removed']);
     expect((await scheduler.getTasks()).map((task) => task.id)).toEqual(['new']);
+  });
+
+  it('never overtake a change called before them that is still on its way to the store', async () => {
+    const scheduler = await clock.started();
+    const trigger = new IntervalTrigger({ seconds: 5 });
+    await scheduler.addTask(noop, { id: 'a', name: 'old', trigger });
+    // Called in this order, not awaited: the pause is for the task as it is, then it is removed.
+    const pairs = await Promise.allSettled([scheduler.pauseTask('a'), scheduler.removeTask('a')]);
+    expect(pairs.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled']);
+    expect(await scheduler.getTask('a')).toBeUndefined();
+    // A pause called before a removal and a new add of the id never lands on the new task.
+    await scheduler.addTask(noop, { id: 'a', name: 'old', trigger });
+    const outcomes = await Promise.allSettled([
+      scheduler.pauseTask('a'),
+      scheduler.removeTask('a'),
+      scheduler.addTask(noop, { id: 'a', name: 'new', trigger }),
+    ]);
+    expect(outcomes.slice(0, 2).map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled']);
+    const task = await scheduler.getTask('a');
+    if (outcomes[2]?.status === 'fulfilled') {
+      expect(task?.name).toBe('new');
+      expect(task?.paused).toBe(false);
+    } else {
+      expect(task).toBeUndefined();
+    }
+    // An update called before a removal applies to the task it was called for, and the removal then goes on.
+    await scheduler.addTask(noop, { id: 'b', trigger });
+    const settled = await Promise.allSettled([
+      scheduler.updateTask('b', { name: 'renamed' }),
+      scheduler.removeTask('b'),
+    ]);
+    expect(settled.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled']);
+    expect(await scheduler.getTask('b')).toBeUndefined();
+  });
+
+  it('are used only by a store with all three immediate methods (else the queued path, as before)', async () => {
+    // Removes at once but adds only through the queue (a store may offer some of the methods).
+    class RemovesAtOnce extends MemoryStore {
+      override addTaskNow = undefined as unknown as MemoryStore['addTaskNow'];
+    }
+    const scheduler = await clock.started({ stores: { default: new RemovesAtOnce() } });
+    // Past the wake-up of start: nothing is queued on the store now.
+    await clock.advance(10);
+    const task = await scheduler.addTask(noop, { id: 'x', trigger: new IntervalTrigger({ seconds: 5 }) });
+    expect(task.id).toBe('x');
+    await scheduler.removeTask('x');
+    expect(await scheduler.getTasks()).toEqual([]);
   });
 
   it('leave a lifecycle task to the queued path: its cleanup has run when removeTask resolves', async () => {

@@ -69,4 +69,10 @@ describe('parsing fields once', () => {
     // The day of week rescues it (the OR rule): fine.
     expect(parseCronExpression('0 0 30 2 1').pattern.days.weekdayMask).toBe(1 << 1);
   });
+
+  it("keeps cron-parser's checks of a whole expression: one over its length limit is refused", () => {
+    const long = `${'0'.repeat(400)} ${'0'.repeat(400)} ${'0'.repeat(400)} * * *`;
+    expect(() => parseCronExpression(long)).toThrow(ValueError);
+    expect(() => parseCronExpression(long)).toThrow(/too long/);
+  });
 });
