@@ -706,41 +706,42 @@ function caseNotes(
 
 const EXPLANATION = `## Where kairos loses, and what bounds it
 
-- **S2 burst (targets not met: 0.5–1.0× the best peer, \`cron\`, across this machine's runs).** Every kairos run now
-  starts inside the wake-up with no promise hop: a run slot counted in the scheduler (a non-shared store), the
-  task called synchronously through the executor in its \`currentRun()\` context, its next run time computed
-  by the same trigger call that planned it, and events built only when someone listens. What is left is
-  about 2 µs of work per run once V8 has optimized the code (10,000 runs in ~20 ms in a warm process) and
-  2–3× that in a fresh one, where the first thousands of runs execute in V8's interpreter and baseline tiers
-  and young-generation collections (2–5 ms each on this machine) land inside the burst. The same case
-  measured 40–81 ms for kairos and 64–135 ms for \`cron\` in fresh processes over one day on this 2-core
-  machine: the spread between runs is as large as the gap to 0.5×. **p99 ≤ 5 ms for 10,000 due at once cannot be met
-  by any serial dispatcher in a fresh process**: the 99th percentile is the 9,900th call, at least 9,900 ×
-  2 µs ≈ 20 ms even fully optimized. A fair restatement: p99 ≤ 5 ms for 1,000 due at once, which kairos
-  meets once warm (S3's later seconds).
-- **S3 steady precision (p99 target not met; p50 met).** Node's \`setTimeout\` fires 1–2.5 ms late (libuv
-  loop time in whole, cached milliseconds), so kairos sets its timer 2 ms early and waits the rest in
-  event-loop turns: its median lateness is 1–2 ms (a quarter to a third of toad-scheduler's), and from the third or
-  fourth second on its per-second p99 is 1–8 ms, mostly 1–3 ms, against toad-scheduler's 3–11 ms. The p99 over the 10 s window is
-  set by the first seconds of a fresh process (cold code, as in S2, and a scavenge landing in a burst of
-  1,000 runs: 10–25 ms), where toad-scheduler's per-task \`setInterval\` callbacks cost less to warm up. p99 ≤ 2 ms
-  with 1,000 runs due in the same millisecond would need each run to start in under 2 µs from cold.
-- **S1 and S2 against toad-scheduler (add, burst and remove one by one: not met).** toad-scheduler's one-shot is a
-  \`setInterval\` per task that Node's timer list fires by itself: an add is a timer and two Map entries (about
-  6–10 µs), a burst is 10,000 timer callbacks (about 7 µs of CPU each), a removal clears a timer. A kairos add
-  validates its options once at the boundary (unknown keys, durations, the trigger), builds the stored record and
-  the returned \`Task\` snapshot, and goes through its store's lane (serialised with the wake-ups): 9–13 µs, and its
-  removal is two awaited store calls in the lane (2 µs warm, 6 µs in a fresh process). A burst run records its run
-  history (+2 µs; off: \`history: false\`) and goes through the dispatch rule (coalesce, misfire grace,
-  \`maxInstances\`, tag limits) in a fresh process, where most of the 10,000 runs execute before V8 optimises that
-  path. Beating a bare timer per task here would mean giving up a validated, store-backed API; kairos holds
-  30 % less heap per task than toad-scheduler, and removes all tasks 3× faster.
+- **S2 burst (last fire ≤ toad-scheduler's: not met).** Every kairos run starts inside the wake-up with no
+  promise hop: a run slot counted in the scheduler (a non-shared store), the task called synchronously through
+  the executor in its \`currentRun()\` context, its next run time computed by the same trigger call that planned
+  it, and events built only when someone listens. Measured on this machine (the burst alone, median of 9 fresh
+  processes): last fire 87 ms with history on, 67 ms with it off; the fourth burst of the same process, warm,
+  30–45 ms on and 20 ms off, against toad-scheduler's 40–45 ms in a fresh process. What a fresh process adds is
+  V8: the 10,000 runs of one burst execute in the interpreter and baseline tiers until the run path is
+  optimised (\`--trace-opt\`: during the burst), about 5–7 µs a run against 2 µs warm; and run history keeps one
+  record per run until it is written after the burst, which young-generation collections copy (+15–20 ms; off:
+  \`history: false\`). toad-scheduler's runs are Node's own timer callbacks, compiled once for every timer. p99 ≤
+  5 ms for 10,000 due at once cannot be met by any serial dispatcher: the 9,900th run starts at least 9,900 × the
+  cost of a run after the first.
+- **S3 steady precision (p99 ≤ toad-scheduler's: not met; p50 and drift met).** Node's \`setTimeout\` fires
+  1–2.5 ms late, so kairos sets its timer 2 ms early and waits the rest in event-loop turns: the first run of each
+  second starts 0.4–2 ms late. The p99 over the 10 s window is set by the first seconds of a fresh process:
+  dispatching one second's 1,000 runs takes 7–27 ms in seconds 1–7 and 2 ms from the 8th on (timed inside the
+  wake-up), as V8 optimises the run path over the first few thousand runs (\`--trace-opt\`: seconds 1–4); from
+  the 8th second on, kairos' per-second p99 is 1.3–2.4 ms against toad-scheduler's 5–10 ms, whose timers cost
+  the same from the first second and drift later (its p50 rises 2–3 ms over the window). p99 ≤ 2 ms with 1,000
+  runs due in the same millisecond would need each run to start in under 2 µs from cold.
+- **S1 against toad-scheduler (add: about even; remove one by one: not met).** A plain task added to or removed
+  from an idle \`MemoryStore\` is now done before \`addTask\`/\`removeTask\` returns (no promise round trips; each
+  task knows its place in the due heap, so a removal takes it out in O(log n) and leaves nothing stale), and an add
+  validates its options once, builds the stored record and the returned \`Task\` snapshot. Removing 10,000 one by
+  one went from 37–42 ms to about 20 ms; what is left is the first thousand calls, interpreted (3–5 ms), a
+  young-generation collection in the window that copies the 10,000 tasks just added (5–9 ms), and the await of
+  an async API (~0.4 µs a call) that a synchronous \`job.stop()\` or \`removeById\` does not pay. kairos holds
+  30–35 % less heap per task than toad-scheduler and removes all tasks faster.
 - **S9 SQLite cold start: the read of 1,000 due cron tasks (≤ 50 ms) is not met; the first dispatch (≤ 100 ms) is.**
   A wake-up of a persistent store reads 64 due tasks first and four times more each query after, so the first
-  runs start after a few dozen stored tasks are rebuilt. Reading all 1,000 in a fresh process costs 150–260 ms,
-  of which rebuilding the cron triggers is a fifth (cron-parser parses each distinct expression once, about
-  35 µs; the process then has them in its cache), and the rest is V8 compiling and optimising the read path on
-  its first thousand calls: the same read in a warm process takes 11–30 ms.
+  runs start after a few dozen stored tasks are rebuilt. cron-parser now parses each distinct field once (a field
+  cache; 1,000 distinct expressions share about 100 fields), which took the cold read from 245 ms to 130–160 ms.
+  Timed inside the store, the rest is reading and rebuilding the 1,000 rows (80 ms cold, 18 ms warm), the lease
+  statement (9 ms) and SQLite's commit of the 1,000 leased rows, which lie on about 1,000 different pages of the
+  31 MB file (25 ms warm, 45 ms cold): the same read in a warm process takes 48–58 ms. Reaching 50 ms cold needs
+  the leases out of the task rows (a lease table: a schema change), left for a later round.
 - **S7 SQLite burst (no target).** The run slots claimed and freed in one tick go through one transaction
   (they used to cost two write transactions per run); what is left per run is the slot rows themselves and
   the task lease rows of each batch of 2,048.
