@@ -405,14 +405,19 @@ export class TaskRegistry {
   async #removeAll(alias: string | undefined): Promise<void> {
     this.#checkOpen();
     const { events, lifecycles, storesOpen } = this.#context;
-    const detached: Array<DetachedLifecycle | undefined> = [];
+    const detached: DetachedLifecycle[] = [];
     for (const lane of this.lanes(alias)) {
       await lane.exclusive(async () => {
-        const taskIds = this.pending.takeStore(lane.alias);
-        if (storesOpen()) taskIds.push(...(await lane.store.removeAllTasks()));
-        for (const id of taskIds) {
+        const pendingIds = this.pending.takeStore(lane.alias);
+        const storedIds = storesOpen() ? await lane.store.removeAllTasks() : [];
+        // Joined without spreading: a store of hundreds of thousands of ids would overflow the call stack.
+        const taskIds = pendingIds.length === 0 ? storedIds : pendingIds.concat(storedIds);
+        for (let index = 0; index < taskIds.length; index++) {
+          const id = taskIds[index] as string;
           this.#forget(lane.alias, id);
-          detached.push(lifecycles.detach(lane.alias, id));
+          if (!lifecycles.has(lane.alias, id)) continue;
+          const lifecycle = lifecycles.detach(lane.alias, id);
+          if (lifecycle !== undefined) detached.push(lifecycle);
         }
         events.emit('tasks:removed-all', { store: lane.alias, taskIds });
       });

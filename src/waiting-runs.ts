@@ -136,7 +136,10 @@ export class WaitingRuns {
   /** Removes and returns every waiting run, and stops the timer (at shutdown). */
   clear(): WaitingRun[] {
     const all: WaitingRun[] = [];
-    for (const queues of this.#stores.values()) for (const queue of queues.values()) all.push(...queue);
+    // One by one, not spread: a flood can leave more waiting runs than a call's arguments may number.
+    for (const queues of this.#stores.values()) {
+      for (const queue of queues.values()) for (const run of queue) all.push(run);
+    }
     this.#stores.clear();
     this.#perTask.clear();
     this.#size = 0;

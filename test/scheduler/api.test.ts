@@ -184,6 +184,18 @@ describe('runtime changes', () => {
     expect(payloads(seen, 'tasks:removed-all')).toEqual([{ store: 'default', taskIds: ['a', 'b'] }]);
   });
 
+  it('removeAllTasks removes a store of 250,000 tasks (their ids are never spread into one call)', async () => {
+    const scheduler = await clock.started();
+    await clock.advance(10);
+    const seen = clock.record(scheduler, 'tasks:removed-all');
+    const trigger = new DateTrigger(T0 + 86_400_000);
+    for (let index = 0; index < 250_000; index++) await scheduler.addTask(noop, { id: `t${index}`, trigger });
+    await scheduler.removeAllTasks();
+    expect(await scheduler.getTasks()).toEqual([]);
+    const [removed] = payloads(seen, 'tasks:removed-all') as Array<{ taskIds: string[] }>;
+    expect(removed?.taskIds.length).toBe(250_000);
+  }, 30_000);
+
   it('stores and executors: aliases are unique, events fire', async () => {
     const scheduler = await clock.started();
     const seen = clock.record(
