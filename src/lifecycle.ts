@@ -213,9 +213,7 @@ export class LifecycleRegistry {
    * found without importing (`setUp` would make none), and no lifecycle or lock keeper is registered for its id.
    */
   isPlain(alias: string, record: TaskRecord): boolean {
-    if (this.get(alias, record.id) !== undefined || this.keeperOf(alias, record.id) !== undefined)
-      return false;
-    return this.#generatorOf(record) === undefined;
+    return !this.has(alias, record.id) && this.#generatorOf(record) === undefined;
   }
 
   /** True if the task has a live lifecycle or a lock keeper here (removing it closes one). */

@@ -326,29 +326,23 @@ export interface SharedTaskStore extends TaskStoreBase, RunSlots, StoredConcurre
 export type TaskStore = LocalTaskStore | SharedTaskStore;
 
 /**
- * Optional, for a local store (not shared) whose tasks live in this process's memory (the MemoryStore): the same add, remove
- * and read as `addTask`, `removeTask` and `getTask`, done before the call returns. The scheduler uses them only
- * while nothing else is queued on the store's lane, so the change is the one the async method would make, made
- * without a promise round trip (an add or remove of a plain task then costs a few map operations).
+ * Optional, for a local store (not shared) whose tasks live in this process's memory (the MemoryStore): the same
+ * add and removal as `addTask` and `removeTask`, done before the call returns. The scheduler uses them only while
+ * nothing else is queued on the store's lane, so the change is the one the async method would make, made without
+ * a promise round trip (an add or removal of a plain task then costs a few map operations).
  */
 export interface ImmediateTaskStore {
   /** `addTask`, done at once; an existing id is a `ConflictingIdError` (thrown). */
   addTaskNow(record: TaskRecord): void;
   /** `removeTask`, done at once: the removed task, or undefined (nothing removed) for an unknown id. */
   removeTaskNow(id: string): TaskRecord | undefined;
-  /** `getTask`, done at once. */
-  getTaskNow(id: string): TaskRecord | undefined;
 }
 
-/** True for a local store that can add, remove and read tasks at once (all three `ImmediateTaskStore` methods). */
+/** True for a local store that can add and remove tasks at once (both `ImmediateTaskStore` methods). */
 export function isImmediateStore(store: TaskStore): store is LocalTaskStore & ImmediateTaskStore {
   if (store.shared) return false;
   const immediate = store as Partial<ImmediateTaskStore>;
-  return (
-    typeof immediate.addTaskNow === 'function' &&
-    typeof immediate.removeTaskNow === 'function' &&
-    typeof immediate.getTaskNow === 'function'
-  );
+  return typeof immediate.addTaskNow === 'function' && typeof immediate.removeTaskNow === 'function';
 }
 
 /** True for a shared store (which then has run slots: the scheduler checks that when it is given one). */

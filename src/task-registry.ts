@@ -177,8 +177,9 @@ export class TaskRegistry {
   /**
    * `add` done synchronously, when it can be: a running scheduler, a plain task (no lifecycle, no lock, not a
    * declaration), no change in progress through the queued path, and a store that adds at once
-   * (`ImmediateTaskStore`) with nothing queued on its lane, so the add is ordered after everything asked before. Returns the task as stored, or
-   * undefined (nothing done) when `add` must do it. Throws what `add` rejects with (a duplicate id, a cycle).
+   * (`ImmediateTaskStore`) with nothing queued on its lane, so the add is ordered after everything asked before.
+   * Returns the task as stored, or undefined (nothing done) when `add` must do it. Throws what `add` rejects with
+   * (a duplicate id, a cycle).
    */
   addNow(alias: string, record: TaskRecord): FoundTask | undefined {
     const { lifecycles, loop, events, after } = this.#context;
@@ -198,8 +199,8 @@ export class TaskRegistry {
   /**
    * `remove` done synchronously, when it can be: a running scheduler, no pending tasks, no change in progress
    * through the queued path, stores that remove at once with nothing queued on their lanes, and a task without
-   * a lifecycle. Returns false (nothing done) when `remove`
-   * must do it; an unknown id is a `TaskLookupError` (thrown).
+   * a lifecycle. Returns false (nothing done) when `remove` must do it; an unknown id is a `TaskLookupError`
+   * (thrown).
    */
   removeNow(id: string, alias: string | undefined): boolean {
     const { events, lifecycles, loop } = this.#context;

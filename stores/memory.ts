@@ -147,11 +147,6 @@ export class MemoryStore implements LocalTaskStore, ImmediateTaskStore {
     return this.#tasks.get(id)?.record;
   }
 
-  /** `getTask` without a promise. */
-  getTaskNow(id: string): TaskRecord | undefined {
-    return this.#tasks.get(id)?.record;
-  }
-
   async getTasks(): Promise<TaskRecord[]> {
     return [...this.#tasks.values()].map((stored) => stored.record).sort(compareTaskRecords);
   }
@@ -250,7 +245,7 @@ export class MemoryStore implements LocalTaskStore, ImmediateTaskStore {
 
   async releaseTasks(owner: string, releases: readonly TaskRelease[]): Promise<string[]> {
     const released: string[] = [];
-    // An indexed loop: a burst's releases run before V8 optimises this (a `for…of` costs ~0.5 µs an item until then).
+    // An indexed loop: a burst's releases run before V8 optimises this (`for…of` costs ~0.5 µs an item till then).
     for (let index = 0; index < releases.length; index++) {
       const release = releases[index] as TaskRelease;
       const stored = this.#tasks.get(release.id);

@@ -156,7 +156,7 @@ describe('adds and removes done at once', () => {
     expect(await scheduler.getTask('b')).toBeUndefined();
   });
 
-  it('are used only by a store with all three immediate methods (else the queued path, as before)', async () => {
+  it('are used only by a store with both immediate methods (else the queued path, as before)', async () => {
     // Removes at once but adds only through the queue (a store may offer some of the methods).
     class RemovesAtOnce extends MemoryStore {
       override addTaskNow = undefined as unknown as MemoryStore['addTaskNow'];

@@ -199,6 +199,13 @@ async function runSeed(seed: number, seen: Map<Situation, number>, idCount?: num
     if (removedByRemoveAll.has(record.id)) reached('add of an id removed by remove all');
   }
 
+  /** An operation on an id the model does not hold must have failed with a `TaskLookupError`. */
+  function unknownId(operation: 'remove' | 'update', id: string, error: unknown): void {
+    if (!(error instanceof TaskLookupError))
+      fail(`${operation} of unknown id ${id} threw ${error}, not a TaskLookupError`);
+    reached(`${operation} unknown id`);
+  }
+
   async function remove(): Promise<void> {
     const id = pickId(0.3, isLeased);
     const task = model.get(id);
@@ -208,9 +215,7 @@ async function runSeed(seed: number, seen: Map<Situation, number>, idCount?: num
       removed = await store.removeTask(id);
     });
     if (task === undefined) {
-      if (!(error instanceof TaskLookupError))
-        fail(`remove of unknown id ${id} threw ${error}, not a TaskLookupError`);
-      reached('remove unknown id');
+      unknownId('remove', id, error);
       return;
     }
     if (error !== undefined) throw error;
@@ -239,9 +244,7 @@ async function runSeed(seed: number, seen: Map<Situation, number>, idCount?: num
       });
     });
     if (task === undefined) {
-      if (!(error instanceof TaskLookupError))
-        fail(`update of unknown id ${id} threw ${error}, not a TaskLookupError`);
-      reached('update unknown id');
+      unknownId('update', id, error);
       return;
     }
     if (error !== undefined) throw error;
